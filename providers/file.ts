@@ -1,0 +1,136 @@
+/**
+ * The `file` provider: a secret is a file's content, one trailing newline trimmed.
+ *
+ * ```yaml
+ * providers:
+ *   mounted:
+ *     kind: file
+ * hosts:
+ *   - match: https://*.staging.company.com
+ *     provider: mounted
+ *     secret: { path: /run/secrets/mlflow.json }
+ *     auth: { type: basic, username_field: user, password_field: pass }
+ * ```
+ *
+ * Kubernetes and Docker secret mounts and Vault Agent sinks rotate files in place, so the file
+ * is checked again at most every second (a `stat`; it is re-read only when its size, mtime or
+ * inode changed). A value that parses as a JSON object is used as an object.
+ *
+ * @module
+ */
+
+import { SecretResolutionError } from "../runtime/errors.ts";
+import { secretFromText } from "./_json_value.ts";
+import type {
+  ProviderContext,
+  ProviderFactory,
+  ResolvedSecret,
+  SecretProvider,
+  SecretRef,
+} from "./types.ts";
+
+/** Options of the file provider. */
+export interface FileProviderOptions {
+  /** Always `file`. */
+  readonly kind?: "file";
+  /** How often the file is checked for changes, in ms. Default 1000. */
+  readonly checkIntervalMs?: number;
+}
+
+interface Memo {
+  readonly stamp: string;
+  readonly value: ResolvedSecret;
+}
+
+/**
+ * Creates a file provider.
+ *
+ * @param name Instance name.
+ * @param options Provider block.
+ * @param _context Unused: files are read with `Deno.readTextFile`.
+ * @returns The provider.
+ *
+ * @example
+ * ```ts
+ * import { createFileProvider } from "./file.ts";
+ * import { Redactor } from "../runtime/redact.ts";
+ * import { silentLogger } from "../runtime/log.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "tok-1\n");
+ * const p = createFileProvider("mounted", {}, {
+ *   env: () => undefined, fetch, now: Date.now, logger: silentLogger, redactor: new Redactor(),
+ * });
+ * const r = await p.resolve({ path }, { signal: new AbortController().signal });
+ * await Deno.remove(path);
+ * if (r.value !== "tok-1") throw new Error("newline not trimmed");
+ * ```
+ */
+export function createFileProvider(
+  name: string,
+  options: FileProviderOptions,
+  _context: ProviderContext,
+): SecretProvider {
+  const memo = new Map<string, Memo>();
+  const interval = options.checkIntervalMs ?? 1_000;
+  return {
+    name,
+    kind: "file",
+    describe: (ref: SecretRef) => `file:${String(ref.path)}`,
+    async resolve(ref, { signal }) {
+      signal.throwIfAborted();
+      const path = String(ref.path);
+      const reference = `file:${path}`;
+      try {
+        const info = await Deno.stat(path);
+        if (!info.isFile) {
+          throw new SecretResolutionError(`"${path}" is not a regular file; point path at a file`, {
+            provider: name,
+            reference,
+            status: 404,
+          });
+        }
+        const stamp = `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+        const known = memo.get(path);
+        if (known !== undefined && known.stamp === stamp) return known.value;
+        const text = await Deno.readTextFile(path, { signal });
+        const trimmed = text.endsWith("\r\n")
+          ? text.slice(0, -2)
+          : text.endsWith("\n")
+          ? text.slice(0, -1)
+          : text;
+        const value: ResolvedSecret = { value: secretFromText(trimmed), maxTtlMs: interval };
+        memo.set(path, { stamp, value });
+        return value;
+      } catch (cause) {
+        if (cause instanceof SecretResolutionError) throw cause;
+        if (cause instanceof Deno.errors.NotFound) {
+          throw new SecretResolutionError(
+            `file "${path}" does not exist; check the path and that the secret is mounted`,
+            { provider: name, reference, status: 404, cause },
+          );
+        }
+        if (
+          cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
+        ) {
+          throw new SecretResolutionError(
+            `file "${path}" cannot be read: permission denied; check the file mode and --allow-read`,
+            { provider: name, reference, status: 403, cause },
+          );
+        }
+        throw new SecretResolutionError(`file "${path}" cannot be read`, {
+          provider: name,
+          reference,
+          transient: true,
+          cause,
+        });
+      }
+    },
+  };
+}
+
+/** Registry entry. */
+export const fileProvider: ProviderFactory = {
+  kind: "file",
+  create: (name, config, context) =>
+    createFileProvider(name, config as FileProviderOptions, context),
+};

@@ -1,0 +1,20 @@
+/**
+ * The closed list of provider kinds. Built from an explicit list: nothing registers itself by
+ * being imported. Each provider module is light; SDKs load on first use.
+ *
+ * @module
+ */
+
+import type { ProviderFactory } from "./types.ts";
+import { envProvider } from "./env.ts";
+import { fileProvider } from "./file.ts";
+
+const FACTORIES: readonly ProviderFactory[] = [
+  envProvider,
+  fileProvider,
+];
+
+/** Provider factories by kind. */
+export const PROVIDERS: ReadonlyMap<string, ProviderFactory> = new Map(
+  FACTORIES.map((f) => [f.kind, f]),
+);

@@ -1,0 +1,116 @@
+/**
+ * A small leveled logger that writes redacted lines to stderr (or a given writer).
+ *
+ * @module
+ */
+
+import type { Redactor } from "./redact.ts";
+
+/** Log levels, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+/** Line formats. */
+export type LogFormat = "text" | "json";
+
+const RANK: Readonly<Record<LogLevel, number>> = {
+  debug: 0,
+  info: 1,
+  warn: 2,
+  error: 3,
+  silent: 4,
+};
+
+/** Structured fields attached to a line. Values are redacted like the message. */
+export type LogFields = Readonly<Record<string, unknown>>;
+
+/** A logger. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** Options of {@linkcode createLogger}. */
+export interface LoggerOptions {
+  /** Lowest level written. Default `warn`. */
+  readonly level?: LogLevel;
+  /** Line format. Default `text`. */
+  readonly format?: LogFormat;
+  /** Masks secrets in every line. */
+  readonly redactor: Redactor;
+  /** Receives each finished line (with a trailing newline). Default: stderr. */
+  readonly write?: (line: string) => void;
+  /** Clock, for timestamps. */
+  readonly now?: () => number;
+}
+
+/**
+ * Creates a logger. Every line, fields included, passes through the redactor.
+ *
+ * @param options Level, format, redactor and writer.
+ * @returns A logger.
+ *
+ * @example
+ * ```ts
+ * import { createLogger } from "./log.ts";
+ * import { Redactor } from "./redact.ts";
+ * const lines: string[] = [];
+ * const redactor = new Redactor();
+ * redactor.add("hunter2-canary");
+ * const log = createLogger({ redactor, level: "info", write: (l) => lines.push(l) });
+ * log.info("got hunter2-canary", { provider: "env" });
+ * if (lines[0]!.includes("hunter2-canary")) throw new Error("leak");
+ * ```
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const min = RANK[options.level ?? "warn"];
+  const format = options.format ?? "text";
+  const now = options.now ?? Date.now;
+  const write = options.write ?? writeStderr;
+  const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
+    if (RANK[level] < min) return;
+    const time = new Date(now()).toISOString();
+    let line: string;
+    if (format === "json") {
+      line = JSON.stringify({ time, level, msg: message, ...safeFields(fields) });
+    } else {
+      const extra = fields === undefined ? "" : Object.entries(fields)
+        .map(([k, v]) => ` ${k}=${typeof v === "string" ? quoteIfNeeded(v) : JSON.stringify(v)}`)
+        .join("");
+      line = `${time} ${level.toUpperCase()} ${message}${extra}`;
+    }
+    write(options.redactor.redact(line) + "\n");
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+  };
+}
+
+function safeFields(fields: LogFields | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (fields === undefined) return out;
+  for (const [k, v] of Object.entries(fields)) {
+    out[k] = v instanceof Error ? `${v.name}: ${v.message}` : v;
+  }
+  return out;
+}
+
+function quoteIfNeeded(v: string): string {
+  return /^[\w./:@+-]*$/.test(v) ? v : JSON.stringify(v);
+}
+
+const encoder = new TextEncoder();
+function writeStderr(line: string): void {
+  Deno.stderr.writeSync(encoder.encode(line));
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};

@@ -1,0 +1,255 @@
+/**
+ * Secret cache, per secret reference: TTL with jitter, single-flight loads, refresh-ahead,
+ * stale-if-error and a short memory of failures.
+ *
+ * @module
+ */
+
+import type { ResolvedSecret, SecretValue } from "../providers/types.ts";
+import { raceAbort } from "./retry.ts";
+
+/** Cache settings (milliseconds). */
+export interface CachePolicy {
+  /** Lifetime of a value, before jitter. */
+  readonly ttlMs: number;
+  /** Window before expiry in which a hit starts a background refresh. */
+  readonly refreshAheadMs: number;
+  /** How long after expiry a value may be served while loads fail. */
+  readonly staleIfErrorMs: number;
+  /** How long a failed load is remembered (no provider call meanwhile). */
+  readonly failureTtlMs: number;
+}
+
+/** Defaults: 5 min TTL, refresh in the last minute, 5 min stale-if-error, 2 s failure memory. */
+export const DEFAULT_CACHE: CachePolicy = {
+  ttlMs: 5 * 60_000,
+  refreshAheadMs: 60_000,
+  staleIfErrorMs: 5 * 60_000,
+  failureTtlMs: 2_000,
+};
+
+/** A cached value as handed to callers. */
+export interface CachedSecret {
+  /** The value. */
+  readonly value: SecretValue;
+  /** Increases with every successful load of this key; used to collapse refreshes. */
+  readonly generation: number;
+  /** Provider-side version, if reported. */
+  readonly version?: string;
+  /** When it was loaded. */
+  readonly loadedAt: number;
+}
+
+interface Entry extends CachedSecret {
+  readonly refreshAt: number;
+  readonly expiresAt: number;
+  readonly staleUntil: number;
+}
+
+interface Failure {
+  readonly error: unknown;
+  readonly until: number;
+}
+
+/** Loads a value; the signal is the load's own (not any one caller's). */
+export type Loader = (signal: AbortSignal) => Promise<ResolvedSecret>;
+
+/** Counters, for metrics and tests. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  loads: number;
+  loadFailures: number;
+  staleServed: number;
+  refreshes: number;
+}
+
+/** Options of {@linkcode SecretCache}. */
+export interface SecretCacheOptions {
+  /** Clock. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Random source in [0, 1), for jitter. Default `Math.random`. */
+  readonly random?: () => number;
+  /** Called when a load fails but a stale value is served. */
+  readonly onStale?: (key: string, error: unknown) => void;
+  /** Called when a background refresh fails. */
+  readonly onBackgroundError?: (key: string, error: unknown) => void;
+}
+
+/**
+ * The cache. Any number of concurrent misses on one key cause exactly one load.
+ *
+ * @example
+ * ```ts
+ * import { SecretCache, DEFAULT_CACHE } from "./secret_cache.ts";
+ * const cache = new SecretCache();
+ * let loads = 0;
+ * const load = () => { loads++; return Promise.resolve({ value: "v" }); };
+ * await Promise.all([1, 2, 3].map(() => cache.get("k", load, DEFAULT_CACHE)));
+ * if (loads !== 1) throw new Error("not single-flight");
+ * ```
+ */
+export class SecretCache {
+  #entries = new Map<string, Entry>();
+  #inflight = new Map<string, Promise<Entry>>();
+  #failures = new Map<string, Failure>();
+  #generation = 0;
+  #controllers = new Set<AbortController>();
+  #now: () => number;
+  #random: () => number;
+  #options: SecretCacheOptions;
+  /** Counters. */
+  readonly stats: CacheStats = {
+    hits: 0,
+    misses: 0,
+    loads: 0,
+    loadFailures: 0,
+    staleServed: 0,
+    refreshes: 0,
+  };
+
+  /** @param options Clock, randomness and callbacks. */
+  constructor(options: SecretCacheOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#options = options;
+  }
+
+  /**
+   * Returns the cached value, loading it when absent or expired.
+   *
+   * Fresh: returned at once. In the refresh-ahead window: returned at once and a background
+   * load starts. Expired: the caller waits for a load (shared with concurrent callers); if it
+   * fails and the value is within its stale-if-error window, the stale value is returned.
+   *
+   * @param key Secret reference key.
+   * @param loader Loads the value.
+   * @param policy TTLs.
+   * @param signal Cancels this caller's wait (not the shared load).
+   * @returns The value.
+   * @throws The load's error (remembered for `failureTtlMs`), or the signal's reason.
+   */
+  async get(
+    key: string,
+    loader: Loader,
+    policy: CachePolicy,
+    signal?: AbortSignal,
+  ): Promise<CachedSecret> {
+    const now = this.#now();
+    const entry = this.#entries.get(key);
+    if (entry !== undefined && now < entry.expiresAt) {
+      this.stats.hits++;
+      if (now >= entry.refreshAt && !this.#inflight.has(key)) {
+        this.#load(key, loader, policy).catch((e) => this.#options.onBackgroundError?.(key, e));
+      }
+      return entry;
+    }
+    this.stats.misses++;
+    const failure = this.#failures.get(key);
+    if (failure !== undefined && now < failure.until && !this.#inflight.has(key)) {
+      if (entry !== undefined && now < entry.staleUntil) {
+        this.stats.staleServed++;
+        return entry;
+      }
+      throw failure.error;
+    }
+    try {
+      return await raceAbort(this.#inflight.get(key) ?? this.#load(key, loader, policy), signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const stale = this.#entries.get(key);
+      if (stale !== undefined && this.#now() < stale.staleUntil) {
+        this.stats.staleServed++;
+        this.#options.onStale?.(key, error);
+        return stale;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Replaces a value the tracking server rejected. If the cached generation is already newer
+   * than `rejected`, that newer value is returned without a load; concurrent calls share one
+   * load. A failed refresh never falls back to the rejected value.
+   *
+   * @param key Secret reference key.
+   * @param rejected Generation of the value that was rejected.
+   * @param loader Loads the value.
+   * @param policy TTLs.
+   * @param signal Cancels this caller's wait.
+   */
+  async refresh(
+    key: string,
+    rejected: number,
+    loader: Loader,
+    policy: CachePolicy,
+    signal?: AbortSignal,
+  ): Promise<CachedSecret> {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined && entry.generation > rejected) return entry;
+    let pending = this.#inflight.get(key);
+    if (pending === undefined) {
+      this.stats.refreshes++;
+      if (entry !== undefined && entry.generation === rejected) this.#entries.delete(key);
+      this.#failures.delete(key);
+      pending = this.#load(key, loader, policy);
+    }
+    return await raceAbort(pending, signal);
+  }
+
+  /**
+   * Drops a key's value and failure memory.
+   *
+   * @param key Secret reference key.
+   */
+  invalidate(key: string): void {
+    this.#entries.delete(key);
+    this.#failures.delete(key);
+  }
+
+  /** Aborts loads in progress and forgets everything. */
+  clear(): void {
+    for (const c of this.#controllers) c.abort(new DOMException("Cache closed", "AbortError"));
+    this.#controllers.clear();
+    this.#entries.clear();
+    this.#failures.clear();
+    this.#inflight.clear();
+  }
+
+  #load(key: string, loader: Loader, policy: CachePolicy): Promise<Entry> {
+    const controller = new AbortController();
+    this.#controllers.add(controller);
+    this.stats.loads++;
+    const promise = (async () => {
+      try {
+        const resolved = await loader(controller.signal);
+        const now = this.#now();
+        let ttl = policy.ttlMs * (0.9 + 0.2 * this.#random());
+        if (resolved.maxTtlMs !== undefined) ttl = Math.min(ttl, resolved.maxTtlMs);
+        ttl = Math.max(0, ttl);
+        const ahead = Math.min(policy.refreshAheadMs, ttl / 2);
+        const entry: Entry = {
+          value: resolved.value,
+          generation: ++this.#generation,
+          ...(resolved.version !== undefined ? { version: resolved.version } : {}),
+          loadedAt: now,
+          refreshAt: now + ttl - ahead,
+          expiresAt: now + ttl,
+          staleUntil: now + ttl + policy.staleIfErrorMs,
+        };
+        this.#entries.set(key, entry);
+        this.#failures.delete(key);
+        return entry;
+      } catch (error) {
+        this.stats.loadFailures++;
+        this.#failures.set(key, { error, until: this.#now() + policy.failureTtlMs });
+        throw error;
+      } finally {
+        this.#inflight.delete(key);
+        this.#controllers.delete(controller);
+      }
+    })();
+    this.#inflight.set(key, promise);
+    return promise;
+  }
+}
