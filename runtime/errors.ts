@@ -57,7 +57,11 @@ export function formatProfileIssues(file: string, issues: readonly ProfileIssue[
   const head = `Cannot use profile "${file}": ${issues.length} issue${
     issues.length === 1 ? "" : "s"
   } found`;
-  const lines = issues.map((i) => `  ${formatIssueLocation(file, i)}: ${i.message} (${i.rule})`);
+  const lines = issues.map((i) => {
+    const [first, ...rest] = i.message.split("\n");
+    const snippet = rest.filter((l) => l.trim() !== "").map((l) => `      ${l}`);
+    return [`  ${formatIssueLocation(file, i)}: ${first} (${i.rule})`, ...snippet].join("\n");
+  });
   return [head, ...lines].join("\n");
 }
 

@@ -1,0 +1,295 @@
+/**
+ * `createAuthFetch`: a `fetch` that injects the credentials a profile's host rules demand, and
+ * nowhere else.
+ *
+ * @module
+ */
+
+import type { Profile } from "../config/profile.ts";
+import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
+import { createLogger, type LogFormat, type Logger, type LogLevel } from "./log.ts";
+import { Redactor } from "./redact.ts";
+import { type ResolverStats, SecretResolver } from "./resolver.ts";
+import { DEFAULT_REPLAY_LIMIT, prepareBody, type PreparedBody } from "./request_body.ts";
+import type { ProviderFactory } from "../providers/types.ts";
+
+/** Options of {@linkcode createAuthFetch}. */
+export interface AuthFetchOptions {
+  /** The inner fetch. Default: `globalThis.fetch` as it is when the function is created. */
+  readonly fetch?: typeof fetch;
+  /** Environment lookup for providers. Default: the process environment. */
+  readonly env?: (name: string) => string | undefined;
+  /** Clock. */
+  readonly now?: () => number;
+  /** Random source, for jitter. */
+  readonly random?: () => number;
+  /** Logger. Default: stderr, with the profile's (or the environment's) level and format. */
+  readonly logger?: Logger;
+  /** Receives log lines when no logger is given. Default: stderr. */
+  readonly logWrite?: (line: string) => void;
+  /** Largest stream body buffered so that it can be replayed after a 401. Default 1 MiB. */
+  readonly maxReplayBytes?: number;
+  /** Redirects followed at most. Default 20. */
+  readonly maxRedirects?: number;
+  /** Provider factories, replacing the built-in registry (tests). */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
+  /** A resolver to share (with a proxy, doctor). Default: a new one. */
+  readonly resolver?: SecretResolver;
+}
+
+/** The fetch returned by {@linkcode createAuthFetch}, with its resolver and a disposer. */
+export interface AuthFetch {
+  (input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** The plan it follows. */
+  readonly plan: Plan;
+  /** The resolver: cache, stats, redactor. */
+  readonly resolver: SecretResolver;
+  /** Counters of the resolver. */
+  readonly stats: ResolverStats;
+  /** Closes providers and clears the cache. */
+  close(): Promise<void>;
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const ALWAYS_DROPPED_CROSS_ORIGIN = ["authorization", "cookie", "proxy-authorization"];
+
+/**
+ * Creates a fetch that injects credentials per the profile.
+ *
+ * - A URL no rule matches (or with userinfo) goes to the inner fetch untouched.
+ * - A matched request gets its rule's headers (replacing any of the same name); the caller's
+ *   Request and Headers are never changed.
+ * - Fail closed: when the secret cannot be resolved, nothing is sent and the call rejects with a
+ *   `SecretResolutionError`.
+ * - Redirects are followed here (at most 20), each hop matched again; on a change of origin the
+ *   injected headers, `Authorization`, `Cookie` and `Proxy-Authorization` are dropped; after an
+ *   https → http hop nothing is injected. `redirect: "manual" | "error"` are honoured.
+ * - A status in the rule's `refresh_on` (default 401) fetches the secret again (once, shared)
+ *   and retries the request once when its body can be replayed.
+ *
+ * @param profile A validated profile (from `parseProfile` or `loadProfile`) or a plan.
+ * @param options Inner fetch, environment, logging.
+ * @returns The fetch.
+ *
+ * @example
+ * ```ts
+ * import { createAuthFetch, parseProfile } from "../mod.ts";
+ * const profile = parseProfile(`
+ * version: 1
+ * providers: { ci: { kind: env } }
+ * hosts: [{ match: "https://mlflow.example.com", provider: ci, secret: { var: T }, auth: bearer }]
+ * `, { env: {} });
+ * const seen: string[] = [];
+ * const authFetch = createAuthFetch(profile, {
+ *   env: (n) => n === "T" ? "tok-123" : undefined,
+ *   fetch: (input, init) => {
+ *     seen.push(new Headers(init?.headers).get("authorization") ?? "none");
+ *     return Promise.resolve(new Response("ok"));
+ *   },
+ * });
+ * await authFetch("https://mlflow.example.com/api/2.0/mlflow/experiments/search");
+ * await authFetch("https://elsewhere.example.com/");
+ * await authFetch.close();
+ * if (seen[0] !== "Bearer tok-123") throw new Error("not injected");
+ * ```
+ */
+export function createAuthFetch(
+  profile: Profile | Plan,
+  options: AuthFetchOptions = {},
+): AuthFetch {
+  const plan = "rules" in profile ? profile : createPlan(profile);
+  const inner = options.fetch ?? globalThis.fetch;
+  const maxRedirects = options.maxRedirects ?? 20;
+  const replayLimit = options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT;
+  const resolver = options.resolver ?? createResolver(plan, options);
+
+  const authFetch = async (
+    input: string | URL | Request,
+    init?: RequestInit,
+  ): Promise<Response> => {
+    const url = requestUrl(input);
+    const firstRule = url === undefined ? undefined : matchRule(plan, url);
+    if (url === undefined || firstRule === undefined) return inner(input, init);
+
+    const request = new Request(input, init);
+    const signal = request.signal;
+    const callerRedirect = request.redirect;
+    let body = await prepareBody(init?.body, request.body, replayLimit);
+    let method = request.method;
+    const base = new Headers(request.headers);
+    const injectedNames = new Set<string>();
+    let current = url;
+    let downgraded = false;
+    let refreshed = false;
+
+    for (let hop = 0;; hop++) {
+      const rule = downgraded ? undefined : matchRule(plan, current);
+      let sent = await sendOnce(rule, undefined);
+      let response = sent.response;
+      if (
+        rule !== undefined && sent.generation !== undefined && !refreshed &&
+        rule.refreshOn.includes(response.status) && body.kind !== "stream"
+      ) {
+        refreshed = true;
+        await response.body?.cancel();
+        sent = await sendOnce(rule, sent.generation);
+        response = sent.response;
+      }
+      const location = response.headers.get("location");
+      if (!REDIRECTS.has(response.status) || location === null || callerRedirect === "manual") {
+        return response;
+      }
+      await response.body?.cancel();
+      if (callerRedirect === "error") {
+        throw new TypeError(
+          `Redirect from "${current.origin}" refused: the request said redirect: "error"`,
+        );
+      }
+      if (hop + 1 > maxRedirects) {
+        throw new TypeError(`Too many redirects: more than ${maxRedirects}`);
+      }
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new TypeError(`Redirect to an invalid location from "${current.origin}"`);
+      }
+      if (next.protocol !== "http:" && next.protocol !== "https:") {
+        throw new TypeError(`Redirect to unsupported scheme "${next.protocol}"`);
+      }
+      const status = response.status;
+      if (
+        status === 303
+          ? method !== "GET" && method !== "HEAD"
+          : (status <= 302 && method === "POST")
+      ) {
+        method = "GET";
+        body = { kind: "none" };
+        for (
+          const h of [
+            "content-type",
+            "content-length",
+            "content-encoding",
+            "content-language",
+            "content-location",
+          ]
+        ) {
+          base.delete(h);
+        }
+      } else if (body.kind === "stream") {
+        throw new TypeError(
+          `Cannot follow a ${status} redirect: the request body was a stream larger than the replay limit`,
+        );
+      }
+      if (next.origin !== current.origin) {
+        for (const h of ALWAYS_DROPPED_CROSS_ORIGIN) base.delete(h);
+        for (const h of injectedNames) base.delete(h);
+      }
+      if (current.protocol === "https:" && next.protocol === "http:") downgraded = true;
+      current = next;
+    }
+
+    async function sendOnce(
+      rule: PlanRule | undefined,
+      rejected: number | undefined,
+    ): Promise<{ response: Response; generation?: number }> {
+      const headers = new Headers(base);
+      let generation: number | undefined;
+      if (rule !== undefined) {
+        const built = rejected === undefined
+          ? await resolver.headersFor(rule, signal)
+          : await resolver.refreshedHeadersFor(rule, rejected, signal);
+        generation = built.generation;
+        for (const [name, value] of built.headers) {
+          headers.set(name, value);
+          injectedNames.add(name.toLowerCase());
+        }
+      }
+      const sendInit: RequestInit & { duplex?: "half"; client?: unknown } = {
+        method,
+        headers,
+        signal,
+        redirect: "manual",
+        ...bodyInit(body),
+      };
+      const client = (init as { client?: unknown } | undefined)?.client;
+      if (client !== undefined) sendInit.client = client;
+      if (body.kind === "stream") body = { kind: "none" };
+      const response = await inner(current.href, sendInit);
+      return generation === undefined ? { response } : { response, generation };
+    }
+  };
+
+  return Object.assign(authFetch, {
+    plan,
+    resolver,
+    stats: resolver.stats,
+    close: () => resolver.close(),
+    [Symbol.asyncDispose]: () => resolver.close(),
+  });
+}
+
+function bodyInit(body: PreparedBody): { body?: BodyInit; duplex?: "half" } {
+  switch (body.kind) {
+    case "none":
+      return {};
+    case "replayable":
+      return { body: body.body };
+    case "stream":
+      return { body: body.stream, duplex: "half" };
+  }
+}
+
+function requestUrl(input: string | URL | Request): URL | undefined {
+  try {
+    if (input instanceof Request) return new URL(input.url);
+    if (input instanceof URL) return input;
+    return new URL(input);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates a resolver with a stderr logger configured from the plan and the environment
+ * (`MLFLOW_SECRETS_AUTH_LOG_LEVEL`, `MLFLOW_SECRETS_AUTH_LOG_FORMAT` override the profile).
+ *
+ * @param plan The plan.
+ * @param options I/O options.
+ */
+export function createResolver(plan: Plan, options: AuthFetchOptions = {}): SecretResolver {
+  const redactor = new Redactor();
+  const env = options.env ?? ((name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  });
+  const logger = options.logger ?? createLogger({
+    redactor,
+    level: oneOf(env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ?? plan.logging.level,
+    format: oneOf(env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ?? plan.logging.format,
+    ...(options.logWrite ? { write: options.logWrite } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+  return new SecretResolver(plan, {
+    redactor,
+    logger,
+    env,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.providers ? { providers: options.providers } : {}),
+  });
+}
+
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+const FORMATS: readonly LogFormat[] = ["text", "json"];
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | undefined {
+  const v = value?.trim().toLowerCase();
+  return allowed.find((a) => a === v);
+}

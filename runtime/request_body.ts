@@ -1,0 +1,81 @@
+/**
+ * Request bodies that can be sent more than once (after a 401 refresh, or a 307/308 redirect).
+ *
+ * @module
+ */
+
+/** A body ready to send: replayable, or a one-shot stream. */
+export type PreparedBody =
+  | { readonly kind: "none" }
+  | { readonly kind: "replayable"; readonly body: BodyInit }
+  | { readonly kind: "stream"; readonly stream: ReadableStream<Uint8Array> };
+
+/** Default limit for buffering a stream body to make it replayable: 1 MiB. */
+export const DEFAULT_REPLAY_LIMIT = 1024 * 1024;
+
+/**
+ * Prepares a body. Strings, bytes, Blobs, FormData and URLSearchParams are replayable as they
+ * are. A stream is read up to `limit` bytes: if it ends by then it becomes replayable bytes,
+ * otherwise it is passed on as one stream (what was read, then the rest), not replayable.
+ *
+ * @param body The caller's `init.body`, if given.
+ * @param fallback The stream of the caller's Request, used when `body` is absent.
+ * @param limit Buffering limit in bytes.
+ * @returns The prepared body.
+ *
+ * @example
+ * ```ts
+ * import { prepareBody } from "./request_body.ts";
+ * const p = await prepareBody(new Blob(["x"]).stream(), null, 1024);
+ * if (p.kind !== "replayable") throw new Error("a small stream must become replayable");
+ * ```
+ */
+export async function prepareBody(
+  body: BodyInit | null | undefined,
+  fallback: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<PreparedBody> {
+  if (body !== undefined && body !== null && !(body instanceof ReadableStream)) {
+    return { kind: "replayable", body };
+  }
+  const stream = (body as ReadableStream<Uint8Array> | null | undefined) ?? fallback;
+  if (stream === null || stream === undefined) return { kind: "none" };
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size <= limit) {
+    const { done, value } = await reader.read();
+    if (done) {
+      reader.releaseLock();
+      return { kind: "replayable", body: concat(chunks, size) };
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  let i = 0;
+  const rest = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (i < chunks.length) {
+        controller.enqueue(chunks[i++]!);
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { kind: "stream", stream: rest };
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}

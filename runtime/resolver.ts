@@ -1,0 +1,394 @@
+/**
+ * The secret resolver: providers (created lazily from the plan), the shared cache with
+ * single-flight and refresh, retries, field selection, header building and redaction. Every
+ * adapter (middleware, proxy, doctor) goes through one of these.
+ *
+ * @module
+ */
+
+import { buildAuthHeader } from "../config/auth_header.ts";
+import type { Plan, PlanRule } from "../config/plan.ts";
+import { PROVIDERS } from "../providers/registry.ts";
+import type {
+  ProviderFactory,
+  SecretProvider,
+  SecretRef,
+  SecretValue,
+} from "../providers/types.ts";
+import { SecretResolutionError } from "./errors.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { Redactor } from "./redact.ts";
+import { retry } from "./retry.ts";
+import { type CachedSecret, SecretCache } from "./secret_cache.ts";
+
+/** Options of {@linkcode SecretResolver}. */
+export interface SecretResolverOptions {
+  /** Environment lookup handed to providers. Default: the process environment. */
+  readonly env?: (name: string) => string | undefined;
+  /** fetch handed to providers. Default `globalThis.fetch` at creation time. */
+  readonly fetch?: typeof fetch;
+  /** Clock. */
+  readonly now?: () => number;
+  /** Random source, for jitter. */
+  readonly random?: () => number;
+  /** Logger. */
+  readonly logger?: Logger;
+  /** Redactor; shared with the logger. */
+  readonly redactor?: Redactor;
+  /** Provider factories by kind. Default: the built-in registry. */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
+}
+
+/** Headers for one rule, and the cache generation they came from. */
+export interface RuleHeaders {
+  /** `[name, value]` pairs: the auth header, then static headers. */
+  readonly headers: readonly (readonly [string, string])[];
+  /** Cache generation of the secret used. */
+  readonly generation: number;
+}
+
+/** Counters. */
+export interface ResolverStats {
+  /** Provider calls, attempts included. */
+  providerCalls: number;
+  /** Secret fetches that succeeded. */
+  secretFetches: number;
+  /** Refreshes forced by a tracking-server status. */
+  refreshes: number;
+}
+
+/**
+ * Resolves secrets for plan rules and turns them into headers.
+ *
+ * @example
+ * ```ts
+ * import { parseProfile } from "../config/profile.ts";
+ * import { createPlan } from "../config/plan.ts";
+ * import { SecretResolver } from "./resolver.ts";
+ * const plan = createPlan(parseProfile(`
+ * version: 1
+ * providers: { ci: { kind: env } }
+ * hosts: [{ match: "https://mlflow.example.com", provider: ci, secret: { var: T }, auth: bearer }]
+ * `, { env: {} }));
+ * const resolver = new SecretResolver(plan, { env: (n) => n === "T" ? "tok-123" : undefined });
+ * const { headers } = await resolver.headersFor(plan.rules[0]!);
+ * if (headers[0]![1] !== "Bearer tok-123") throw new Error("wrong header");
+ * await resolver.close();
+ * ```
+ */
+export class SecretResolver {
+  readonly #plan: Plan;
+  readonly #options: SecretResolverOptions;
+  readonly #providers = new Map<string, SecretProvider>();
+  readonly #headerMemo = new Map<number, RuleHeaders>();
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  /** The cache. */
+  readonly cache: SecretCache;
+  /** The redactor every secret is registered with. */
+  readonly redactor: Redactor;
+  /** Counters. */
+  readonly stats: ResolverStats = { providerCalls: 0, secretFetches: 0, refreshes: 0 };
+
+  /**
+   * @param plan The plan.
+   * @param options I/O, clock and logging.
+   */
+  constructor(plan: Plan, options: SecretResolverOptions = {}) {
+    this.#plan = plan;
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+    this.redactor = options.redactor ?? new Redactor();
+    this.cache = new SecretCache({
+      now: this.#now,
+      ...(options.random ? { random: options.random } : {}),
+      onStale: (key, error) =>
+        this.#logger.warn("provider failed; serving the cached secret within stale_if_error", {
+          key: keyLabel(key),
+          error: describeError(error),
+        }),
+      onBackgroundError: (key, error) =>
+        this.#logger.warn("background refresh failed", {
+          key: keyLabel(key),
+          error: describeError(error),
+        }),
+    });
+  }
+
+  /** The plan. */
+  get plan(): Plan {
+    return this.#plan;
+  }
+
+  /**
+   * The printable reference of a rule's secret, e.g. `env:MLFLOW_TOKEN#token`.
+   *
+   * @param rule A plan rule.
+   */
+  describe(rule: PlanRule): string {
+    const { field, ...ref } = rule.secret;
+    const base = this.#provider(rule).describe(ref);
+    return field === undefined || base.endsWith(`#${String(field)}`)
+      ? base
+      : `${base}#${String(field)}`;
+  }
+
+  /**
+   * Resolves a rule's secret (through the cache) and selects its `field`.
+   *
+   * @param rule A plan rule.
+   * @param signal Cancels this caller's wait.
+   * @returns The value and its cache generation.
+   * @throws {SecretResolutionError} naming the rule, provider and reference.
+   */
+  async secretFor(
+    rule: PlanRule,
+    signal?: AbortSignal,
+  ): Promise<{ value: SecretValue; generation: number; version?: string }> {
+    const cached = await this.#cached(rule, signal, undefined);
+    return { ...this.#select(rule, cached), generation: cached.generation };
+  }
+
+  /**
+   * The headers a rule injects: its auth header and static headers.
+   *
+   * @param rule A plan rule.
+   * @param signal Cancels this caller's wait.
+   * @returns Headers and the generation they came from.
+   * @throws {SecretResolutionError} when the secret cannot be resolved or a header cannot be built.
+   */
+  async headersFor(rule: PlanRule, signal?: AbortSignal): Promise<RuleHeaders> {
+    const cached = await this.#cached(rule, signal, undefined);
+    return this.#headers(rule, cached);
+  }
+
+  /**
+   * New headers after the tracking server rejected those of `generation` (a 401): drops that
+   * cached value and fetches it again, once for any number of concurrent callers.
+   *
+   * @param rule A plan rule.
+   * @param generation Generation of the rejected headers.
+   * @param signal Cancels this caller's wait.
+   */
+  async refreshedHeadersFor(
+    rule: PlanRule,
+    generation: number,
+    signal?: AbortSignal,
+  ): Promise<RuleHeaders> {
+    const cached = await this.#cached(rule, signal, generation);
+    return this.#headers(rule, cached);
+  }
+
+  /** Closes every provider and clears the cache. */
+  async close(): Promise<void> {
+    this.cache.clear();
+    const providers = [...this.#providers.values()];
+    this.#providers.clear();
+    await Promise.allSettled(providers.map((p) => p.close?.()));
+  }
+
+  #headers(rule: PlanRule, cached: CachedSecret): RuleHeaders {
+    const memo = this.#headerMemo.get(rule.index);
+    if (memo !== undefined && memo.generation === cached.generation) return memo;
+    const { value } = this.#select(rule, cached);
+    const reference = this.describe(rule);
+    const auth = buildAuthHeader(rule.auth, value, {
+      rule: rule.label,
+      provider: rule.provider,
+      reference,
+    });
+    this.redactor.add(auth[1]);
+    const credential = auth[1].replace(/^(Bearer|Basic) /, "");
+    this.redactor.add(credential);
+    const result: RuleHeaders = {
+      headers: [auth, ...Object.entries(rule.headers)],
+      generation: cached.generation,
+    };
+    this.#headerMemo.set(rule.index, result);
+    return result;
+  }
+
+  #select(rule: PlanRule, cached: CachedSecret): { value: SecretValue; version?: string } {
+    const field = rule.secret.field;
+    const version = cached.version !== undefined ? { version: cached.version } : {};
+    if (field === undefined) return { value: cached.value, ...version };
+    const name = String(field);
+    const fail = (reason: string): SecretResolutionError =>
+      new SecretResolutionError(reason, {
+        provider: rule.provider,
+        reference: this.describe(rule),
+        rule: rule.label,
+        field: name,
+      });
+    if (typeof cached.value === "string") {
+      throw fail(
+        `field "${name}" was asked for, but the secret is a plain string, not a JSON object; remove "field" or store a JSON object`,
+      );
+    }
+    if (!Object.hasOwn(cached.value, name)) {
+      const keys = Object.keys(cached.value).map((k) => `"${k}"`).join(", ") || "none";
+      throw fail(
+        `the secret has no field "${name}" (its fields: ${keys}); fix "field" in the rule`,
+      );
+    }
+    const v = cached.value[name];
+    if (typeof v === "string") return { value: v, ...version };
+    if (typeof v === "number") return { value: String(v), ...version };
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      return { value: v as Record<string, unknown>, ...version };
+    }
+    throw fail(
+      `field "${name}" is ${
+        v === null ? "null" : Array.isArray(v) ? "an array" : typeof v
+      }, not a string`,
+    );
+  }
+
+  async #cached(
+    rule: PlanRule,
+    signal: AbortSignal | undefined,
+    rejectedGeneration: number | undefined,
+  ): Promise<CachedSecret> {
+    const provider = this.#provider(rule);
+    const { field: _field, ...ref } = rule.secret;
+    const key = `${rule.provider}\u0000${stableJson(ref)}`;
+    const reference = provider.describe(ref);
+    const loader = (loadSignal: AbortSignal) =>
+      this.#load(provider, ref, reference, rule, loadSignal);
+    try {
+      if (rejectedGeneration !== undefined) {
+        this.stats.refreshes++;
+        return await this.cache.refresh(key, rejectedGeneration, loader, rule.cache, signal);
+      }
+      return await this.cache.get(key, loader, rule.cache, signal);
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) throw error;
+      if (error instanceof SecretResolutionError) throw error.withRule(rule.label);
+      throw new SecretResolutionError(describeError(error), {
+        provider: rule.provider,
+        reference,
+        rule: rule.label,
+        cause: this.redactor.redactError(error),
+      });
+    }
+  }
+
+  async #load(
+    provider: SecretProvider,
+    ref: SecretRef,
+    reference: string,
+    rule: PlanRule,
+    signal: AbortSignal,
+  ) {
+    const started = this.#now();
+    try {
+      const resolved = await retry((s) => {
+        this.stats.providerCalls++;
+        return provider.resolve(ref, { signal: s });
+      }, {
+        policy: rule.retry,
+        signal,
+        now: this.#now,
+        ...(this.#options.random ? { random: this.#options.random } : {}),
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.#logger.info("provider call failed; retrying", {
+            provider: provider.name,
+            reference,
+            attempt,
+            delay_ms: delayMs,
+            error: describeError(error),
+          }),
+      });
+      this.redactor.add(resolved.value);
+      this.stats.secretFetches++;
+      this.#logger.info("secret resolved", {
+        provider: provider.name,
+        reference,
+        ms: this.#now() - started,
+        ...(resolved.version !== undefined ? { version: resolved.version } : {}),
+      });
+      return resolved;
+    } catch (error) {
+      const safe = this.#classify(error, provider, reference, rule);
+      this.#logger.warn("secret resolution failed", {
+        provider: provider.name,
+        reference,
+        error: safe.reason,
+      });
+      throw safe;
+    }
+  }
+
+  #classify(
+    error: unknown,
+    provider: SecretProvider,
+    reference: string,
+    rule: PlanRule,
+  ): SecretResolutionError {
+    if (error instanceof SecretResolutionError) {
+      return new SecretResolutionError(this.redactor.redact(error.reason), {
+        provider: error.provider,
+        reference: error.reference,
+        ...(error.status !== undefined ? { status: error.status } : {}),
+        transient: error.transient,
+        ...(error.field !== undefined ? { field: error.field } : {}),
+        ...(error.cause !== undefined ? { cause: this.redactor.redactError(error.cause) } : {}),
+      });
+    }
+    const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+    const reason = timedOut
+      ? `the provider did not answer within ${rule.retry.attemptTimeoutMs} ms (after ${rule.retry.attempts} attempt(s) at most); check that it is reachable, or raise retry.attempt_timeout`
+      : `the provider failed: ${this.redactor.redact(describeError(error))}`;
+    return new SecretResolutionError(reason, {
+      provider: provider.name,
+      reference,
+      transient: timedOut || error instanceof TypeError,
+      cause: this.redactor.redactError(error),
+    });
+  }
+
+  #provider(rule: PlanRule): SecretProvider {
+    let p = this.#providers.get(rule.provider);
+    if (p !== undefined) return p;
+    const settings = this.#plan.providers[rule.provider]!;
+    const factory = (this.#options.providers ?? PROVIDERS).get(settings.kind);
+    if (factory === undefined) {
+      throw new SecretResolutionError(
+        `provider kind "${settings.kind}" is not available in this build`,
+        { provider: rule.provider, reference: "(none)", rule: rule.label },
+      );
+    }
+    const env = this.#options.env ?? ((name: string) => Deno.env.get(name));
+    p = factory.create(rule.provider, settings, {
+      env,
+      fetch: this.#options.fetch ?? globalThis.fetch,
+      now: this.#now,
+      logger: this.#logger,
+      redactor: this.redactor,
+    });
+    this.#providers.set(rule.provider, p);
+    return p;
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof SecretResolutionError) return error.reason;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function keyLabel(key: string): string {
+  return key.replace("\u0000", " ");
+}
+
+/** JSON with sorted keys, for cache keys. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v) =>
+      v !== null && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : v,
+  );
+}
