@@ -1,0 +1,158 @@
+/**
+ * `explain`: which rule matches a URL and which headers it would inject, shown redacted. Never
+ * resolves a secret.
+ *
+ * @module
+ */
+
+import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
+import { formatDuration } from "../config/duration.ts";
+import type { AuthSpec } from "../config/auth_header.ts";
+import { UsageError } from "../runtime/errors.ts";
+import type { Profile } from "../config/profile.ts";
+import type { CliIo } from "./io.ts";
+import { loadCliProfile } from "./load.ts";
+
+/** Options of {@linkcode runExplain}. */
+export interface ExplainOptions {
+  readonly profile?: string | undefined;
+  readonly url?: readonly string[] | undefined;
+  readonly json?: boolean | undefined;
+  /** A profile to use instead of loading one (e.g. built from environment variables). */
+  readonly loaded?: Profile | undefined;
+}
+
+/** A rule, described without secrets. */
+export interface RuleSummary {
+  readonly rule: string;
+  readonly index: number;
+  readonly match: string;
+  readonly canonical: string;
+  readonly provider: string;
+  readonly kind: string;
+  readonly secret: Readonly<Record<string, unknown>>;
+  readonly headers: readonly { readonly name: string; readonly value: string }[];
+  readonly cache: { readonly ttl: string; readonly refresh_ahead: string; readonly stale_if_error: string };
+  readonly retry: { readonly attempts: number; readonly attempt_timeout: string; readonly deadline: string };
+  readonly refresh_on: readonly number[];
+}
+
+/**
+ * Explains the profile, or the rule a URL gets.
+ *
+ * @param options Flags.
+ * @param io Streams.
+ * @returns 0, or 1 when a given URL matches no rule.
+ */
+export async function runExplain(options: ExplainOptions, io: CliIo): Promise<number> {
+  const profile = options.loaded ?? (await loadCliProfile(options.profile, io)).profile;
+  const plan = createPlan(profile);
+  const urls = options.url ?? [];
+  if (urls.length === 0) {
+    const rules = plan.rules.map(summarise);
+    if (options.json) {
+      io.stdout(JSON.stringify({ file: plan.source, rules }, null, 2) + "\n");
+    } else {
+      io.stdout(`${plan.source}: ${rules.length} rule(s), most specific first\n`);
+      for (const r of rules) io.stdout(formatRule(r));
+    }
+    return 0;
+  }
+  const results = urls.map((u) => explainUrl(plan, u));
+  if (options.json) {
+    io.stdout(JSON.stringify({ file: plan.source, results }, null, 2) + "\n");
+  } else {
+    for (const r of results) {
+      if (r.rule === null) {
+        io.stdout(`${r.url}\n  no rule matches: sent untouched, no credentials (${r.reason})\n`);
+      } else {
+        io.stdout(`${r.url}\n  matched ${formatRule(r.rule).trimStart()}`);
+      }
+    }
+  }
+  return results.every((r) => r.rule !== null) ? 0 : 1;
+}
+
+function explainUrl(
+  plan: Plan,
+  text: string,
+): { url: string; rule: RuleSummary | null; reason?: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new UsageError(`Cannot explain "${text}": it is not an absolute URL; pass e.g. https://mlflow.company.com/`, {
+      cause,
+    });
+  }
+  const shown = redactUrl(url);
+  if (url.username !== "" || url.password !== "") {
+    return { url: shown, rule: null, reason: "the URL has userinfo, which never gets a secret" };
+  }
+  const rule = matchRule(plan, url);
+  if (rule === undefined) return { url: shown, rule: null, reason: "no match pattern covers it" };
+  return { url: shown, rule: summarise(rule) };
+}
+
+/** Describes a rule without resolving anything. */
+export function summarise(rule: PlanRule): RuleSummary {
+  return {
+    rule: `hosts[${rule.index}]`,
+    index: rule.index,
+    match: rule.match,
+    canonical: rule.pattern.canonical,
+    provider: rule.provider,
+    kind: rule.providerKind,
+    secret: rule.secret,
+    headers: [
+      { name: rule.authHeader, value: headerShape(rule.auth) },
+      ...Object.entries(rule.headers).map(([name, value]) => ({ name, value })),
+    ],
+    cache: {
+      ttl: formatDuration(rule.cache.ttlMs),
+      refresh_ahead: formatDuration(rule.cache.refreshAheadMs),
+      stale_if_error: formatDuration(rule.cache.staleIfErrorMs),
+    },
+    retry: {
+      attempts: rule.retry.attempts,
+      attempt_timeout: formatDuration(rule.retry.attemptTimeoutMs),
+      deadline: formatDuration(rule.retry.deadlineMs),
+    },
+    refresh_on: rule.refreshOn,
+  };
+}
+
+function headerShape(auth: AuthSpec): string {
+  switch (auth.type) {
+    case "bearer":
+      return `Bearer <redacted: secret${auth.tokenField === "token" ? "" : ` field "${auth.tokenField}"`}>`;
+    case "basic":
+      return `Basic <redacted: base64 of ${auth.usernameField}:${auth.passwordField}>`;
+    case "header":
+      return auth.template.replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, "<redacted: $1>");
+  }
+}
+
+function formatRule(r: RuleSummary): string {
+  const secret = Object.entries(r.secret).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+  return [
+    `  ${r.rule}  ${r.canonical}`,
+    `    provider ${r.provider} (${r.kind}), secret ${secret}`,
+    ...r.headers.map((h) => `    ${h.name}: ${h.value}`),
+    `    cache ttl ${r.cache.ttl}, refresh ahead ${r.cache.refresh_ahead}, stale-if-error ${r.cache.stale_if_error}; retry ${r.retry.attempts} attempts; refresh on ${
+      r.refresh_on.join(", ")
+    }`,
+    "",
+  ].join("\n");
+}
+
+/** A URL for display: userinfo and query values removed. */
+export function redactUrl(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.username !== "" || copy.password !== "") {
+    copy.username = "***";
+    copy.password = "";
+  }
+  for (const key of new Set(copy.searchParams.keys())) copy.searchParams.set(key, "***");
+  return copy.href;
+}
