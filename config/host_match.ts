@@ -39,7 +39,7 @@ const DEFAULT_PORT = { "http:": 80, "https:": 443 } as const;
  * ```
  */
 export function compileHostPattern(text: string): HostPattern {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)$/.exec(text.trim());
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(text.trim());
   if (m === null) {
     throw new TypeError(
       `"${text}" is not scheme://host[:port][/path]; write e.g. "https://mlflow.company.com"`,

@@ -113,19 +113,21 @@ export function createAuthFetch(
     const firstRule = url === undefined ? undefined : matchRule(plan, url);
     if (url === undefined || firstRule === undefined) return inner(input, init);
 
-    const request = new Request(input, init);
-    const signal = request.signal;
-    const callerRedirect = request.redirect;
-    let body = await prepareBody(init?.body, request.body, replayLimit);
-    let method = request.method;
-    const base = new Headers(request.headers);
+    // Only a Request input needs a Request copy (for its headers, body and signal); a string or
+    // URL input takes everything from init, which saves building a body stream.
+    const request = input instanceof Request ? new Request(input, init) : undefined;
+    const signal = init?.signal ?? request?.signal ?? undefined;
+    const callerRedirect = init?.redirect ?? request?.redirect ?? "follow";
+    let body = await prepareBody(init?.body, request?.body ?? null, replayLimit);
+    let method = request?.method ?? normaliseMethod(init?.method ?? "GET");
+    const base = new Headers(init?.headers ?? request?.headers);
     const injectedNames = new Set<string>();
     let current = url;
     let downgraded = false;
     let refreshed = false;
 
     for (let hop = 0;; hop++) {
-      const rule = downgraded ? undefined : matchRule(plan, current);
+      const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);
       let sent = await sendOnce(rule, undefined);
       let response = sent.response;
       if (
@@ -216,7 +218,6 @@ export function createAuthFetch(
       };
       const client = (init as { client?: unknown } | undefined)?.client;
       if (client !== undefined) sendInit.client = client;
-      if (body.kind === "stream") body = { kind: "none" };
       const response = await inner(current.href, sendInit);
       return generation === undefined ? { response } : { response, generation };
     }
@@ -240,6 +241,14 @@ function bodyInit(body: PreparedBody): { body?: BodyInit; duplex?: "half" } {
     case "stream":
       return { body: body.stream, duplex: "half" };
   }
+}
+
+const STANDARD_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/** Upper-cases the standard methods, as fetch does; leaves others (e.g. PATCH) as given. */
+function normaliseMethod(method: string): string {
+  const upper = method.toUpperCase();
+  return STANDARD_METHODS.has(upper) ? upper : method;
 }
 
 function requestUrl(input: string | URL | Request): URL | undefined {

@@ -11,6 +11,7 @@ import type { Plan, PlanRule } from "../config/plan.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import type {
   ProviderFactory,
+  ResolvedSecret,
   SecretProvider,
   SecretRef,
   SecretValue,
@@ -47,6 +48,13 @@ export interface RuleHeaders {
   readonly generation: number;
 }
 
+interface Binding {
+  readonly provider: SecretProvider;
+  readonly key: string;
+  readonly reference: string;
+  readonly loader: (signal: AbortSignal) => Promise<ResolvedSecret>;
+}
+
 /** Counters. */
 export interface ResolverStats {
   /** Provider calls, attempts included. */
@@ -81,6 +89,7 @@ export class SecretResolver {
   readonly #options: SecretResolverOptions;
   readonly #providers = new Map<string, SecretProvider>();
   readonly #headerMemo = new Map<number, RuleHeaders>();
+  readonly #bindings = new Map<number, Binding>();
   readonly #logger: Logger;
   readonly #now: () => number;
   /** The cache. */
@@ -183,6 +192,8 @@ export class SecretResolver {
   /** Closes every provider and clears the cache. */
   async close(): Promise<void> {
     this.cache.clear();
+    this.#bindings.clear();
+    this.#headerMemo.clear();
     const providers = [...this.#providers.values()];
     this.#providers.clear();
     await Promise.allSettled(providers.map((p) => p.close?.()));
@@ -250,12 +261,7 @@ export class SecretResolver {
     signal: AbortSignal | undefined,
     rejectedGeneration: number | undefined,
   ): Promise<CachedSecret> {
-    const provider = this.#provider(rule);
-    const { field: _field, ...ref } = rule.secret;
-    const key = `${rule.provider}\u0000${stableJson(ref)}`;
-    const reference = provider.describe(ref);
-    const loader = (loadSignal: AbortSignal) =>
-      this.#load(provider, ref, reference, rule, loadSignal);
+    const { provider, key, reference, loader } = this.#binding(rule);
     try {
       if (rejectedGeneration !== undefined) {
         this.stats.refreshes++;
@@ -266,12 +272,29 @@ export class SecretResolver {
       if (signal?.aborted && error === signal.reason) throw error;
       if (error instanceof SecretResolutionError) throw error.withRule(rule.label);
       throw new SecretResolutionError(describeError(error), {
-        provider: rule.provider,
+        provider: provider.name,
         reference,
         rule: rule.label,
         cause: this.redactor.redactError(error),
       });
     }
+  }
+
+  /** Per-rule constants, computed once: provider, cache key, printable reference, loader. */
+  #binding(rule: PlanRule): Binding {
+    let b = this.#bindings.get(rule.index);
+    if (b !== undefined) return b;
+    const provider = this.#provider(rule);
+    const { field: _field, ...ref } = rule.secret;
+    const reference = provider.describe(ref);
+    b = {
+      provider,
+      key: `${rule.provider}\u0000${stableJson(ref)}`,
+      reference,
+      loader: (loadSignal: AbortSignal) => this.#load(provider, ref, reference, rule, loadSignal),
+    };
+    this.#bindings.set(rule.index, b);
+    return b;
   }
 
   async #load(
@@ -280,7 +303,7 @@ export class SecretResolver {
     reference: string,
     rule: PlanRule,
     signal: AbortSignal,
-  ) {
+  ): Promise<ResolvedSecret> {
     const started = this.#now();
     try {
       const resolved = await retry((s) => {
