@@ -57,7 +57,7 @@ export function createEnvProvider(
     name,
     kind: "env",
     describe: (ref: SecretRef) => `env:${String(ref.var)}`,
-    resolve(ref, { signal }) {
+    async resolve(ref, { signal }) {
       signal.throwIfAborted();
       const variable = String(ref.var);
       let text: string | undefined;
@@ -75,7 +75,7 @@ export function createEnvProvider(
           { provider: name, reference: `env:${variable}`, status: 404 },
         );
       }
-      return Promise.resolve({ value: secretFromText(text) });
+      return await Promise.resolve({ value: secretFromText(text) });
     },
   };
 }
