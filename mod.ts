@@ -34,7 +34,7 @@ export { PROFILE_SCHEMA } from "./config/validate.ts";
 export { createAuthFetch } from "./runtime/auth_fetch.ts";
 export type { AuthFetch, AuthFetchOptions } from "./runtime/auth_fetch.ts";
 export { installGlobalFetch } from "./runtime/global_fetch.ts";
-export type { GlobalFetchHandle } from "./runtime/global_fetch.ts";
+export type { GlobalFetchDisposer } from "./runtime/global_fetch.ts";
 export { SecretResolver } from "./runtime/resolver.ts";
 export { Redactor } from "./runtime/redact.ts";
 export { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";

@@ -10,14 +10,15 @@ import { type AuthFetch, type AuthFetchOptions, createAuthFetch } from "./auth_f
 
 const ORIGINAL = Symbol.for("mlflow-secrets-auth.original-fetch");
 
-/** What {@linkcode installGlobalFetch} returns. */
-export interface GlobalFetchHandle {
+/**
+ * What {@linkcode installGlobalFetch} returns: a disposer. Calling it (or `Symbol.dispose`)
+ * restores the original `globalThis.fetch` at once, if ours is still installed, and returns a
+ * promise that settles when providers are closed (`Symbol.asyncDispose` awaits it).
+ */
+export interface GlobalFetchDisposer extends Disposable, AsyncDisposable {
+  (): Promise<void>;
   /** The installed fetch. */
   readonly fetch: AuthFetch;
-  /** Restores the original `globalThis.fetch` (if ours is still installed) and closes. */
-  dispose(): Promise<void>;
-  /** Same as `dispose()`. */
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -27,7 +28,7 @@ export interface GlobalFetchHandle {
  *
  * @param profile A validated profile or a plan.
  * @param options As for `createAuthFetch` (its `fetch` defaults to the original global fetch).
- * @returns A handle whose `dispose()` restores the original.
+ * @returns A disposer that restores the original.
  *
  * @example
  * ```ts
@@ -38,27 +39,35 @@ export interface GlobalFetchHandle {
  * providers: { ci: { kind: env } }
  * hosts: [{ match: "https://mlflow.example.com", provider: ci, secret: { var: T }, auth: bearer }]
  * `, { env: {} });
- * const handle = installGlobalFetch(profile, { env: () => "tok" });
- * installGlobalFetch(profile, { env: () => "tok" }).dispose();
- * await handle.dispose();
+ * {
+ *   using _installed = installGlobalFetch(profile, { env: () => "tok" });
+ *   if (globalThis.fetch === original) throw new Error("not installed");
+ * }
  * if (globalThis.fetch !== original) throw new Error("not restored");
  * ```
  */
 export function installGlobalFetch(
   profile: Profile | Plan,
   options: AuthFetchOptions = {},
-): GlobalFetchHandle {
+): GlobalFetchDisposer {
   const current = globalThis.fetch as typeof fetch & { [ORIGINAL]?: typeof fetch };
   const original = current[ORIGINAL] ?? current;
   const authFetch = createAuthFetch(profile, { fetch: original, ...options });
   const installed = Object.assign(authFetch, { [ORIGINAL]: original });
   globalThis.fetch = installed as unknown as typeof fetch;
-  let disposed = false;
-  const dispose = async (): Promise<void> => {
-    if (disposed) return;
-    disposed = true;
-    if (globalThis.fetch === (installed as unknown as typeof fetch)) globalThis.fetch = original;
-    await authFetch.close();
+  let closing: Promise<void> | undefined;
+  const dispose = (): Promise<void> => {
+    if (closing === undefined) {
+      if (globalThis.fetch === (installed as unknown as typeof fetch)) globalThis.fetch = original;
+      closing = authFetch.close();
+    }
+    return closing;
   };
-  return { fetch: authFetch, dispose, [Symbol.asyncDispose]: dispose };
+  return Object.assign(dispose, {
+    fetch: authFetch,
+    [Symbol.dispose]: (): void => {
+      dispose().catch(() => {});
+    },
+    [Symbol.asyncDispose]: dispose,
+  });
 }

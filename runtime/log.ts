@@ -74,7 +74,7 @@ export function createLogger(options: LoggerOptions): Logger {
     if (format === "json") {
       line = JSON.stringify({ time, level, msg: message, ...safeFields(fields) });
     } else {
-      const extra = fields === undefined ? "" : Object.entries(fields)
+      const extra = fields === undefined ? "" : Object.entries(safeFields(fields))
         .map(([k, v]) => ` ${k}=${typeof v === "string" ? quoteIfNeeded(v) : JSON.stringify(v)}`)
         .join("");
       line = `${time} ${level.toUpperCase()} ${message}${extra}`;

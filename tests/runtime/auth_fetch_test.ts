@@ -403,8 +403,8 @@ Deno.test("installGlobalFetch() wraps globalThis.fetch idempotently and restores
     assertEquals(await (await fetch(`${server.origin}/x`)).text(), "Bearer two");
     assertEquals(server.received.length, 1); // not wrapped twice
   } finally {
-    await second.dispose();
-    await first.dispose();
+    await second();
+    await first();
   }
   assert(globalThis.fetch === original, "original fetch not restored");
   assertEquals(await (await fetch(`${server.origin}/y`)).text(), "none");
