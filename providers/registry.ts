@@ -6,12 +6,14 @@
  */
 
 import type { ProviderFactory } from "./types.ts";
+import { awsSecretsManagerProvider } from "./aws_secrets_manager.ts";
 import { envProvider } from "./env.ts";
 import { fileProvider } from "./file.ts";
 
 const FACTORIES: readonly ProviderFactory[] = [
   envProvider,
   fileProvider,
+  awsSecretsManagerProvider,
 ];
 
 /** Provider factories by kind. */
