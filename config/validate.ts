@@ -10,6 +10,8 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import schema from "../schema/profile.schema.json" with { type: "json" };
 import type { ProfileIssue } from "../runtime/errors.ts";
 import { compileHostPattern, isLoopbackHost } from "./host_match.ts";
+import { PROVIDERS } from "../providers/registry.ts";
+import { escapePointer } from "./yaml_source.ts";
 import { authHeaderName, compileAuthSpec, isSafeHeaderValue } from "./auth_header.ts";
 import type { ProfileData } from "./types.ts";
 import type { SourcePosition } from "./yaml_source.ts";
@@ -185,29 +187,10 @@ function semanticIssues(data: ProfileData, v: Validators, locate: Locate): Profi
     }
   });
   for (const [name, provider] of Object.entries(data.providers)) {
-    if (!isObject(provider)) continue;
-    const address = provider.address;
-    if (provider.kind === "vault" && typeof address === "string") {
-      let url: URL | undefined;
-      try {
-        url = new URL(address);
-      } catch {
-        at(
-          `/providers/${name}/address`,
-          `"${address}" is not a URL; write e.g. "https://vault.company.com:8200"`,
-          "url",
-        );
-      }
-      if (
-        url !== undefined && url.protocol === "http:" && !isLoopbackHost(url.hostname) &&
-        provider.allow_insecure_http !== true
-      ) {
-        at(
-          `/providers/${name}/address`,
-          `"${address}" would send the Vault token over plain http; use https, or set allow_insecure_http: true`,
-          "insecure-http",
-        );
-      }
+    if (!isObject(provider) || typeof provider.kind !== "string") continue;
+    const factory = PROVIDERS.get(provider.kind);
+    for (const issue of factory?.check?.(provider) ?? []) {
+      at(`/providers/${escapePointer(name)}${issue.pointer}`, issue.message, "provider-config");
     }
   }
   return issues;

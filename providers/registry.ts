@@ -9,11 +9,13 @@ import type { ProviderFactory } from "./types.ts";
 import { awsSecretsManagerProvider } from "./aws_secrets_manager.ts";
 import { envProvider } from "./env.ts";
 import { fileProvider } from "./file.ts";
+import { vaultProvider } from "./vault.ts";
 
 const FACTORIES: readonly ProviderFactory[] = [
   envProvider,
   fileProvider,
   awsSecretsManagerProvider,
+  vaultProvider,
 ];
 
 /** Provider factories by kind. */

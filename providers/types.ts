@@ -66,6 +66,14 @@ export interface ProviderContext {
   readonly redactor: Redactor;
 }
 
+/** A problem in a provider block that the schema cannot express. */
+export interface ProviderConfigIssue {
+  /** JSON pointer relative to the provider block, e.g. `/auth/role`. */
+  readonly pointer: string;
+  /** What is wrong and what to do. */
+  readonly message: string;
+}
+
 /** A provider implementation: its kind and a factory. */
 export interface ProviderFactory {
   /** The `kind` value in the profile. */
@@ -82,4 +90,9 @@ export interface ProviderFactory {
     config: Readonly<Record<string, unknown>>,
     context: ProviderContext,
   ): SecretProvider;
+  /**
+   * Optional: checks a provider block for what the schema cannot express, without I/O. The
+   * profile validator reports each issue with its line and column.
+   */
+  check?(config: Readonly<Record<string, unknown>>): readonly ProviderConfigIssue[];
 }

@@ -261,7 +261,21 @@ export class SecretResolver {
     signal: AbortSignal | undefined,
     rejectedGeneration: number | undefined,
   ): Promise<CachedSecret> {
-    const { provider, key, reference, loader } = this.#binding(rule);
+    let binding: Binding;
+    try {
+      binding = this.#binding(rule);
+    } catch (error) {
+      throw new SecretResolutionError(
+        `the provider cannot be set up: ${this.redactor.redact(describeError(error))}`,
+        {
+          provider: rule.provider,
+          reference: stableJson(rule.secret),
+          rule: rule.label,
+          cause: this.redactor.redactError(error),
+        },
+      );
+    }
+    const { provider, key, reference, loader } = binding;
     try {
       if (rejectedGeneration !== undefined) {
         this.stats.refreshes++;

@@ -105,6 +105,22 @@ hosts:
   assert(issues.some((i) => i.pointer === "/hosts/0/secret" && i.message.includes('"path"')));
 });
 
+Deno.test("parseProfile() reports a provider's own configuration checks with their lines", () => {
+  const text = `version: 1
+providers:
+  corp-vault:
+    kind: vault
+    address: http://vault.example.com:8200
+    auth:
+      method: kubernetes
+hosts:
+  - { match: "https://a.example.com", provider: corp-vault, secret: { path: mlflow/auth }, auth: bearer }
+`;
+  const issues = issuesOf(text).filter((i) => i.rule === "provider-config");
+  const lines = issues.map((i) => `${i.pointer}:${i.line}`).sort();
+  assertEquals(lines, ["/providers/corp-vault/address:5", "/providers/corp-vault/auth:7"]);
+});
+
 Deno.test("parseProfile() rejects CR/LF in static headers and forbidden header names", () => {
   const text = `version: 1
 providers: { ci: { kind: env } }
