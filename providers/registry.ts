@@ -7,6 +7,7 @@
 
 import type { ProviderFactory } from "./types.ts";
 import { awsSecretsManagerProvider } from "./aws_secrets_manager.ts";
+import { azureKeyVaultProvider } from "./azure_key_vault.ts";
 import { envProvider } from "./env.ts";
 import { fileProvider } from "./file.ts";
 import { vaultProvider } from "./vault.ts";
@@ -15,6 +16,7 @@ const FACTORIES: readonly ProviderFactory[] = [
   envProvider,
   fileProvider,
   awsSecretsManagerProvider,
+  azureKeyVaultProvider,
   vaultProvider,
 ];
 
