@@ -148,7 +148,9 @@ export function buildAuthHeader(
  * @returns Whether it is safe.
  */
 export function isSafeHeaderValue(value: string): boolean {
-  return !/[\r\n\0]/.test(value);
+  // HTTP field values: tab, visible ASCII, space, and obs-text (Latin-1 above 0x80), which is
+  // also what fetch's ByteString accepts.
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(value);
 }
 
 function field(
@@ -186,7 +188,7 @@ function checkValue(v: string, name: string, ctx: HeaderContext): string {
     throw fail(
       `the header value built from ${
         quoteField(name)
-      } contains a CR, LF or NUL character; remove line breaks from the stored secret`,
+      } contains a character a header cannot carry (a line break, a control character, or a character beyond Latin-1); check the stored secret`,
       name,
       ctx,
     );

@@ -118,8 +118,14 @@ export function matchesHostPattern(pattern: HostPattern, url: URL): boolean {
     return false;
   }
   if (pattern.path === "") return true;
-  return url.pathname === pattern.path || url.pathname.startsWith(`${pattern.path}/`);
+  if (url.pathname === pattern.path) return true;
+  if (!url.pathname.startsWith(`${pattern.path}/`)) return false;
+  // Below a path prefix, refuse what some servers decode into a way out of it: encoded slashes,
+  // backslashes and dots, and ";" path parameters (`/mlflow/..%2fadmin`, `/mlflow/..;/admin`).
+  return !ESCAPES_PREFIX.test(url.pathname.slice(pattern.path.length));
 }
+
+const ESCAPES_PREFIX = /%2f|%5c|%2e|;/i;
 
 /**
  * Specificity, for sorting most specific first: exact hosts before wildcards, longer host
@@ -132,8 +138,8 @@ export function specificity(p: HostPattern): readonly [number, number, number] {
 /** Whether a host (as WHATWG URL gives it) is loopback: localhost, 127.0.0.0/8 or ::1. */
 export function isLoopbackHost(hostname: string): boolean {
   const h = normaliseHost(hostname);
-  return h === "localhost" || h.endsWith(".localhost") || /^127\.\d+\.\d+\.\d+$/.test(h) ||
-    h === "[::1]";
+  // Only the exact name: "x.localhost" may be sent to a DNS server by some resolvers.
+  return h === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "[::1]";
 }
 
 function normaliseHost(hostname: string): string {

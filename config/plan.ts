@@ -15,6 +15,7 @@ import {
   specificity,
 } from "./host_match.ts";
 import type { Profile } from "./profile.ts";
+import { escapePointer } from "./yaml_source.ts";
 import type { PolicySettings, ProviderSettings } from "./types.ts";
 import { type CachePolicy, DEFAULT_CACHE } from "../runtime/secret_cache.ts";
 import { DEFAULT_RETRY, type RetryPolicy } from "../runtime/retry.ts";
@@ -43,6 +44,11 @@ export interface PlanRule {
   readonly authHeader: string;
   /** Static extra headers. */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * Names of static headers whose value came from the environment (`${VAR}`): treated as
+   * secret, masked in logs and never printed by `explain`.
+   */
+  readonly sensitiveHeaders: ReadonlySet<string>;
   /** Cache settings. */
   readonly cache: CachePolicy;
   /** Retry settings. */
@@ -101,6 +107,11 @@ export function createPlan(profile: Profile): Plan {
       auth,
       authHeader: authHeaderName(auth),
       headers: h.headers ?? {},
+      sensitiveHeaders: new Set(
+        Object.keys(h.headers ?? {}).filter((name) =>
+          profile.interpolated.has(`/hosts/${index}/headers/${escapePointer(name)}`)
+        ),
+      ),
       cache: cachePolicy(h, defaults),
       retry: retryPolicy(h, defaults),
       refreshOn: h.refresh_on ?? defaults.refresh_on ?? [401],

@@ -155,7 +155,7 @@ function semanticIssues(data: ProfileData, v: Validators, locate: Locate): Profi
       if (!isSafeHeaderValue(value)) {
         at(
           `${base}/headers/${name}`,
-          `header "${name}" contains a CR, LF or NUL character; remove the line break`,
+          `header "${name}" contains a character a header cannot carry (a line break, a control character, or a character beyond Latin-1)`,
           "header-value",
         );
       }
@@ -180,7 +180,7 @@ function semanticIssues(data: ProfileData, v: Validators, locate: Locate): Profi
       } else if (!isSafeHeaderValue(rule.auth.value)) {
         at(
           `${base}/auth/value`,
-          "the template contains a CR, LF or NUL character",
+          "the template contains a character a header cannot carry (a line break, a control character, or a character beyond Latin-1)",
           "header-template",
         );
       }

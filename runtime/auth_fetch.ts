@@ -6,10 +6,10 @@
  */
 
 import type { Profile } from "../config/profile.ts";
-import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
+import { createPlan, matchRule, type Plan } from "../config/plan.ts";
 import { createLogger, type LogFormat, type Logger, type LogLevel } from "./log.ts";
 import { Redactor } from "./redact.ts";
-import { type ResolverStats, SecretResolver } from "./resolver.ts";
+import { type ResolverStats, type RuleHeaders, SecretResolver } from "./resolver.ts";
 import { DEFAULT_REPLAY_LIMIT, prepareBody, type PreparedBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 
@@ -113,42 +113,48 @@ export function createAuthFetch(
     const firstRule = url === undefined ? undefined : matchRule(plan, url);
     if (url === undefined || firstRule === undefined) return inner(input, init);
 
+    // Everything the caller gave is read synchronously, before the first await, so that a
+    // caller mutating its URL, init or headers afterwards cannot redirect the credential.
     // Only a Request input needs a Request copy (for its headers, body and signal); a string or
     // URL input takes everything from init, which saves building a body stream.
     const request = input instanceof Request ? new Request(input, init) : undefined;
     const signal = init?.signal ?? request?.signal ?? undefined;
     const callerRedirect = init?.redirect ?? request?.redirect ?? "follow";
-    let body = await prepareBody(init?.body, request?.body ?? null, replayLimit);
     let method = request?.method ?? normaliseMethod(init?.method ?? "GET");
     const base = new Headers(init?.headers ?? request?.headers);
+    const client = (init as { client?: unknown } | undefined)?.client;
     const injectedNames = new Set<string>();
     let current = url;
     let downgraded = false;
     let refreshed = false;
+    let body = await prepareBody(init?.body, request?.body ?? null, replayLimit);
 
     for (let hop = 0;; hop++) {
       const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);
-      let sent = await sendOnce(rule, undefined);
-      let response = sent.response;
+      const built = rule === undefined ? undefined : await resolver.headersFor(rule, signal);
+      let response = await sendOnce(built);
       if (
-        rule !== undefined && sent.generation !== undefined && !refreshed &&
+        rule !== undefined && built !== undefined && !refreshed &&
         rule.refreshOn.includes(response.status) && body.kind !== "stream"
       ) {
         refreshed = true;
+        const fresh = await resolver.refreshedHeadersFor(rule, built.generation, signal);
+        // The same generation means no new value could be had (a refresh moments ago gave the
+        // very value the server keeps rejecting): the server's answer stands.
+        if (fresh.generation === built.generation) return response;
         await response.body?.cancel();
-        sent = await sendOnce(rule, sent.generation);
-        response = sent.response;
+        response = await sendOnce(fresh);
       }
-      const location = response.headers.get("location");
-      if (!REDIRECTS.has(response.status) || location === null || callerRedirect === "manual") {
-        return response;
-      }
-      await response.body?.cancel();
+      if (!REDIRECTS.has(response.status) || callerRedirect === "manual") return response;
       if (callerRedirect === "error") {
+        await response.body?.cancel();
         throw new TypeError(
           `Redirect from "${current.origin}" refused: the request said redirect: "error"`,
         );
       }
+      const location = response.headers.get("location");
+      if (location === null) return response;
+      await response.body?.cancel();
       if (hop + 1 > maxRedirects) {
         throw new TypeError(`Too many redirects: more than ${maxRedirects}`);
       }
@@ -193,17 +199,9 @@ export function createAuthFetch(
       current = next;
     }
 
-    async function sendOnce(
-      rule: PlanRule | undefined,
-      rejected: number | undefined,
-    ): Promise<{ response: Response; generation?: number }> {
+    function sendOnce(built: RuleHeaders | undefined): Promise<Response> {
       const headers = new Headers(base);
-      let generation: number | undefined;
-      if (rule !== undefined) {
-        const built = rejected === undefined
-          ? await resolver.headersFor(rule, signal)
-          : await resolver.refreshedHeadersFor(rule, rejected, signal);
-        generation = built.generation;
+      if (built !== undefined) {
         for (const [name, value] of built.headers) {
           headers.set(name, value);
           injectedNames.add(name.toLowerCase());
@@ -216,10 +214,8 @@ export function createAuthFetch(
         redirect: "manual",
         ...bodyInit(body),
       };
-      const client = (init as { client?: unknown } | undefined)?.client;
       if (client !== undefined) sendInit.client = client;
-      const response = await inner(current.href, sendInit);
-      return generation === undefined ? { response } : { response, generation };
+      return inner(current.href, sendInit);
     }
   };
 
@@ -254,8 +250,10 @@ function normaliseMethod(method: string): string {
 function requestUrl(input: string | URL | Request): URL | undefined {
   try {
     if (input instanceof Request) return new URL(input.url);
-    if (input instanceof URL) return input;
-    return new URL(input);
+    // A copy: the caller may change its URL object while the request waits for a secret.
+    if (input instanceof URL) return new URL(input.href);
+    // Relative URLs resolve against --location, as fetch does.
+    return new URL(input, (globalThis as { location?: { href: string } }).location?.href);
   } catch {
     return undefined;
   }

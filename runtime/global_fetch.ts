@@ -9,6 +9,7 @@ import type { Profile } from "../config/profile.ts";
 import { type AuthFetch, type AuthFetchOptions, createAuthFetch } from "./auth_fetch.ts";
 
 const ORIGINAL = Symbol.for("mlflow-secrets-auth.original-fetch");
+const DISPOSER = Symbol.for("mlflow-secrets-auth.disposer");
 
 /**
  * What {@linkcode installGlobalFetch} returns: a disposer. Calling it (or `Symbol.dispose`)
@@ -50,10 +51,18 @@ export function installGlobalFetch(
   profile: Profile | Plan,
   options: AuthFetchOptions = {},
 ): GlobalFetchDisposer {
-  const current = globalThis.fetch as typeof fetch & { [ORIGINAL]?: typeof fetch };
+  const current = globalThis.fetch as typeof fetch & {
+    [ORIGINAL]?: typeof fetch;
+    [DISPOSER]?: () => Promise<void>;
+  };
   const original = current[ORIGINAL] ?? current;
+  // A previous installation is replaced, and its providers closed.
+  current[DISPOSER]?.().catch(() => {});
   const authFetch = createAuthFetch(profile, { fetch: original, ...options });
-  const installed = Object.assign(authFetch, { [ORIGINAL]: original });
+  const installed = Object.assign(authFetch, {
+    [ORIGINAL]: original,
+    [DISPOSER]: (): Promise<void> => dispose(),
+  });
   globalThis.fetch = installed as unknown as typeof fetch;
   let closing: Promise<void> | undefined;
   const dispose = (): Promise<void> => {

@@ -35,10 +35,15 @@ export async function prepareBody(
   fallback: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<PreparedBody> {
-  if (body !== undefined && body !== null && !(body instanceof ReadableStream)) {
+  if (body !== undefined && body !== null && isReplayable(body)) {
     return { kind: "replayable", body };
   }
-  const stream = (body as ReadableStream<Uint8Array> | null | undefined) ?? fallback;
+  // Anything else (a ReadableStream, an async iterable) is read as a stream.
+  const stream = body === undefined || body === null
+    ? fallback
+    : body instanceof ReadableStream
+    ? body as ReadableStream<Uint8Array>
+    : new Response(body).body;
   if (stream === null || stream === undefined) return { kind: "none" };
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -68,6 +73,12 @@ export async function prepareBody(
     },
   });
   return { kind: "stream", stream: rest };
+}
+
+/** Body types that can be sent again as they are. */
+function isReplayable(body: BodyInit): boolean {
+  return typeof body === "string" || body instanceof ArrayBuffer || ArrayBuffer.isView(body) ||
+    body instanceof Blob || body instanceof FormData || body instanceof URLSearchParams;
 }
 
 function concat(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {

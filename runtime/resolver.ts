@@ -212,6 +212,7 @@ export class SecretResolver {
     this.redactor.add(auth[1]);
     const credential = auth[1].replace(/^(Bearer|Basic) /, "");
     this.redactor.add(credential);
+    for (const name of rule.sensitiveHeaders) this.redactor.add(rule.headers[name]);
     const result: RuleHeaders = {
       headers: [auth, ...Object.entries(rule.headers)],
       generation: cached.generation,

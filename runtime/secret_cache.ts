@@ -44,7 +44,24 @@ interface Entry extends CachedSecret {
   readonly refreshAt: number;
   readonly expiresAt: number;
   readonly staleUntil: number;
+  /** A forced refresh (after a rejection) that brought back the value it replaced. */
+  readonly unchangedByRefresh: boolean;
 }
+
+interface Inflight {
+  readonly promise: Promise<Entry>;
+  /** True for a refresh forced by a rejection; false for a miss or a refresh-ahead. */
+  readonly forced: boolean;
+  /** Identifies this load, so that only it unregisters itself. */
+  readonly token: object;
+}
+
+/**
+ * After a forced refresh brought back the same value, further rejections within this time do
+ * not call the provider again: a server that rejects every credential must not turn each
+ * request into a provider call.
+ */
+export const REFRESH_COOLDOWN_MS = 5_000;
 
 interface Failure {
   readonly error: unknown;
@@ -91,7 +108,8 @@ export interface SecretCacheOptions {
  */
 export class SecretCache {
   #entries = new Map<string, Entry>();
-  #inflight = new Map<string, Promise<Entry>>();
+  #inflight = new Map<string, Inflight>();
+  #epoch = 0;
   #failures = new Map<string, Failure>();
   #generation = 0;
   #controllers = new Set<AbortController>();
@@ -137,16 +155,19 @@ export class SecretCache {
   ): Promise<CachedSecret> {
     const now = this.#now();
     const entry = this.#entries.get(key);
+    const failure = this.#failures.get(key);
+    const failing = failure !== undefined && now < failure.until;
     if (entry !== undefined && now < entry.expiresAt) {
       this.stats.hits++;
-      if (now >= entry.refreshAt && !this.#inflight.has(key)) {
-        this.#load(key, loader, policy).catch((e) => this.#options.onBackgroundError?.(key, e));
+      if (now >= entry.refreshAt && !failing && !this.#inflight.has(key)) {
+        this.#load(key, loader, policy, undefined).catch((e) =>
+          this.#options.onBackgroundError?.(key, e)
+        );
       }
       return entry;
     }
     this.stats.misses++;
-    const failure = this.#failures.get(key);
-    if (failure !== undefined && now < failure.until && !this.#inflight.has(key)) {
+    if (failing && !this.#inflight.has(key)) {
       if (entry !== undefined && now < entry.staleUntil) {
         this.stats.staleServed++;
         return entry;
@@ -154,7 +175,9 @@ export class SecretCache {
       throw failure.error;
     }
     try {
-      return await raceAbort(this.#inflight.get(key) ?? this.#load(key, loader, policy), signal);
+      const pending = this.#inflight.get(key)?.promise ??
+        this.#load(key, loader, policy, undefined);
+      return await raceAbort(pending, signal);
     } catch (error) {
       if (signal?.aborted) throw error;
       const stale = this.#entries.get(key);
@@ -185,16 +208,29 @@ export class SecretCache {
     policy: CachePolicy,
     signal?: AbortSignal,
   ): Promise<CachedSecret> {
-    const entry = this.#entries.get(key);
-    if (entry !== undefined && entry.generation > rejected) return entry;
-    let pending = this.#inflight.get(key);
-    if (pending === undefined) {
-      this.stats.refreshes++;
-      if (entry !== undefined && entry.generation === rejected) this.#entries.delete(key);
-      this.#failures.delete(key);
-      pending = this.#load(key, loader, policy);
+    for (;;) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined && entry.generation > rejected) return entry;
+      if (
+        entry !== undefined && entry.unchangedByRefresh &&
+        this.#now() - entry.loadedAt < REFRESH_COOLDOWN_MS
+      ) {
+        return entry;
+      }
+      const pending = this.#inflight.get(key);
+      if (pending === undefined) {
+        const failure = this.#failures.get(key);
+        if (failure !== undefined && this.#now() < failure.until) throw failure.error;
+        this.stats.refreshes++;
+        // The rejected value is never served again, not even as stale.
+        if (entry !== undefined && entry.generation === rejected) this.#entries.delete(key);
+        return await raceAbort(this.#load(key, loader, policy, entry?.value), signal);
+      }
+      if (pending.forced) return await raceAbort(pending.promise, signal);
+      // A refresh-ahead or miss load started before the rejection may bring the old value back:
+      // let it finish, then force a load of our own (unless someone else already did).
+      await raceAbort(pending.promise.catch(() => {}), signal);
     }
-    return await raceAbort(pending, signal);
   }
 
   /**
@@ -207,8 +243,9 @@ export class SecretCache {
     this.#failures.delete(key);
   }
 
-  /** Aborts loads in progress and forgets everything. */
+  /** Aborts loads in progress and forgets everything. A load still running writes nothing. */
   clear(): void {
+    this.#epoch++;
     for (const c of this.#controllers) c.abort(new DOMException("Cache closed", "AbortError"));
     this.#controllers.clear();
     this.#entries.clear();
@@ -216,13 +253,28 @@ export class SecretCache {
     this.#inflight.clear();
   }
 
-  #load(key: string, loader: Loader, policy: CachePolicy): Promise<Entry> {
+  /**
+   * Starts a load. `replaced` is given for a forced refresh: the value that was rejected.
+   */
+  #load(
+    key: string,
+    loader: Loader,
+    policy: CachePolicy,
+    replaced: SecretValue | undefined,
+  ): Promise<Entry> {
+    const forced = replaced !== undefined;
     const controller = new AbortController();
+    const epoch = this.#epoch;
     this.#controllers.add(controller);
     this.stats.loads++;
+    const token = {};
     const promise = (async () => {
+      // Yield first, so that a loader throwing synchronously still settles this promise after
+      // it is registered as in flight (and is then unregistered).
+      await null;
       try {
         const resolved = await loader(controller.signal);
+        if (epoch !== this.#epoch) throw new DOMException("Cache closed", "AbortError");
         const now = this.#now();
         let ttl = policy.ttlMs * (0.9 + 0.2 * this.#random());
         if (resolved.maxTtlMs !== undefined) ttl = Math.min(ttl, resolved.maxTtlMs);
@@ -236,20 +288,28 @@ export class SecretCache {
           refreshAt: now + ttl - ahead,
           expiresAt: now + ttl,
           staleUntil: now + ttl + policy.staleIfErrorMs,
+          unchangedByRefresh: replaced !== undefined && sameValue(replaced, resolved.value),
         };
         this.#entries.set(key, entry);
         this.#failures.delete(key);
         return entry;
       } catch (error) {
-        this.stats.loadFailures++;
-        this.#failures.set(key, { error, until: this.#now() + policy.failureTtlMs });
+        if (epoch === this.#epoch) {
+          this.stats.loadFailures++;
+          this.#failures.set(key, { error, until: this.#now() + policy.failureTtlMs });
+        }
         throw error;
       } finally {
-        this.#inflight.delete(key);
+        if (this.#inflight.get(key)?.token === token) this.#inflight.delete(key);
         this.#controllers.delete(controller);
       }
     })();
-    this.#inflight.set(key, promise);
+    this.#inflight.set(key, { promise, forced, token });
     return promise;
   }
+}
+
+function sameValue(a: SecretValue, b: SecretValue): boolean {
+  if (typeof a === "string" || typeof b === "string") return a === b;
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -48,6 +48,14 @@ const TABLE: readonly [pattern: string, url: string, expected: boolean][] = [
   ["https://company.com/mlflow", "https://company.com/other/mlflow", false],
   ["https://company.com/mlflow", "https://company.com/mlflow/../admin", false],
   ["https://company.com/mlflow", "https://company.com/MLFLOW/api", false],
+  // Encoded ways out of a prefix that some servers decode.
+  ["https://company.com/mlflow", "https://company.com/mlflow/..%2fadmin", false],
+  ["https://company.com/mlflow", "https://company.com/mlflow/..%2Fadmin", false],
+  ["https://company.com/mlflow", "https://company.com/mlflow/..%5cadmin", false],
+  ["https://company.com/mlflow", "https://company.com/mlflow/%2e%2e/admin", false],
+  ["https://company.com/mlflow", "https://company.com/mlflow/..;/admin", false],
+  ["https://company.com/mlflow", "https://company.com/mlflow/..\\admin", false],
+  ["https://company.com/mlflow", "https://company.com/mlflow/api/2.0/mlflow/runs/get?x=%2f", true],
 ];
 
 Deno.test("matchesHostPattern() follows the adversarial host-matching table", () => {
@@ -87,10 +95,19 @@ Deno.test("compileHostPattern() normalises to a canonical form", () => {
 });
 
 Deno.test("isLoopbackHost() accepts only loopback names and addresses", () => {
-  for (const h of ["localhost", "127.0.0.1", "127.1.2.3", "[::1]", "LOCALHOST", "api.localhost"]) {
+  for (const h of ["localhost", "127.0.0.1", "127.1.2.3", "[::1]", "LOCALHOST"]) {
     assert(isLoopbackHost(h), h);
   }
-  for (const h of ["10.0.0.1", "localhost.evil.com", "128.0.0.1", "[::2]", "mlflow.company.com"]) {
+  for (
+    const h of [
+      "10.0.0.1",
+      "localhost.evil.com",
+      "128.0.0.1",
+      "[::2]",
+      "mlflow.company.com",
+      "api.localhost",
+    ]
+  ) {
     assert(!isLoopbackHost(h), h);
   }
 });

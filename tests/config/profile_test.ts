@@ -209,3 +209,31 @@ Deno.test("every example profile carries the $schema comment and validates", asy
     parseProfile(text, { source: file, env: (name) => `placeholder-${name.toLowerCase()}` });
   }
 });
+
+Deno.test("createPlan() treats static headers taken from the environment as secret", async () => {
+  const { createPlan } = await import("../../config/plan.ts");
+  const { createAuthFetch } = await import("../../runtime/auth_fetch.ts");
+  const canary = `canary-${crypto.randomUUID()}`;
+  const profile = parseProfile(
+    `version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: https://mlflow.example.com
+    provider: ci
+    secret: { var: T }
+    auth: bearer
+    headers: { CF-Access-Client-Secret: "\${CF_SECRET}", X-Team: a }
+`,
+    { env: { CF_SECRET: canary } },
+  );
+  const plan = createPlan(profile);
+  assertEquals([...plan.rules[0]!.sensitiveHeaders], ["CF-Access-Client-Secret"]);
+  const lines: string[] = [];
+  await using f = createAuthFetch(profile, {
+    env: () => "tok",
+    logWrite: (l) => lines.push(l),
+    fetch: () => Promise.resolve(new Response("ok")),
+  });
+  await f("https://mlflow.example.com/x");
+  assertEquals(f.resolver.redactor.redact(`x ${canary} y`), "x *** y");
+});

@@ -409,3 +409,101 @@ Deno.test("installGlobalFetch() wraps globalThis.fetch idempotently and restores
   assert(globalThis.fetch === original, "original fetch not restored");
   assertEquals(await (await fetch(`${server.origin}/y`)).text(), "none");
 });
+
+Deno.test("createAuthFetch() sends to the URL as it was at the call, even if the caller's URL object changes", async () => {
+  const sent: string[] = [];
+  const g = gatedProvider();
+  g.hold();
+  const profile = profileFor(
+    rule("https://mlflow.example.com", "provider: e, secret: { var: T }, auth: bearer"),
+  );
+  await using f = createAuthFetch(profile, {
+    providers: g.providers,
+    fetch: (input) => {
+      sent.push(String(input));
+      return Promise.resolve(new Response("ok"));
+    },
+  });
+  const u = new URL("https://mlflow.example.com/x");
+  const pending = f(u);
+  u.hostname = "evil.example.net";
+  g.open();
+  await pending;
+  assertEquals(sent, ["https://mlflow.example.com/x"]);
+});
+
+Deno.test("createAuthFetch() returns a 401 as is when the refreshed secret is the value just rejected", async () => {
+  await using server = await startServer(() => new Response("no", { status: 401 }));
+  const g = gatedProvider();
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
+  await using f = createAuthFetch(profile, { providers: g.providers });
+  for (let i = 0; i < 50; i++) {
+    const res = await f(`${server.origin}/x`);
+    assertEquals(res.status, 401);
+    await res.body?.cancel();
+  }
+  // One load, one refresh that brought back the same value; then the server's answer stands.
+  assertEquals(g.calls(), 2);
+  assertEquals(server.received.length, 51);
+});
+
+Deno.test("createAuthFetch() replays an async-iterable body after a 401", async () => {
+  let accepted = "v1";
+  await using server = await startServer((req) =>
+    req.headers.get("authorization") === `Bearer ${accepted}`
+      ? new Response("ok")
+      : new Response("no", { status: 401 })
+  );
+  const g = gatedProvider();
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
+  await using f = createAuthFetch(profile, { providers: g.providers });
+  await (await f(`${server.origin}/warm`)).text();
+  accepted = "v2";
+  g.rotate("v2");
+  server.received.length = 0;
+  async function* chunks() {
+    yield new TextEncoder().encode("part-1,");
+    yield new TextEncoder().encode("part-2");
+  }
+  const res = await f(`${server.origin}/iter`, {
+    method: "POST",
+    body: chunks() as unknown as BodyInit,
+  });
+  assertEquals(await res.text(), "ok");
+  assertEquals(server.received.map((r) => r.body), ["part-1,part-2", "part-1,part-2"]);
+});
+
+Deno.test("createAuthFetch() rejects any redirect status under redirect: error, with or without Location", async () => {
+  await using server = await startServer(() => new Response(null, { status: 302 }));
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
+  await using f = createAuthFetch(profile, { env: env({ T: "tok" }) });
+  await assertRejects(() => f(`${server.origin}/x`, { redirect: "error" }), TypeError, "redirect");
+  const followed = await f(`${server.origin}/x`);
+  assertEquals(followed.status, 302); // no Location: nothing to follow
+  await followed.body?.cancel();
+});
+
+Deno.test("createAuthFetch() names the rule when a secret holds a character no header can carry", async () => {
+  await using server = await startServer(() => new Response("no"));
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
+  await using f = createAuthFetch(profile, { env: env({ T: "tok€n" }), logWrite: () => {} });
+  const err = await assertRejects(() => f(`${server.origin}/x`), SecretResolutionError, "hosts[0]");
+  assert(!err.message.includes("tok€n"), "value in message");
+  assertEquals(server.received.length, 0);
+});
+
+Deno.test("installGlobalFetch() closes the installation it replaces", async () => {
+  const profile = profileFor(
+    rule("https://mlflow.example.com", "provider: e, secret: { var: T }, auth: bearer"),
+  );
+  const first = installGlobalFetch(profile, { env: () => "one" });
+  let closed = false;
+  const close = first.fetch.close;
+  (first.fetch as { close: () => Promise<void> }).close = () => {
+    closed = true;
+    return close();
+  };
+  const second = installGlobalFetch(profile, { env: () => "two" });
+  await second();
+  assert(closed, "the first installation was not closed");
+});

@@ -147,3 +147,37 @@ Deno.test("SecretCache.get() bounds the TTL by the provider's maxTtlMs", async (
   await s.cache.get("k", () => (calls++, Promise.resolve({ value: "y" })), POLICY);
   assertEquals(calls, 1);
 });
+
+Deno.test("SecretCache.get() starts no refresh-ahead load while a failure is remembered", async () => {
+  const s = setup();
+  await s.cache.get("k", s.loader, POLICY);
+  s.tick(8_500);
+  s.failWith(new Error("down"));
+  await s.cache.get("k", s.loader, POLICY); // starts one background load, which fails
+  await new Promise((r) => setTimeout(r, 0));
+  for (let i = 0; i < 100; i++) await s.cache.get("k", s.loader, POLICY);
+  assertEquals(s.calls(), 2);
+});
+
+Deno.test("SecretCache.get() recovers after a loader that throws synchronously", async () => {
+  const s = setup();
+  const throwing = () => {
+    throw new Error("sync");
+  };
+  await assertRejects(() => s.cache.get("k", throwing as never, POLICY), Error, "sync");
+  s.tick(1_001);
+  assertEquals((await s.cache.get("k", s.loader, POLICY)).value, "v1");
+});
+
+Deno.test("SecretCache.clear() keeps a load in flight from writing its value afterwards", async () => {
+  const s = setup();
+  s.gate(true);
+  const pending = s.cache.get("k", s.loader, POLICY).catch((e) => e);
+  await Promise.resolve();
+  s.cache.clear();
+  s.set("new");
+  s.gate(false);
+  s.open();
+  assert((await pending) instanceof Error, "the cleared load must not resolve");
+  assertEquals((await s.cache.get("k", s.loader, POLICY)).value, "new");
+});
