@@ -19,29 +19,69 @@
  * @module
  */
 
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Argument, Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
 import { type CliIo, processIo } from "./cli/io.ts";
 import { runValidate } from "./cli/validate.ts";
 import { runExplain } from "./cli/explain.ts";
 import { PROFILE_SCHEMA } from "./config/validate.ts";
+import type { EmbeddedProfile } from "./cli/load.ts";
+import type { Profile } from "./config/profile.ts";
+import type { ProviderFactory } from "./providers/types.ts";
 import denoJson from "./deno.json" with { type: "json" };
+
+/** `--from-env`, for the commands that read a profile. */
+function fromEnvOption() {
+  return new Option(
+    "--from-env",
+    "build the profile from the Python plugin's environment variables (printed as YAML, warnings on stderr)",
+  );
+}
+
+/** The profile `--from-env` asks for, or undefined. */
+async function fromEnv(
+  opts: { readonly fromEnv?: true | undefined; readonly json?: true | undefined },
+  io: CliIo,
+): Promise<Profile | undefined> {
+  if (!opts.fromEnv) return undefined;
+  const { loadFromEnv } = await import("./cli/from_env.ts");
+  return loadFromEnv(io, { json: opts.json === true });
+}
 
 /** The version printed by `--version`. */
 export const VERSION: string = denoJson.version;
+
+/**
+ * What a built artifact (`bundle`, `compile`) passes to {@linkcode main}: the generated entry
+ * module hands these in, so nothing is kept in global state.
+ */
+export interface MainOptions {
+  /**
+   * The profile built into the artifact: the default when neither `--profile` nor
+   * `MLFLOW_SECRETS_AUTH_PROFILE` is given (before `./mlflow-auth.yaml`).
+   */
+  readonly embeddedProfile?: EmbeddedProfile;
+  /** Provider factories by kind; default the built-in registry. An artifact carries only its own. */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
+}
 
 /**
  * Runs the command line.
  *
  * @param args Arguments after the program name.
  * @param io Streams and environment.
+ * @param options What a built artifact carries: an embedded profile, its provider factories.
  * @returns The exit code.
  */
-export async function main(args: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(
+  args: readonly string[],
+  io: CliIo = processIo(),
+  options: MainOptions = {},
+): Promise<number> {
   let code = 0;
   const program = buildProgram(io, (c) => {
     code = c;
-  });
+  }, options);
   try {
     await program.parseAsync([...args], { from: "user" });
     return code;
@@ -50,11 +90,14 @@ export async function main(args: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-function buildProgram(io: CliIo, setCode: (code: number) => void) {
+function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainOptions) {
+  const embedded = options.embeddedProfile;
   const profileOption = () =>
     new Option(
       "-p, --profile <path>",
-      "profile file (default: $MLFLOW_SECRETS_AUTH_PROFILE, else ./mlflow-auth.yaml)",
+      embedded === undefined
+        ? "profile file (default: $MLFLOW_SECRETS_AUTH_PROFILE, else ./mlflow-auth.yaml)"
+        : `profile file (default: $MLFLOW_SECRETS_AUTH_PROFILE, else the embedded ${embedded.source})`,
     );
   const program = new Command()
     .name("mlflow-secrets-auth")
@@ -62,11 +105,16 @@ function buildProgram(io: CliIo, setCode: (code: number) => void) {
       "Inject authentication headers, fetched from secret managers, into MLflow tracking requests.",
     )
     .version(VERSION, "-V, --version")
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout(s),
       writeErr: (s) => io.stderr(s),
       outputError: (s, write) => write(s),
+      // Help has no colour; saying so also keeps commander from reading FORCE_COLOR and
+      // CLICOLOR_FORCE, which would need --allow-env just to print --help.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
     })
     .showHelpAfterError("(run with --help for usage)");
 
@@ -74,25 +122,308 @@ function buildProgram(io: CliIo, setCode: (code: number) => void) {
     .description("Check a profile; list every issue with file:line:col and JSON pointer")
     .addOption(profileOption())
     .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExamples:\n  mlflow-secrets-auth validate --profile mlflow-auth.yaml\n  mlflow-secrets-auth validate --json")
-    .action(async (opts) => setCode(await runValidate(opts, io)));
+    .addOption(fromEnvOption())
+    .addHelpText(
+      "after",
+      "\nExamples:\n  mlflow-secrets-auth validate --profile mlflow-auth.yaml\n  mlflow-secrets-auth validate --json\n  mlflow-secrets-auth validate --from-env",
+    )
+    .action(async (opts) =>
+      setCode(await runValidate({ ...opts, embedded, loaded: await fromEnv(opts, io) }, io))
+    );
 
   program.command("explain")
     .description("Show which rule matches a URL and which headers it would inject (redacted)")
     .addOption(profileOption())
     .option("-u, --url <url...>", "tracking URL(s) to explain")
     .option("--json", "machine-readable output")
+    .addOption(fromEnvOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  mlflow-secrets-auth explain\n  mlflow-secrets-auth explain --url https://mlflow.company.com/api/2.0/mlflow/runs/get",
+      "\nExamples:\n  mlflow-secrets-auth explain\n  mlflow-secrets-auth explain --url https://mlflow.company.com/api/2.0/mlflow/runs/get\n  mlflow-secrets-auth explain --from-env      # migrate from the Python plugin's variables",
     )
-    .action(async (opts) => setCode(await runExplain(opts, io)));
+    .action(async (opts) =>
+      setCode(await runExplain({ ...opts, embedded, loaded: await fromEnv(opts, io) }, io))
+    );
 
   program.command("schema")
     .description("Print the profile JSON Schema")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  mlflow-secrets-auth schema > profile.schema.json",
+    )
     .action(() => {
       io.stdout(JSON.stringify(PROFILE_SCHEMA, null, 2) + "\n");
       setCode(0);
+    });
+
+  program.command("doctor")
+    .description(
+      "Check every host rule end to end: provider, secret, header, and a live call to the tracking server",
+    )
+    .addOption(profileOption())
+    .option("-u, --url <url...>", "tracking URL(s) to check instead of every rule")
+    .option("--timeout <duration>", "time allowed for the live call (e.g. 10s, 500ms)", "10s")
+    .option("--json", "machine-readable output")
+    .addOption(fromEnvOption())
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Steps, for every rule (or the rule of each --url): profile valid, rule matched, provider",
+        "reachable and authenticated, secret read, header built (type and length only), then",
+        "GET <server>/api/2.0/mlflow/experiments/search?max_results=1 through the same middleware.",
+        "Exit 0 only when every step of every rule passes; a wildcard rule needs --url for the call.",
+        "",
+        "Examples:",
+        "  mlflow-secrets-auth doctor",
+        "  mlflow-secrets-auth doctor --url https://mlflow.staging.company.com --json",
+        "  mlflow-secrets-auth doctor --from-env",
+      ].join("\n"),
+    )
+    .action(async (opts) => {
+      const { runDoctor } = await import("./cli/doctor.ts");
+      const loaded = await fromEnv(opts, io);
+      setCode(await runDoctor({ ...opts, embedded, loaded, providers: options.providers }, io));
+    });
+
+  program.command("info")
+    .description(
+      "Show versions, the profile and how it was found, providers and whether their SDKs load, cache, retry and log settings",
+    )
+    .addOption(profileOption())
+    .option("--json", "machine-readable output")
+    .addOption(fromEnvOption())
+    .addHelpText(
+      "after",
+      "\nExamples:\n  mlflow-secrets-auth info\n  mlflow-secrets-auth info --json --profile /etc/mlflow-auth.yaml",
+    )
+    .action(async (opts) => {
+      const { runInfo } = await import("./cli/info.ts");
+      const loaded = await fromEnv(opts, io);
+      setCode(
+        await runInfo(
+          { ...opts, embedded, loaded, providers: options.providers, version: VERSION },
+          io,
+        ),
+      );
+    });
+
+  program.command("init")
+    .description("Write a starter profile (asks on a terminal for what the flags do not give)")
+    .option("-p, --profile <path>", "file to write", "./mlflow-auth.yaml")
+    .addOption(
+      new Option("--provider <kind>", "provider kind").choices([
+        "env",
+        "file",
+        "vault",
+        "aws-secrets-manager",
+        "azure-key-vault",
+      ]),
+    )
+    .option("--host <url>", "tracking server URL, e.g. https://mlflow.company.com")
+    .addOption(new Option("--auth <type>", "how the secret is sent").choices(["bearer", "basic"]))
+    .option("--field <name>", "field of a JSON-object secret to use")
+    .option("--name <name>", "provider instance name")
+    .option("--var <name>", "env: environment variable holding the secret")
+    .option("--path <path>", "file: the secret file; vault: the secret path")
+    .option("--address <url>", "vault: address (default: $VAULT_ADDR)")
+    .option("--mount <mount>", "vault: KV mount")
+    .addOption(
+      new Option("--vault-auth <method>", "vault: auth method").choices([
+        "token",
+        "token_file",
+        "approle",
+        "kubernetes",
+      ]),
+    )
+    .option("--role <role>", "vault: Kubernetes auth role")
+    .option("--secret-id <id>", "aws-secrets-manager: secret name or ARN")
+    .option("--region <region>", "aws-secrets-manager: region")
+    .option("--vault-url <url>", "azure-key-vault: vault URL (https)")
+    .option("--secret-name <name>", "azure-key-vault: secret name")
+    .option("--force", "overwrite an existing file")
+    .option("--stdout", "print the profile instead of writing it")
+    .option("--from-env", "build it from the Python plugin's environment variables")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  mlflow-secrets-auth init                      # asks, on a terminal",
+        "  mlflow-secrets-auth init --provider vault --host https://mlflow.company.com \\",
+        "      --address https://vault.company.com:8200 --path mlflow/auth",
+        "  mlflow-secrets-auth init --provider env --host http://127.0.0.1:5000 --var MLFLOW_TOKEN",
+        "  mlflow-secrets-auth init --provider aws-secrets-manager --host https://mlflow.company.com \\",
+        "      --secret-id mlflow/prod --region eu-west-1",
+        "  mlflow-secrets-auth init --from-env           # migrate from the Python plugin",
+      ].join("\n"),
+    )
+    .action(async (opts) => {
+      const { runInit } = await import("./cli/init.ts");
+      setCode(await runInit(opts, io));
+    });
+
+  const logOptions = () =>
+    [
+      new Option("--log-level <level>", "lowest log level written").choices([
+        "debug",
+        "info",
+        "warn",
+        "error",
+        "silent",
+      ]),
+      new Option("--log-format <format>", "log line format").choices(["text", "json"]),
+    ] as const;
+
+  const [proxyLogLevel, proxyLogFormat] = logOptions();
+  program.command("proxy")
+    .description(
+      "Run a local proxy that adds the profile's credentials to every request for one tracking server",
+    )
+    .addOption(profileOption())
+    .option("-u, --upstream <url>", "tracking server to forward to (default: proxy.upstream)")
+    .option(
+      "-l, --listen <address>",
+      "host:port to bind (default: proxy.listen, else 127.0.0.1:5055)",
+    )
+    .option("--allow-remote", "allow a non-loopback --listen address (needs --client-token-env)")
+    .option(
+      "--client-token-env <name>",
+      "variable holding the token clients must send as Authorization: Bearer <token>",
+    )
+    .option("--no-access-log", "no line per request on stderr")
+    .addOption(proxyLogLevel)
+    .addOption(proxyLogFormat)
+    .option("--drain-timeout <seconds>", "time SIGINT/SIGTERM allow in-flight requests", "30")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Clients use the proxy as their tracking URI: MLFLOW_TRACKING_URI=http://127.0.0.1:5055.",
+        "Health and Prometheus metrics: /__mlflow-secrets-auth/health, /__mlflow-secrets-auth/metrics.",
+        "",
+        "Examples:",
+        "  mlflow-secrets-auth proxy --upstream https://mlflow.company.com",
+        "  MLFLOW_PROXY_TOKEN=$(openssl rand -hex 32) mlflow-secrets-auth proxy \\",
+        "      --listen 0.0.0.0:5055 --allow-remote --client-token-env MLFLOW_PROXY_TOKEN",
+      ].join("\n"),
+    )
+    .action(async (opts) => {
+      const { runProxy } = await import("./cli/proxy.ts");
+      setCode(await runProxy({ ...opts, embedded, providers: options.providers }, io));
+    });
+
+  const [execLogLevel, execLogFormat] = logOptions();
+  program.command("exec")
+    .description(
+      "Run a command with MLflow pointed at a private auth proxy; the real credential stays out of its environment",
+    )
+    .addOption(profileOption())
+    .option(
+      "-u, --upstream <url>",
+      "tracking server (default: proxy.upstream, else $MLFLOW_TRACKING_URI)",
+    )
+    .addOption(
+      new Option(
+        "--env-mode <mode>",
+        "proxy: the child gets the proxy and a client token; direct: the real credential (weaker, no rotation)",
+      ).choices(["proxy", "direct"]).default("proxy"),
+    )
+    .option("--access-log", "one line per proxied request on stderr")
+    .addOption(execLogLevel)
+    .addOption(execLogFormat)
+    .argument("<command...>", "the command to run, after --")
+    .passThroughOptions()
+    .addHelpText(
+      "after",
+      [
+        "",
+        "The child gets MLFLOW_TRACKING_URI (the proxy) and MLFLOW_TRACKING_TOKEN (a random client",
+        "token); MLFLOW_TRACKING_USERNAME/PASSWORD are removed. SIGINT and SIGTERM are forwarded;",
+        "the exit code is the child's (128 + signal number when a signal killed it).",
+        "",
+        "Examples:",
+        "  mlflow-secrets-auth exec -- python train.py --epochs 3",
+        "  mlflow-secrets-auth exec --upstream https://mlflow.company.com -- mlflow experiments search",
+      ].join("\n"),
+    )
+    .action(async (command, opts) => {
+      const { runExec } = await import("./cli/exec.ts");
+      setCode(await runExec(command, { ...opts, embedded, providers: options.providers }, io));
+    });
+
+  program.command("completions")
+    .description("Print a shell completion script")
+    .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(["bash", "zsh", "fish"]))
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  source <(mlflow-secrets-auth completions bash)",
+        "  source <(mlflow-secrets-auth completions zsh)",
+        "  mlflow-secrets-auth completions fish | source",
+      ].join("\n"),
+    )
+    .action(async (shell) => {
+      const { completionScript } = await import("./cli/completions.ts");
+      io.stdout(completionScript(program, shell));
+      setCode(0);
+    });
+
+  const buildProfileOption = () =>
+    new Option(
+      "-p, --profile <path>",
+      "profile to embed (default: $MLFLOW_SECRETS_AUTH_PROFILE, else ./mlflow-auth.yaml)",
+    );
+  const listenOption = () =>
+    new Option(
+      "--listen <address>",
+      "where the proxy will listen, for its permission: host:port, or host for any port (default: proxy.listen, else 127.0.0.1:5055)",
+    );
+
+  const execOption = () =>
+    new Option(
+      "--exec",
+      "also permit the exec command: --allow-run, --allow-env without a list, any loopback port",
+    );
+
+  program.command("bundle")
+    .description(
+      "Build one JavaScript file with the profile embedded, runnable with only the deno binary",
+    )
+    .addOption(buildProfileOption())
+    .option("-o, --output <file>", "output file", "dist/mlflow-auth.js")
+    .addOption(listenOption())
+    .addOption(execOption())
+    .option("--minify", "minify the bundle")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  mlflow-secrets-auth bundle --profile mlflow-auth.yaml -o dist/mlflow-auth.js\n  deno run <printed permissions> dist/mlflow-auth.js proxy --upstream https://mlflow.company.com",
+    )
+    .action(async (opts) => {
+      const { runBundle } = await import("./cli/bundle.ts");
+      setCode(await runBundle(opts, io));
+    });
+
+  program.command("compile")
+    .description(
+      "Build one executable (deno compile) with the profile embedded and its permissions baked in",
+    )
+    .addOption(buildProfileOption())
+    .option("-o, --output <file>", "output executable", "dist/mlflow-auth")
+    .option("--target <triple>", "target, e.g. aarch64-unknown-linux-gnu (default: this machine)")
+    .addOption(listenOption())
+    .addOption(execOption())
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      "\nNeeds the Deno runtime denort: cached, downloadable, or named by DENORT_BIN.\nExamples:\n  mlflow-secrets-auth compile --profile mlflow-auth.yaml -o dist/mlflow-auth\n  DENORT_BIN=/opt/denort mlflow-secrets-auth compile -o dist/mlflow-auth",
+    )
+    .action(async (opts) => {
+      const { runCompile } = await import("./cli/compile.ts");
+      setCode(await runCompile(opts, io));
     });
 
   return program;

@@ -11,11 +11,13 @@ import type { AuthSpec } from "../config/auth_header.ts";
 import { UsageError } from "../runtime/errors.ts";
 import type { Profile } from "../config/profile.ts";
 import type { CliIo } from "./io.ts";
-import { loadCliProfile } from "./load.ts";
+import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 
 /** Options of {@linkcode runExplain}. */
 export interface ExplainOptions {
   readonly profile?: string | undefined;
+  /** The artifact's embedded profile (see {@linkcode loadCliProfile}). */
+  readonly embedded?: EmbeddedProfile | undefined;
   readonly url?: readonly string[] | undefined;
   readonly json?: boolean | undefined;
   /** A profile to use instead of loading one (e.g. built from environment variables). */
@@ -32,8 +34,16 @@ export interface RuleSummary {
   readonly kind: string;
   readonly secret: Readonly<Record<string, unknown>>;
   readonly headers: readonly { readonly name: string; readonly value: string }[];
-  readonly cache: { readonly ttl: string; readonly refresh_ahead: string; readonly stale_if_error: string };
-  readonly retry: { readonly attempts: number; readonly attempt_timeout: string; readonly deadline: string };
+  readonly cache: {
+    readonly ttl: string;
+    readonly refresh_ahead: string;
+    readonly stale_if_error: string;
+  };
+  readonly retry: {
+    readonly attempts: number;
+    readonly attempt_timeout: string;
+    readonly deadline: string;
+  };
   readonly refresh_on: readonly number[];
 }
 
@@ -45,7 +55,8 @@ export interface RuleSummary {
  * @returns 0, or 1 when a given URL matches no rule.
  */
 export async function runExplain(options: ExplainOptions, io: CliIo): Promise<number> {
-  const profile = options.loaded ?? (await loadCliProfile(options.profile, io)).profile;
+  const profile = options.loaded ??
+    (await loadCliProfile(options.profile, io, { embedded: options.embedded })).profile;
   const plan = createPlan(profile);
   const urls = options.url ?? [];
   if (urls.length === 0) {
@@ -81,9 +92,12 @@ function explainUrl(
   try {
     url = new URL(text);
   } catch (cause) {
-    throw new UsageError(`Cannot explain "${text}": it is not an absolute URL; pass e.g. https://mlflow.company.com/`, {
-      cause,
-    });
+    throw new UsageError(
+      `Cannot explain "${text}": it is not an absolute URL; pass e.g. https://mlflow.company.com/`,
+      {
+        cause,
+      },
+    );
   }
   const shown = redactUrl(url);
   if (url.username !== "" || url.password !== "") {
@@ -106,7 +120,10 @@ export function summarise(rule: PlanRule): RuleSummary {
     secret: rule.secret,
     headers: [
       { name: rule.authHeader, value: headerShape(rule.auth) },
-      ...Object.entries(rule.headers).map(([name, value]) => ({ name, value })),
+      ...Object.entries(rule.headers).map(([name, value]) => ({
+        name,
+        value: rule.sensitiveHeaders.has(name) ? "<redacted: from the environment>" : value,
+      })),
     ],
     cache: {
       ttl: formatDuration(rule.cache.ttlMs),
@@ -125,7 +142,9 @@ export function summarise(rule: PlanRule): RuleSummary {
 function headerShape(auth: AuthSpec): string {
   switch (auth.type) {
     case "bearer":
-      return `Bearer <redacted: secret${auth.tokenField === "token" ? "" : ` field "${auth.tokenField}"`}>`;
+      return `Bearer <redacted: secret${
+        auth.tokenField === "token" ? "" : ` field "${auth.tokenField}"`
+      }>`;
     case "basic":
       return `Basic <redacted: base64 of ${auth.usernameField}:${auth.passwordField}>`;
     case "header":

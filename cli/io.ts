@@ -14,6 +14,11 @@ export interface CliIo {
   readonly env: (name: string) => string | undefined;
   /** Whether stdout is a terminal (spinners, colour). */
   readonly isTty: boolean;
+  /**
+   * Asks a question on the terminal (`init`); null when input ends. Absent when stdin is not a
+   * terminal, so nothing waits for an answer that cannot come.
+   */
+  readonly prompt?: (message: string, defaultValue?: string) => string | null;
 }
 
 const encoder = new TextEncoder();
@@ -31,6 +36,12 @@ export function processIo(): CliIo {
       }
     },
     isTty: Deno.stdout.isTerminal(),
+    ...(Deno.stdin.isTerminal()
+      ? {
+        prompt: (message: string, defaultValue?: string) =>
+          globalThis.prompt(message, defaultValue),
+      }
+      : {}),
   };
 }
 

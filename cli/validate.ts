@@ -5,13 +5,18 @@
  */
 
 import { formatIssueLocation, ProfileError } from "../runtime/errors.ts";
+import type { Profile } from "../config/profile.ts";
 import type { CliIo } from "./io.ts";
-import { loadCliProfile } from "./load.ts";
+import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 
 /** Options of {@linkcode runValidate}. */
 export interface ValidateOptions {
   readonly profile?: string | undefined;
+  /** The artifact's embedded profile (see {@linkcode loadCliProfile}). */
+  readonly embedded?: EmbeddedProfile | undefined;
   readonly json?: boolean | undefined;
+  /** A profile to use instead of loading one (e.g. built from environment variables). */
+  readonly loaded?: Profile | undefined;
 }
 
 /**
@@ -23,7 +28,9 @@ export interface ValidateOptions {
  */
 export async function runValidate(options: ValidateOptions, io: CliIo): Promise<number> {
   try {
-    const { profile, path } = await loadCliProfile(options.profile, io);
+    const { profile, path } = options.loaded !== undefined
+      ? { profile: options.loaded, path: options.loaded.source }
+      : await loadCliProfile(options.profile, io, { embedded: options.embedded });
     if (options.json) {
       io.stdout(JSON.stringify({ valid: true, file: path, issues: [] }, null, 2) + "\n");
     } else {

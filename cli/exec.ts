@@ -1,0 +1,321 @@
+/**
+ * `exec`: runs a command with MLflow pointed at a private auth proxy.
+ *
+ * The proxy listens on an ephemeral loopback port and demands a random client token. The child
+ * gets `MLFLOW_TRACKING_URI` (the proxy) and `MLFLOW_TRACKING_TOKEN` (the client token), loses any
+ * inherited `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, and never sees the real
+ * credential: the variables the profile's `env` provider reads, and any variable holding a
+ * resolved secret, are removed from its environment. SIGINT and SIGTERM are forwarded; the exit
+ * code is the child's (128 + signal number when a signal killed it).
+ *
+ * `--env-mode direct` skips the proxy and exports the real credential instead
+ * (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`). That is
+ * weaker: the secret sits in the child's environment, where its own children and crash reports
+ * can see it, and it cannot rotate while the child runs.
+ *
+ * @module
+ */
+
+import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
+import { UsageError } from "../runtime/errors.ts";
+import type { Logger } from "../runtime/log.ts";
+import { type ProxyHandle, startProxy } from "../runtime/proxy.ts";
+import type { ProviderFactory } from "../providers/types.ts";
+import type { CliIo } from "./io.ts";
+import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
+import {
+  createCliResolver,
+  installSignalListeners,
+  proxySection,
+  removeSignalListeners,
+} from "./proxy.ts";
+
+/** Options of {@linkcode runExec}, as parsed from the command line. */
+export interface ExecOptions {
+  readonly profile?: string | undefined;
+  readonly upstream?: string | undefined;
+  /** `proxy` (default) or `direct`. */
+  readonly envMode?: string | undefined;
+  /** Write one access line per proxied request on stderr. */
+  readonly accessLog?: boolean | undefined;
+  readonly logLevel?: string | undefined;
+  readonly logFormat?: string | undefined;
+  /** The profile built into an artifact (`bundle`, `compile`), if any. */
+  readonly embedded?: EmbeddedProfile | undefined;
+  /** Provider factories (an artifact carries its own); default the built-in registry. */
+  readonly providers?: ReadonlyMap<string, ProviderFactory> | undefined;
+}
+
+/** Process-level inputs of {@linkcode runExec}, replaceable in tests. */
+export interface ExecDeps {
+  /** The full environment to derive the child's from. Default: `Deno.env.toObject()`. */
+  readonly environ?: Readonly<Record<string, string>>;
+  /** The child's stdio. Default `inherit`. */
+  readonly stdio?: "inherit" | "null";
+  /** Called once the child is running, with its pid and the proxy (tests). */
+  readonly onSpawn?: (info: { pid: number; proxy?: ProxyHandle }) => void;
+}
+
+/** Variables removed from every child environment. */
+const MLFLOW_CREDENTIAL_VARS = [
+  "MLFLOW_TRACKING_USERNAME",
+  "MLFLOW_TRACKING_PASSWORD",
+  "MLFLOW_TRACKING_TOKEN",
+];
+
+/** Linux signal numbers, for the 128 + n exit code. */
+const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+};
+
+/**
+ * Runs a command under the profile's authentication.
+ *
+ * @param command The command and its arguments.
+ * @param options Flags.
+ * @param io Streams and environment.
+ * @param deps Environment and stdio overrides (tests).
+ * @returns The child's exit code; 127 when the command is not found, 126 when it cannot run.
+ * @throws {UsageError} for a missing or unusable upstream, or `--env-mode direct` with a header
+ *   rule.
+ * @throws {SecretResolutionError} when the credential cannot be resolved (the child is not
+ *   started).
+ */
+export async function runExec(
+  command: readonly string[],
+  options: ExecOptions,
+  io: CliIo,
+  deps: ExecDeps = {},
+): Promise<number> {
+  if (command.length === 0) {
+    throw new UsageError(
+      "Cannot exec: no command given; pass it after --, e.g. exec -- python train.py",
+    );
+  }
+  const mode = options.envMode ?? "proxy";
+  if (mode !== "proxy" && mode !== "direct") {
+    throw new UsageError(`Cannot use --env-mode "${mode}": expected "proxy" or "direct"`);
+  }
+  const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
+  const plan = createPlan(profile);
+  const upstream = options.upstream ?? proxySection(profile).upstream ??
+    nonEmpty(io.env("MLFLOW_TRACKING_URI"));
+  if (upstream === undefined) {
+    throw new UsageError(
+      `Cannot exec: no tracking server; pass --upstream, set proxy.upstream in "${profile.source}", or export MLFLOW_TRACKING_URI`,
+    );
+  }
+  if (!/^https?:\/\//i.test(upstream)) {
+    throw new UsageError(
+      `Cannot exec: the tracking server "${upstream}" is not an http(s) URL; pass --upstream https://…`,
+    );
+  }
+  const { resolver, logger } = createCliResolver(plan, io, {
+    level: options.logLevel,
+    format: options.logFormat,
+    fallbackLevel: options.accessLog ? "info" : undefined,
+  }, options.providers);
+  const environ = deps.environ ?? Deno.env.toObject();
+
+  let proxy: ProxyHandle | undefined;
+  try {
+    const childEnv = childEnvironment(environ, plan);
+    if (mode === "proxy") {
+      const clientToken = randomToken();
+      proxy = await startProxy(plan, {
+        upstream,
+        listen: "127.0.0.1:0",
+        clientToken,
+        resolver,
+        logger,
+        accessLog: options.accessLog === true,
+      });
+      // Fail closed before the child starts: a credential that cannot be had now is an error.
+      const { headers } = await resolver.headersFor(proxy.rule);
+      dropSecretBearing(childEnv, credentialForms(proxy.rule, headers[0]![1]), logger);
+      childEnv.MLFLOW_TRACKING_URI = proxy.url;
+      childEnv.MLFLOW_TRACKING_TOKEN = clientToken;
+    } else {
+      const rule = ruleFor(plan, upstream);
+      if (rule.auth.type === "header") {
+        throw new UsageError(
+          `Cannot use --env-mode direct with rule ${rule.label}: MLflow clients cannot send a custom "${rule.authHeader}" header from the environment; use the default proxy mode`,
+        );
+      }
+      const { headers } = await resolver.headersFor(rule);
+      const credential = directCredential(rule, headers, logger);
+      dropSecretBearing(childEnv, credentialForms(rule, headers[0]![1]), logger);
+      Object.assign(childEnv, credential);
+      childEnv.MLFLOW_TRACKING_URI = upstream;
+      io.stderr(
+        "mlflow-secrets-auth exec: --env-mode direct puts the real credential in the child's environment; it cannot rotate while the child runs\n",
+      );
+    }
+    return await runChild(command, childEnv, io, deps, proxy);
+  } finally {
+    await proxy?.shutdown();
+    await resolver.close();
+  }
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function ruleFor(plan: Plan, upstream: string): PlanRule {
+  let url: URL;
+  try {
+    url = new URL(upstream);
+  } catch (cause) {
+    throw new UsageError(`Cannot exec: "${upstream}" is not an absolute URL`, { cause });
+  }
+  const rule = url.username === "" && url.password === "" ? matchRule(plan, url) : undefined;
+  if (rule === undefined) {
+    throw new UsageError(
+      `Cannot exec: the tracking server "${url.origin}" matches no host rule of profile "${plan.source}"; add a rule whose match covers it`,
+    );
+  }
+  return rule;
+}
+
+/** A copy of the environment without MLflow credentials or the env provider's variables. */
+function childEnvironment(
+  environ: Readonly<Record<string, string>>,
+  plan: Plan,
+): Record<string, string> {
+  const env: Record<string, string> = { ...environ };
+  for (const name of MLFLOW_CREDENTIAL_VARS) delete env[name];
+  for (const rule of plan.rules) {
+    if (rule.providerKind === "env" && typeof rule.secret.var === "string") {
+      delete env[rule.secret.var];
+    }
+  }
+  return env;
+}
+
+/**
+ * The strings that must not reach the child: the auth header value, the credential in it, and
+ * for basic auth the password and `user:password`. Very short ones are skipped (they would match
+ * unrelated values).
+ */
+function credentialForms(rule: PlanRule, headerValue: string): string[] {
+  const forms = [headerValue];
+  if (rule.auth.type === "bearer") forms.push(headerValue.replace(/^Bearer /, ""));
+  if (rule.auth.type === "basic") {
+    const encoded = headerValue.replace(/^Basic /, "");
+    const decoded = decodeBasic(encoded);
+    forms.push(encoded, `${decoded.username}:${decoded.password}`, decoded.password);
+  }
+  return forms.filter((f) => f.length >= 6);
+}
+
+/** Removes every variable whose value contains one of the credential forms. */
+function dropSecretBearing(
+  env: Record<string, string>,
+  forms: readonly string[],
+  logger: Logger,
+): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (forms.some((f) => value.includes(f))) {
+      delete env[name];
+      logger.warn("removed a variable holding the credential from the child's environment", {
+        variable: name,
+      });
+    }
+  }
+}
+
+function decodeBasic(encoded: string): { username: string; password: string } {
+  const decoded = new TextDecoder().decode(Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)));
+  const colon = decoded.indexOf(":");
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function directCredential(
+  rule: PlanRule,
+  headers: readonly (readonly [string, string])[],
+  logger: Logger,
+): Record<string, string> {
+  const value = headers[0]![1];
+  if (Object.keys(rule.headers).length > 0) {
+    logger.warn("--env-mode direct cannot pass the rule's static headers; use the proxy mode", {
+      rule: rule.label,
+    });
+  }
+  if (rule.auth.type === "bearer") {
+    return { MLFLOW_TRACKING_TOKEN: value.replace(/^Bearer /, "") };
+  }
+  const { username, password } = decodeBasic(value.replace(/^Basic /, ""));
+  return { MLFLOW_TRACKING_USERNAME: username, MLFLOW_TRACKING_PASSWORD: password };
+}
+
+async function runChild(
+  command: readonly string[],
+  env: Record<string, string>,
+  io: CliIo,
+  deps: ExecDeps,
+  proxy: ProxyHandle | undefined,
+): Promise<number> {
+  const [program, ...args] = command as [string, ...string[]];
+  const stdio = deps.stdio ?? "inherit";
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program, {
+      args,
+      env,
+      clearEnv: true,
+      stdin: stdio,
+      stdout: stdio,
+      stderr: stdio,
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      io.stderr(`mlflow-secrets-auth exec: cannot run "${program}": command not found\n`);
+      return 127;
+    }
+    io.stderr(
+      `mlflow-secrets-auth exec: cannot run "${program}": ${
+        error instanceof Error ? error.message : String(error)
+      }\n`,
+    );
+    return 126;
+  }
+  const listeners = installSignalListeners(["SIGINT", "SIGTERM"], (signal) => () => {
+    try {
+      child.kill(signal);
+    } catch {
+      // The child has already exited.
+    }
+  });
+  try {
+    deps.onSpawn?.({ pid: child.pid, ...(proxy ? { proxy } : {}) });
+    const status = await child.status;
+    const signo = status.signal === null ? undefined : SIGNAL_NUMBERS[status.signal];
+    return signo === undefined ? status.code : 128 + signo;
+  } finally {
+    removeSignalListeners(listeners);
+  }
+}
+
+/** 32 random bytes, base64url: the client token. */
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}

@@ -1,0 +1,402 @@
+/**
+ * `init`: writes a starter profile, with the `$schema` line editors use for completion. From
+ * flags, or by asking on a terminal for what the flags did not give. The text is validated
+ * before anything is written, and an existing file is never overwritten without `--force`.
+ *
+ * @module
+ */
+
+import { parseProfile } from "../config/profile.ts";
+import { UsageError } from "../runtime/errors.ts";
+import { buildProfileFromEnv, printWarnings } from "./from_env.ts";
+import type { CliIo } from "./io.ts";
+import { schemaReferenceFor } from "./_schema_ref.ts";
+
+/** Provider kinds `init` can write. */
+export const INIT_KINDS = [
+  "env",
+  "file",
+  "vault",
+  "aws-secrets-manager",
+  "azure-key-vault",
+] as const;
+/** A provider kind `init` can write. */
+export type InitKind = typeof INIT_KINDS[number];
+/** Vault auth methods `init` can write. */
+export const VAULT_METHODS = ["token", "token_file", "approle", "kubernetes"] as const;
+
+/** Options of {@linkcode runInit} (the command's flags). */
+export interface InitOptions {
+  /** Output file. Default `./mlflow-auth.yaml`. */
+  readonly profile?: string | undefined;
+  readonly provider?: string | undefined;
+  /** Tracking server URL, becomes the rule's `match`. */
+  readonly host?: string | undefined;
+  /** `bearer` or `basic`. Default bearer. */
+  readonly auth?: string | undefined;
+  /** Field of a JSON-object secret. */
+  readonly field?: string | undefined;
+  /** Provider instance name. Default: from the kind. */
+  readonly name?: string | undefined;
+  /** env: variable name. */
+  readonly var?: string | undefined;
+  /** file: file path; vault: secret path. */
+  readonly path?: string | undefined;
+  /** vault: address. Default $VAULT_ADDR. */
+  readonly address?: string | undefined;
+  /** vault: KV mount. */
+  readonly mount?: string | undefined;
+  /** vault: auth method. Default token. */
+  readonly vaultAuth?: string | undefined;
+  /** vault kubernetes auth: role. */
+  readonly role?: string | undefined;
+  /** aws: secret id or ARN. */
+  readonly secretId?: string | undefined;
+  /** aws: region. */
+  readonly region?: string | undefined;
+  /** azure: vault URL. */
+  readonly vaultUrl?: string | undefined;
+  /** azure: secret name. */
+  readonly secretName?: string | undefined;
+  /** Overwrite an existing file. */
+  readonly force?: boolean | undefined;
+  /** Print the profile instead of writing it. */
+  readonly stdout?: boolean | undefined;
+  /** Build the profile from the Python plugin's environment variables. */
+  readonly fromEnv?: boolean | undefined;
+}
+
+const DEFAULT_NAME: Readonly<Record<InitKind, string>> = {
+  "env": "ci-env",
+  "file": "mounted",
+  "vault": "vault",
+  "aws-secrets-manager": "aws",
+  "azure-key-vault": "azure",
+};
+
+interface Answers {
+  kind: InitKind;
+  host: string;
+  auth: "bearer" | "basic";
+  field?: string;
+  name: string;
+  var?: string;
+  path?: string;
+  address?: string;
+  mount?: string;
+  vaultAuth?: typeof VAULT_METHODS[number];
+  role?: string;
+  secretId?: string;
+  region?: string;
+  vaultUrl?: string;
+  secretName?: string;
+}
+
+/**
+ * Writes (or prints) a starter profile.
+ *
+ * @param options Flags.
+ * @param io Streams, environment and, on a terminal, `prompt`.
+ * @returns 0 when written.
+ * @throws {UsageError} when required flags are missing off a terminal, a value is wrong, or the
+ *   file exists and `--force` was not given.
+ * @throws {ProfileError} when the values do not make a valid profile (nothing is written).
+ *
+ * @example
+ * ```ts
+ * import { runInit } from "./init.ts";
+ * const out: string[] = [];
+ * const io = { stdout: (t: string) => out.push(t), stderr: () => {}, env: () => undefined, isTty: false };
+ * await runInit({ provider: "env", host: "https://mlflow.example.com", var: "T", stdout: true }, io);
+ * if (!out.join("").startsWith("# yaml-language-server: $schema=")) throw new Error("no schema line");
+ * ```
+ */
+export async function runInit(options: InitOptions, io: CliIo): Promise<number> {
+  const target = options.profile ?? "./mlflow-auth.yaml";
+  const schemaRef = schemaReferenceFor(target);
+  let text: string;
+  let summary: string;
+  if (options.fromEnv) {
+    const built = buildProfileFromEnv(io.env, { schemaRef });
+    printWarnings(io, built.warnings);
+    text = built.yaml;
+    summary =
+      `built from the Python plugin's environment variables, ${built.profile.data.hosts.length} host rule(s)`;
+  } else {
+    const answers = collect(options, io);
+    text = renderProfile(answers, schemaRef);
+    summary = `${answers.kind} provider "${answers.name}", 1 host rule`;
+  }
+  // Validate exactly what will be written; `$$` in values stays literal.
+  parseProfile(text, { source: target, env: {} });
+
+  if (options.stdout) {
+    io.stdout(text);
+    return 0;
+  }
+  try {
+    await Deno.writeTextFile(target, text, options.force ? {} : { createNew: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new UsageError(
+        `Cannot write "${target}": the file exists; pass --force to overwrite it, or --profile to write elsewhere`,
+        { cause: error },
+      );
+    }
+    throw new UsageError(
+      `Cannot write "${target}": ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  const flag = target === "./mlflow-auth.yaml" || target === "mlflow-auth.yaml"
+    ? ""
+    : ` --profile ${target}`;
+  io.stdout(
+    `Wrote ${target} (${summary}; valid).\nNext: mlflow-secrets-auth validate${flag} && mlflow-secrets-auth doctor${flag}\n`,
+  );
+  return 0;
+}
+
+function collect(options: InitOptions, io: CliIo): Answers {
+  const interactive = io.isTty && io.prompt !== undefined;
+  const missing: string[] = [];
+  const ask = (
+    flag: string,
+    given: string | undefined,
+    question: string,
+    fallback?: string,
+  ): string | undefined => {
+    if (given !== undefined && given !== "") return given;
+    if (!interactive) {
+      if (fallback !== undefined) return fallback;
+      missing.push(flag);
+      return undefined;
+    }
+    const answer = io.prompt!(question, fallback)?.trim();
+    if (answer === undefined) throw new UsageError("Cannot write a profile: init was cancelled");
+    if (answer === "") {
+      if (fallback !== undefined) return fallback;
+      throw new UsageError(`Cannot write a profile: ${flag} needs a value`);
+    }
+    return answer;
+  };
+
+  const kindText = ask(
+    "--provider",
+    options.provider,
+    `Provider kind (${INIT_KINDS.join(", ")})`,
+    interactive ? "vault" : undefined,
+  );
+  if (kindText === undefined) throw missingFlags(missing, undefined);
+  const kind = INIT_KINDS.find((k) => k === kindText.toLowerCase());
+  if (kind === undefined) {
+    throw new UsageError(
+      `Cannot write a profile: provider kind "${kindText}" is unknown; use one of ${
+        INIT_KINDS.join(", ")
+      }`,
+    );
+  }
+  const host = ask("--host", options.host, "Tracking server URL (e.g. https://mlflow.company.com)");
+  const a: Answers = {
+    kind,
+    host: "",
+    auth: "bearer",
+    name: options.name ?? DEFAULT_NAME[kind],
+  };
+  if (options.field !== undefined) a.field = options.field;
+  switch (kind) {
+    case "env":
+      a.var = ask(
+        "--var",
+        options.var,
+        "Environment variable holding the token",
+        "MLFLOW_TRACKING_TOKEN",
+      );
+      break;
+    case "file":
+      a.path = ask("--path", options.path, "File holding the secret (e.g. /run/secrets/mlflow)");
+      break;
+    case "vault": {
+      a.address = ask(
+        "--address",
+        options.address,
+        "Vault address",
+        io.env("VAULT_ADDR") || undefined,
+      );
+      a.path = ask("--path", options.path, "Secret path (e.g. mlflow/auth)");
+      if (options.mount !== undefined) a.mount = options.mount;
+      const method = ask(
+        "--vault-auth",
+        options.vaultAuth,
+        `Vault auth method (${VAULT_METHODS.join(", ")})`,
+        "token",
+      );
+      a.vaultAuth = VAULT_METHODS.find((m) => m === method);
+      if (a.vaultAuth === undefined) {
+        throw new UsageError(
+          `Cannot write a profile: Vault auth method "${method}" is unknown; use one of ${
+            VAULT_METHODS.join(", ")
+          }`,
+        );
+      }
+      if (a.vaultAuth === "kubernetes") {
+        a.role = ask("--role", options.role, "Kubernetes auth role");
+      }
+      break;
+    }
+    case "aws-secrets-manager":
+      a.secretId = ask("--secret-id", options.secretId, "Secret name or ARN");
+      {
+        const region = options.region ??
+          (interactive
+            ? ask("--region", undefined, "AWS region", io.env("AWS_REGION") || "us-east-1")
+            : undefined);
+        if (region !== undefined) a.region = region;
+      }
+      break;
+    case "azure-key-vault":
+      a.vaultUrl = ask(
+        "--vault-url",
+        options.vaultUrl,
+        "Key Vault URL (https://NAME.vault.azure.net)",
+      );
+      a.secretName = ask("--secret-name", options.secretName, "Secret name");
+      break;
+  }
+  const authText = (options.auth ??
+    (interactive ? ask("--auth", undefined, "Auth type (bearer, basic)", "bearer") : "bearer"))!
+    .toLowerCase();
+  if (missing.length > 0) throw missingFlags(missing, kind);
+  if (authText !== "bearer" && authText !== "basic") {
+    throw new UsageError(
+      `Cannot write a profile: auth "${authText}" is unknown; use bearer or basic (edit the file for a custom header)`,
+    );
+  }
+  a.auth = authText;
+  a.host = normaliseHost(host!);
+  return a;
+}
+
+function missingFlags(missing: readonly string[], kind: string | undefined): UsageError {
+  return new UsageError(
+    `Cannot write a profile: ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} required${
+      kind ? ` for provider ${kind}` : ""
+    } when not on a terminal; e.g. mlflow-secrets-auth init --provider vault --host https://mlflow.company.com --address https://vault.company.com:8200 --path mlflow/auth`,
+  );
+}
+
+function normaliseHost(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new UsageError(
+      `Cannot write a profile: --host "${text}" is not a URL; pass the tracking server's URL, e.g. https://mlflow.company.com`,
+      { cause },
+    );
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new UsageError(
+      "Cannot write a profile: --host must not carry user:password@; the secret provides the credentials",
+    );
+  }
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+/**
+ * A YAML scalar for a value, safe in block and flow context: plain when it is a simple word,
+ * else double-quoted (JSON strings are YAML). `$` is written as `$$` so interpolation leaves it
+ * alone.
+ */
+function scalar(value: string | number): string {
+  if (typeof value === "number") return String(value);
+  const v = value.replaceAll("$", () => "$$");
+  const plain = /^[A-Za-z_][A-Za-z0-9_./@-]*$/.test(v) &&
+    !/^(true|false|null|yes|no|on|off|y|n)$/i.test(v);
+  return plain ? v : JSON.stringify(v);
+}
+
+function flow(entries: readonly (readonly [string, string | number | undefined])[]): string {
+  return `{ ${
+    entries.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${scalar(v!)}`).join(", ")
+  } }`;
+}
+
+/**
+ * The starter profile text for a set of answers.
+ *
+ * @param a Answers.
+ * @param schemaRef The `$schema` location.
+ */
+function renderProfile(a: Answers, schemaRef: string): string {
+  const provider: string[] = [`  ${a.name}:`, `    kind: ${a.kind}`];
+  let secret: string;
+  switch (a.kind) {
+    case "env":
+      secret = flow([["var", a.var], ["field", a.field]]);
+      break;
+    case "file":
+      secret = flow([["path", a.path], ["field", a.field]]);
+      break;
+    case "vault":
+      provider.push(`    address: ${scalar(a.address!)}`, "    auth:");
+      switch (a.vaultAuth) {
+        case "token":
+          provider.push(
+            "      method: token           # the token is read from $VAULT_TOKEN (token_env renames it)",
+          );
+          break;
+        case "token_file":
+          provider.push(
+            "      method: token_file      # default ~/.vault-token (token_file: a Vault Agent sink)",
+          );
+          break;
+        case "approle":
+          provider.push(
+            "      method: approle",
+            "      role_id_env: VAULT_ROLE_ID",
+            "      secret_id_env: VAULT_SECRET_ID",
+          );
+          break;
+        case "kubernetes":
+          provider.push("      method: kubernetes", `      role: ${scalar(a.role!)}`);
+          break;
+      }
+      secret = flow([["path", a.path], ["mount", a.mount], ["field", a.field]]);
+      break;
+    case "aws-secrets-manager":
+      if (a.region !== undefined) provider.push(`    region: ${scalar(a.region)}`);
+      else provider.push("    # region: eu-west-1        # else AWS_REGION / AWS_DEFAULT_REGION");
+      secret = flow([["id", a.secretId], ["field", a.field]]);
+      break;
+    case "azure-key-vault":
+      provider.push(
+        `    vault_url: ${scalar(a.vaultUrl!)}`,
+        "    credential: { type: default }   # DefaultAzureCredential; or client_secret, managed_identity, ...",
+      );
+      secret = flow([["name", a.secretName], ["field", a.field]]);
+      break;
+  }
+  return [
+    `# yaml-language-server: $schema=${schemaRef}`,
+    "# mlflow-secrets-auth profile, written by `mlflow-secrets-auth init`.",
+    "# Check it with `mlflow-secrets-auth validate`, then `mlflow-secrets-auth doctor`.",
+    "version: 1",
+    "providers:",
+    ...provider,
+    "hosts:                      # only these origins ever receive the secret",
+    `  - match: ${scalar(a.host)}`,
+    `    provider: ${scalar(a.name)}`,
+    `    secret: ${secret}`,
+    `    auth: ${a.auth}${
+      a.auth === "bearer"
+        ? "                # Authorization: Bearer <token>"
+        : "                 # Authorization: Basic base64(user:pass)"
+    }`,
+    "defaults:",
+    "  cache: { ttl: 5m }",
+    "  retry: { attempts: 3 }",
+    "  refresh_on: [401]",
+    "",
+  ].join("\n");
+}

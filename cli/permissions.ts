@@ -1,0 +1,411 @@
+/**
+ * The Deno permissions a built artifact (`bundle`, `compile`) needs to serve `proxy` for one
+ * profile, as narrow as the profile allows: network access to the hosts its rules match (the
+ * upstream must match one), to its providers and to the listen address; the environment
+ * variables it names; the files its providers read; and system information only where an SDK
+ * asks for it.
+ *
+ * Values come from the profile as interpolated at build time. Where a host or port is written
+ * with `${VAR}`, only the run-time value is right: a variable port grants every port of the
+ * host, a variable host grants network access to every host (and says so in `notes`).
+ *
+ * @module
+ */
+
+import type { Profile } from "../config/profile.ts";
+import { compileHostPattern } from "../config/host_match.ts";
+import { escapePointer, parseYamlSource } from "../config/yaml_source.ts";
+
+/** Permissions, each list sorted; `"all"` means the flag without a list. */
+export interface ArtifactPermissions {
+  /** `--allow-net`: `host`, `host:port`, `*.domain:port`. */
+  readonly net: readonly string[] | "all";
+  /** `--allow-env`: names, `PREFIX_*`. */
+  readonly env: readonly string[] | "all";
+  /** `--allow-read`: paths; empty for none. */
+  readonly read: readonly string[];
+  /** `--allow-sys`: kinds such as `osRelease`; empty for none. */
+  readonly sys: readonly string[] | "all";
+  /** `--allow-run` (for `exec`'s child). */
+  readonly run: boolean;
+  /** Why a permission is broader than a list, or what an operator must add. */
+  readonly notes: readonly string[];
+}
+
+/** Options of {@linkcode artifactPermissions}. */
+export interface ArtifactPermissionOptions {
+  /** The profile's YAML text, to find `${VAR}` references. */
+  readonly text: string;
+  /**
+   * Where the proxy will listen: `host:port`, or `host` for any port. Default the profile's
+   * `proxy.listen`, else the proxy's default, `127.0.0.1:5055`.
+   */
+  readonly listen?: string | undefined;
+  /** Home directory at run time, for `~` paths. Default `$HOME` at build time. */
+  readonly home?: string | undefined;
+  /**
+   * Also allow `exec`: running the child (`--allow-run`), an ephemeral loopback port, and the
+   * whole environment (the child's is derived from it).
+   */
+  readonly exec?: boolean | undefined;
+}
+
+/** The `proxy` command's default listen address (as in `cli/proxy.ts`, which loads lazily). */
+export const DEFAULT_LISTEN = "127.0.0.1:5055";
+
+/** What the command line itself reads, whatever the profile. */
+export const CLI_ENV: readonly string[] = [
+  "LOG_STREAM", // yaml's parse()
+  "LOG_TOKENS", // yaml's parse()
+  "MLFLOW_SECRETS_AUTH_LOG_FORMAT",
+  "MLFLOW_SECRETS_AUTH_LOG_LEVEL",
+  "MLFLOW_SECRETS_AUTH_PROFILE",
+  "NO_COLOR",
+];
+
+interface Acc {
+  net: Set<string>;
+  netAll: boolean;
+  env: Set<string>;
+  envAll: boolean;
+  read: Set<string>;
+  sys: Set<string>;
+  sysAll: boolean;
+  notes: string[];
+}
+
+/**
+ * Computes the permissions an artifact needs to run `proxy` with a profile.
+ *
+ * @param profile The validated profile.
+ * @param options Text, listen address.
+ * @returns The permissions.
+ *
+ * @example
+ * ```ts
+ * import { parseProfile } from "../config/profile.ts";
+ * import { artifactPermissions, permissionFlags } from "./permissions.ts";
+ * const text = `
+ * version: 1
+ * providers: { ci: { kind: env } }
+ * hosts: [{ match: "https://mlflow.example.com", provider: ci, secret: { var: MLFLOW_TOKEN }, auth: bearer }]
+ * `;
+ * const perms = artifactPermissions(parseProfile(text, { env: {} }), { text });
+ * const flags = permissionFlags(perms);
+ * if (!flags.includes("--allow-net=127.0.0.1:5055,mlflow.example.com:443")) throw new Error(flags.join(" "));
+ * ```
+ */
+export function artifactPermissions(
+  profile: Profile,
+  options: ArtifactPermissionOptions,
+): ArtifactPermissions {
+  const acc: Acc = {
+    net: new Set(),
+    netAll: false,
+    env: new Set(CLI_ENV),
+    envAll: false,
+    read: new Set(),
+    sys: new Set(),
+    sysAll: false,
+    notes: [],
+  };
+  const raw = parseYamlSource(options.text, profile.source).data;
+  const home = options.home ?? Deno.env.get("HOME") ?? "~";
+  const section = profile.data.proxy as { listen?: unknown } | undefined;
+  const listen = options.listen ??
+    (typeof section?.listen === "string" ? section.listen : DEFAULT_LISTEN);
+  acc.net.add(listen.replace(/:0$/, ""));
+  if (options.exec) {
+    acc.net.add("127.0.0.1");
+    acc.envAll = true;
+    acc.notes.push(
+      "exec: --allow-run has no list (the child is chosen at run time) and --allow-env none, because the child's environment is derived from the whole environment",
+    );
+  }
+
+  for (const name of variableNames(options.text)) acc.env.add(name);
+
+  const data = profile.data;
+  data.hosts.forEach((rule, i) => {
+    addUrl(acc, profile, raw, `/hosts/${i}/match`, rule.match);
+  });
+
+  const used = new Set(data.hosts.map((h) => h.provider));
+  for (const [name, settings] of Object.entries(data.providers)) {
+    if (!used.has(name)) continue;
+    const at = `/providers/${escapePointer(name)}`;
+    const rules = data.hosts.filter((h) => h.provider === name);
+    const str = (v: unknown): string | undefined =>
+      typeof v === "string" && v !== "" ? v : undefined;
+    const tilde = (p: string): string => p.startsWith("~/") ? `${home}${p.slice(1)}` : p;
+    switch (settings.kind) {
+      case "env":
+        for (const r of rules) if (str(r.secret.var)) acc.env.add(r.secret.var as string);
+        break;
+      case "file":
+        for (const r of rules) if (str(r.secret.path)) acc.read.add(r.secret.path as string);
+        break;
+      case "vault": {
+        addUrl(acc, profile, raw, `${at}/address`, String(settings.address));
+        const auth = (settings.auth ?? {}) as Record<string, unknown>;
+        const tls = (settings.tls ?? {}) as Record<string, unknown>;
+        for (const k of ["ca_cert", "client_cert", "client_key"]) {
+          if (str(tls[k])) acc.read.add(tilde(tls[k] as string));
+        }
+        for (const k of ["role_id_file", "secret_id_file"]) {
+          if (str(auth[k])) acc.read.add(tilde(auth[k] as string));
+        }
+        if (auth.method === "token_file") {
+          acc.read.add(tilde(str(auth.token_file) ?? "~/.vault-token"));
+          if (str(auth.token_file) === undefined) {
+            acc.notes.push(
+              `vault provider "${name}" reads ~/.vault-token, taken as "${home}/.vault-token"; set auth.token_file for another home`,
+            );
+          }
+        }
+        if (auth.method === "kubernetes") {
+          acc.read.add(
+            str(auth.jwt_file) ?? "/var/run/secrets/kubernetes.io/serviceaccount/token",
+          );
+        }
+        // node-vault's `debug` dependency enumerates the whole environment when it loads.
+        acc.envAll = true;
+        acc.notes.push(
+          `vault provider "${name}": --allow-env has no list, because node-vault's debug dependency reads the whole environment when it loads`,
+        );
+        break;
+      }
+      case "aws-secrets-manager": {
+        // Measured with moto in a namespace: the SDK reads AWS_*, the home-directory variables
+        // (for ~/.aws) and the Lambda trace id, and fails on any of them it may not read.
+        for (
+          const v of ["AWS_*", "_X_AMZN_TRACE_ID", "HOME", "USERPROFILE", "HOMEPATH", "HOMEDRIVE"]
+        ) {
+          acc.env.add(v);
+        }
+        const region = str(settings.region);
+        const endpoint = str(settings.endpoint);
+        if (endpoint !== undefined) {
+          addUrl(acc, profile, raw, `${at}/endpoint`, endpoint);
+        } else {
+          acc.net.add(
+            region === undefined
+              ? "*.amazonaws.com:443"
+              : `secretsmanager.${region}.amazonaws.com:443`,
+          );
+        }
+        const role = settings.assume_role as Record<string, unknown> | undefined;
+        if (role !== undefined) {
+          const sts = str(role.endpoint);
+          if (sts !== undefined) addUrl(acc, profile, raw, `${at}/assume_role/endpoint`, sts);
+          else {acc.net.add(
+              region === undefined ? "*.amazonaws.com:443" : `sts.${region}.amazonaws.com:443`,
+            );}
+          if (str(role.external_id_env)) acc.env.add(role.external_id_env as string);
+        }
+        // The SDK reads ~/.aws/config and ~/.aws/credentials (shared config, profiles); a read
+        // it may not do counts as a missing file.
+        acc.read.add(`${home}/.aws`);
+        acc.notes.push(
+          `aws-secrets-manager provider "${name}": --allow-read names ${home}/.aws (shared config and credentials); use the home directory of the host that runs it`,
+        );
+        // The SDK's user agent reads the OS release; HTTPS through node:https needs the rest.
+        acc.sys.add("osRelease");
+        const urls = role === undefined ? [endpoint] : [endpoint, str(role.endpoint)];
+        if (urls.some((e) => e === undefined || e.startsWith("https:"))) acc.sysAll = true;
+        if (str(settings.profile) === undefined && region === undefined) {
+          acc.notes.push(
+            `aws-secrets-manager provider "${name}" has no region: --allow-net names *.amazonaws.com; set region for a narrower grant`,
+          );
+        }
+        break;
+      }
+      case "azure-key-vault": {
+        addUrl(acc, profile, raw, `${at}/vault_url`, String(settings.vault_url));
+        const cred = (settings.credential ?? {}) as Record<string, unknown>;
+        const type = str(cred.type) ?? "default";
+        const authority = str(cred.authority_host);
+        if (authority !== undefined) {
+          addUrl(acc, profile, raw, `${at}/credential/authority_host`, authority);
+        } else acc.net.add("login.microsoftonline.com:443");
+        if (type === "default" || type === "managed_identity") {
+          acc.net.add("169.254.169.254:80"); // instance metadata (managed identity)
+        }
+        if (str(cred.client_secret_env)) acc.env.add(cred.client_secret_env as string);
+        if (str(cred.client_secret_file)) acc.read.add(tilde(cred.client_secret_file as string));
+        const tls = (settings.tls ?? {}) as Record<string, unknown>;
+        if (str(tls.ca_cert)) acc.read.add(tilde(tls.ca_cert as string));
+        for (
+          const v of [
+            "AZURE_*",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "IDENTITY_SERVER_THUMBPRINT",
+            "IMDS_ENDPOINT",
+            "MSI_ENDPOINT",
+            "MSI_SECRET",
+            "NODE_EXTRA_CA_CERTS",
+            "HOME",
+          ]
+        ) {
+          acc.env.add(v);
+        }
+        if (type === "default" || type === "workload_identity") {
+          acc.notes.push(
+            `azure-key-vault provider "${name}" (credential ${type}): add the file AZURE_FEDERATED_TOKEN_FILE names to --allow-read when workload identity is used`,
+          );
+        }
+        if (type === "azure_cli" || type === "default") {
+          acc.notes.push(
+            `azure-key-vault provider "${name}" (credential ${type}): the Azure CLI credential also needs --allow-run=az`,
+          );
+        }
+        acc.sysAll = true; // HTTPS through node:https
+        break;
+      }
+    }
+  }
+
+  // `host` (every port) covers `host:port`.
+  for (const n of acc.net) {
+    const colon = n.lastIndexOf(":");
+    if (colon > 0 && !n.endsWith("]") && acc.net.has(n.slice(0, colon))) acc.net.delete(n);
+  }
+  // A name a `PREFIX_*` pattern covers need not be listed again.
+  const prefixes = [...acc.env].filter((n) => n.endsWith("*")).map((n) => n.slice(0, -1));
+  for (const n of acc.env) {
+    if (!n.endsWith("*") && prefixes.some((p) => n.startsWith(p))) acc.env.delete(n);
+  }
+  const sorted = (s: Set<string>): string[] => [...s].sort();
+  return {
+    net: acc.netAll ? "all" : sorted(acc.net),
+    env: acc.envAll ? "all" : sorted(acc.env),
+    read: sorted(acc.read),
+    sys: acc.sysAll ? "all" : sorted(acc.sys),
+    run: options.exec === true,
+    notes: acc.notes,
+  };
+}
+
+/**
+ * The `deno run` / `deno compile` flags for a set of permissions.
+ *
+ * @param perms Permissions.
+ * @returns Flags, e.g. `["--allow-net=127.0.0.1:5055", "--allow-env=NO_COLOR"]`.
+ *
+ * @example
+ * ```ts
+ * import { permissionFlags } from "./permissions.ts";
+ * const flags = permissionFlags({
+ *   net: ["127.0.0.1:5055"], env: "all", read: [], sys: ["osRelease"], run: false, notes: [],
+ * });
+ * if (flags.join(" ") !== "--allow-net=127.0.0.1:5055 --allow-env --allow-sys=osRelease") {
+ *   throw new Error(flags.join(" "));
+ * }
+ * ```
+ */
+export function permissionFlags(perms: ArtifactPermissions): string[] {
+  const flag = (name: string, value: readonly string[] | "all"): string[] =>
+    value === "all"
+      ? [`--allow-${name}`]
+      : value.length === 0
+      ? []
+      : [`--allow-${name}=${value.join(",")}`];
+  return [
+    ...flag("net", perms.net),
+    ...flag("env", perms.env),
+    ...flag("read", perms.read),
+    ...flag("sys", perms.sys),
+    ...(perms.run ? ["--allow-run"] : []),
+  ];
+}
+
+/**
+ * Quotes arguments for a POSIX shell, only where needed.
+ *
+ * @param args Arguments.
+ * @returns One command line.
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "./permissions.ts";
+ * if (shellQuote(["deno", "--allow-env=AWS_*"]) !== "deno '--allow-env=AWS_*'") throw new Error();
+ * ```
+ */
+export function shellQuote(args: readonly string[]): string {
+  return args.map((a) => /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
+    .join(" ");
+}
+
+/**
+ * Names of the variables a profile text interpolates (`${NAME}`, `${NAME:-default}`).
+ *
+ * @param text Profile YAML.
+ * @returns Sorted names.
+ *
+ * @example
+ * ```ts
+ * import { variableNames } from "./permissions.ts";
+ * if (variableNames("a: ${B}\nc: $${D}\n").join() !== "B") throw new Error("wrong");
+ * ```
+ */
+export function variableNames(text: string): string[] {
+  const names = new Set<string>();
+  for (const m of text.matchAll(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) {
+    if (m[1] !== undefined) names.add(m[1]);
+  }
+  return [...names].sort();
+}
+
+/**
+ * Adds the network grant for a URL-valued field: `host:port` from the build-time value, unless
+ * the source wrote the host or port with a variable (then known only at run time).
+ */
+function addUrl(acc: Acc, profile: Profile, raw: unknown, pointer: string, value: string): void {
+  const written = profile.interpolated.has(pointer) ? rawAt(raw, pointer) : undefined;
+  if (typeof written === "string" && written.includes("${")) {
+    // Each `${...}` becomes one marker character, so a `:` inside `${VAR:-default}` is not
+    // taken for the port separator.
+    const marked = written.replace(/\$\{[^}]*\}/g, VARIABLE);
+    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(\*\.)?([^/?#]*)/.exec(marked);
+    const authority = m?.[2] ?? VARIABLE;
+    const colon = authority.startsWith("[")
+      ? authority.indexOf("]") + 1
+      : authority.lastIndexOf(":");
+    const host = colon <= 0 ? authority : authority.slice(0, colon);
+    const port = colon <= 0 ? "" : authority.slice(colon + 1);
+    if (host.includes(VARIABLE) || host === "") {
+      acc.netAll = true;
+      acc.notes.push(
+        `${pointer} takes its host from a variable, known only at run time: --allow-net has no list`,
+      );
+      return;
+    }
+    if (port.includes(VARIABLE)) {
+      acc.net.add(`${m?.[1] ?? ""}${host.toLowerCase()}`);
+      acc.notes.push(
+        `${pointer} takes its port from a variable: --allow-net grants every port of ${host}`,
+      );
+      return;
+    }
+  }
+  try {
+    const p = compileHostPattern(value);
+    acc.net.add(`${p.wildcard ? "*." : ""}${p.host}:${p.port}`);
+  } catch {
+    acc.netAll = true;
+    acc.notes.push(`${pointer} is not a URL with a host: --allow-net has no list`);
+  }
+}
+
+const VARIABLE = "\u0000";
+
+function rawAt(data: unknown, pointer: string): unknown {
+  let node = data;
+  for (const part of pointer.split("/").slice(1)) {
+    const key = part.replaceAll("~1", "/").replaceAll("~0", "~");
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}

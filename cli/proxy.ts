@@ -1,0 +1,243 @@
+/**
+ * `proxy`: runs the local auth proxy in front of one tracking server until SIGINT or SIGTERM,
+ * then drains in-flight requests and exits 0.
+ *
+ * @module
+ */
+
+import { createPlan, type Plan } from "../config/plan.ts";
+import type { Profile } from "../config/profile.ts";
+import { UsageError } from "../runtime/errors.ts";
+import { createLogger, type LogFormat, type Logger, type LogLevel } from "../runtime/log.ts";
+import { startProxy } from "../runtime/proxy.ts";
+import { Redactor } from "../runtime/redact.ts";
+import { SecretResolver } from "../runtime/resolver.ts";
+import type { ProviderFactory } from "../providers/types.ts";
+import type { CliIo } from "./io.ts";
+import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
+
+/** Options of {@linkcode runProxy}, as parsed from the command line. */
+export interface ProxyCommandOptions {
+  readonly profile?: string | undefined;
+  readonly upstream?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly allowRemote?: boolean | undefined;
+  readonly clientTokenEnv?: string | undefined;
+  /** `false` with `--no-access-log`. */
+  readonly accessLog?: boolean | undefined;
+  readonly logLevel?: string | undefined;
+  readonly logFormat?: string | undefined;
+  /** How long to wait for in-flight requests at shutdown, in seconds. */
+  readonly drainTimeout?: string | undefined;
+  /** Stops the proxy when aborted (tests; the command line uses SIGINT and SIGTERM). */
+  readonly signal?: AbortSignal | undefined;
+  /** The profile built into an artifact (`bundle`, `compile`), if any. */
+  readonly embedded?: EmbeddedProfile | undefined;
+  /** Provider factories (an artifact carries its own); default the built-in registry. */
+  readonly providers?: ReadonlyMap<string, ProviderFactory> | undefined;
+}
+
+/** Default listen address of the `proxy` command. */
+export const DEFAULT_LISTEN = "127.0.0.1:5055";
+
+/**
+ * Runs the proxy until a signal (SIGINT, SIGTERM, or `options.signal`).
+ *
+ * @param options Flags.
+ * @param io Streams and environment.
+ * @returns 0 after a clean shutdown.
+ * @throws {UsageError} for a missing upstream, a bad address or client token variable.
+ * @throws {ProfileError} when the profile is missing or invalid.
+ */
+export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise<number> {
+  const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
+  const plan = createPlan(profile);
+  const section = proxySection(profile);
+  const upstream = options.upstream ?? section.upstream;
+  if (upstream === undefined || upstream === "") {
+    throw new UsageError(
+      `Cannot start the proxy: no upstream; pass --upstream https://mlflow.example.com or set proxy.upstream in "${profile.source}"`,
+    );
+  }
+  const clientToken = readClientToken(options.clientTokenEnv, io);
+  const accessLog = options.accessLog !== false;
+  const { resolver, logger } = createCliResolver(plan, io, {
+    level: options.logLevel,
+    format: options.logFormat,
+    fallbackLevel: accessLog ? "info" : undefined,
+  }, options.providers);
+  const drainTimeoutMs = parseSeconds(options.drainTimeout, "--drain-timeout") ?? 30_000;
+  const proxy = await startProxy(plan, {
+    upstream,
+    listen: options.listen ?? section.listen ?? DEFAULT_LISTEN,
+    allowRemote: options.allowRemote === true,
+    ...(clientToken !== undefined ? { clientToken } : {}),
+    resolver,
+    logger,
+    accessLog,
+    drainTimeoutMs,
+  }).catch(async (error) => {
+    await resolver.close();
+    throw error;
+  });
+
+  const stop = Promise.withResolvers<string>();
+  const onSignal = (name: string) => () => stop.resolve(name);
+  const listeners = installSignalListeners(["SIGINT", "SIGTERM"], onSignal);
+  const onAbort = () => stop.resolve("abort");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) stop.resolve("abort");
+  try {
+    io.stderr(
+      `mlflow-secrets-auth proxy: listening on ${proxy.url} for ${proxy.upstream} (rule hosts[${proxy.rule.index}], client token ${
+        clientToken === undefined ? "not required" : "required"
+      }); metrics at ${proxy.url}/__mlflow-secrets-auth/metrics\n`,
+    );
+    try {
+      await resolver.headersFor(proxy.rule);
+    } catch (error) {
+      logger.warn("the credential cannot be resolved yet; requests get 503 until it can", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    const why = await stop.promise;
+    io.stderr(
+      `mlflow-secrets-auth proxy: ${
+        why === "abort" ? "stopping" : `${why} received`
+      }; draining in-flight requests\n`,
+    );
+    await proxy.shutdown();
+    return 0;
+  } finally {
+    removeSignalListeners(listeners);
+    options.signal?.removeEventListener("abort", onAbort);
+    await proxy.shutdown();
+    await resolver.close();
+  }
+}
+
+/** The profile's `proxy:` section. */
+export function proxySection(profile: Profile): { upstream?: string; listen?: string } {
+  const p = profile.data.proxy;
+  if (p === null || typeof p !== "object") return {};
+  const { upstream, listen } = p as { upstream?: unknown; listen?: unknown };
+  return {
+    ...(typeof upstream === "string" ? { upstream } : {}),
+    ...(typeof listen === "string" ? { listen } : {}),
+  };
+}
+
+/** Reads a client token from the variable named by `--client-token-env`. */
+function readClientToken(name: string | undefined, io: CliIo): string | undefined {
+  if (name === undefined) return undefined;
+  const value = io.env(name);
+  if (value === undefined || value === "") {
+    throw new UsageError(
+      `Cannot read the client token: environment variable "${name}" is not set or empty; export a long random value in it`,
+    );
+  }
+  return value;
+}
+
+/** Logging choices for {@linkcode createCliResolver}. */
+export interface CliLogChoice {
+  /** `--log-level`, if given. */
+  readonly level?: string | undefined;
+  /** `--log-format`, if given. */
+  readonly format?: string | undefined;
+  /** Level used when neither the flag nor the environment sets one (else the profile's). */
+  readonly fallbackLevel?: LogLevel | undefined;
+}
+
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+const FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/**
+ * A resolver and a logger writing to the CLI's stderr, sharing one redactor. Level: the flag,
+ * else `MLFLOW_SECRETS_AUTH_LOG_LEVEL`, else `fallbackLevel`, else the profile's; format
+ * likewise.
+ *
+ * @param plan The plan.
+ * @param io Streams and environment.
+ * @param choice Flags.
+ * @param providers Provider factories; default the built-in registry.
+ */
+export function createCliResolver(
+  plan: Plan,
+  io: CliIo,
+  choice: CliLogChoice,
+  providers?: ReadonlyMap<string, ProviderFactory>,
+): { resolver: SecretResolver; logger: Logger; redactor: Redactor } {
+  const level = pick(choice.level, LEVELS, "--log-level") ??
+    pick(io.env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ?? choice.fallbackLevel ??
+    plan.logging.level;
+  const format = pick(choice.format, FORMATS, "--log-format") ??
+    pick(io.env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ?? plan.logging.format;
+  const redactor = new Redactor();
+  const logger = createLogger({ redactor, level, format, write: (line) => io.stderr(line) });
+  const resolver = new SecretResolver(plan, {
+    redactor,
+    logger,
+    env: io.env,
+    ...(providers ? { providers } : {}),
+  });
+  return { resolver, logger, redactor };
+}
+
+function pick<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  flag?: string,
+): T | undefined {
+  if (value === undefined || value === "") return undefined;
+  const v = value.trim().toLowerCase();
+  const found = allowed.find((a) => a === v);
+  if (found === undefined && flag !== undefined) {
+    throw new UsageError(
+      `Cannot use ${flag} "${value}": expected one of ${allowed.map((a) => `"${a}"`).join(", ")}`,
+    );
+  }
+  return found;
+}
+
+/** Parses a number of seconds given on the command line, in milliseconds. */
+export function parseSeconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new UsageError(`Cannot use ${flag} "${value}": expected a number of seconds`);
+  }
+  return Math.round(n * 1000);
+}
+
+/** Installed signal listeners, for removal. */
+export type SignalListeners = readonly (readonly [Deno.Signal, () => void])[];
+
+/** Adds listeners for the given signals (skipping any the platform does not support). */
+export function installSignalListeners(
+  signals: readonly Deno.Signal[],
+  make: (signal: Deno.Signal) => () => void,
+): SignalListeners {
+  const out: [Deno.Signal, () => void][] = [];
+  for (const s of signals) {
+    const listener = make(s);
+    try {
+      Deno.addSignalListener(s, listener);
+      out.push([s, listener]);
+    } catch {
+      // Not supported here (e.g. SIGTERM on Windows).
+    }
+  }
+  return out;
+}
+
+/** Removes listeners added by {@linkcode installSignalListeners}. */
+export function removeSignalListeners(listeners: SignalListeners): void {
+  for (const [s, l] of listeners) {
+    try {
+      Deno.removeSignalListener(s, l);
+    } catch {
+      // Already gone.
+    }
+  }
+}

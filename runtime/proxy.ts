@@ -1,0 +1,964 @@
+/**
+ * `startProxy`: a local HTTP proxy that injects the credentials of a profile's host rule into
+ * every request it forwards to one MLflow tracking server, so that any client (Python, R, Java,
+ * TypeScript, curl) gets the profile's authentication with no code change.
+ *
+ * - Binds loopback by default; any other address needs `allowRemote` and a client token.
+ * - With a client token, callers must send `Authorization: Bearer <client token>` (what MLflow
+ *   clients send for `MLFLOW_TRACKING_TOKEN`); it is compared in constant time and replaced by
+ *   the real credential. Without it: 401.
+ * - Client-supplied `Authorization`, `Cookie`, `Proxy-Authorization` and the rule's own header
+ *   names are never forwarded; hop-by-hop headers are removed both ways.
+ * - Request and response bodies stream both ways; a request body is buffered only when it is
+ *   small enough to be replayed after a 401 (the same limit as the middleware, 1 MiB).
+ * - Redirects from the upstream are passed back, not followed; a `Location` on the upstream
+ *   origin is rewritten to point at the proxy, any other is left untouched.
+ * - `/__mlflow-secrets-auth/health` and `/__mlflow-secrets-auth/metrics` (Prometheus) are served
+ *   by the proxy itself; they show counts, never values.
+ *
+ * @module
+ */
+
+import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
+import type { Profile } from "../config/profile.ts";
+import type { ProviderFactory } from "../providers/types.ts";
+import { SecretResolutionError, UsageError } from "./errors.ts";
+import { createLogger, type LogFields, type LogFormat, type Logger, type LogLevel } from "./log.ts";
+import { Redactor } from "./redact.ts";
+import { DEFAULT_REPLAY_LIMIT, prepareBody, type PreparedBody } from "./request_body.ts";
+import { SecretResolver } from "./resolver.ts";
+
+/** Path prefix the proxy keeps for itself; MLflow has nothing under it. */
+export const RESERVED_PREFIX = "/__mlflow-secrets-auth/";
+
+/** Options of {@linkcode startProxy}. */
+export interface ProxyOptions {
+  /** The tracking server to forward to, e.g. `https://mlflow.company.com`; may carry a path prefix. */
+  readonly upstream: string | URL;
+  /**
+   * Address to bind: `host:port` (`127.0.0.1:5055`, `[::1]:0`, `localhost:5055`), or an object.
+   * Default `127.0.0.1:0` (an ephemeral port; read it from the handle's `url`).
+   */
+  readonly listen?: string | { readonly hostname?: string; readonly port?: number };
+  /** Allow a non-loopback address. A client token is then required too. */
+  readonly allowRemote?: boolean;
+  /** When set, clients must send `Authorization: Bearer <clientToken>`. */
+  readonly clientToken?: string;
+  /** A resolver to share (cache, single-flight, redactor). Default: a new one, closed at shutdown. */
+  readonly resolver?: SecretResolver;
+  /** fetch used for upstream requests (and handed to providers by a new resolver). */
+  readonly fetch?: typeof fetch;
+  /** Logger for access lines (level info) and failures. Default: stderr, redacting. */
+  readonly logger?: Logger;
+  /** Level of the default logger. Default: `MLFLOW_SECRETS_AUTH_LOG_LEVEL`, else the profile's. */
+  readonly logLevel?: LogLevel;
+  /** Format of the default logger. Default: `MLFLOW_SECRETS_AUTH_LOG_FORMAT`, else the profile's. */
+  readonly logFormat?: LogFormat;
+  /** Receives the default logger's lines. Default: stderr. */
+  readonly logWrite?: (line: string) => void;
+  /** Write one access line per request (level info). Default true. */
+  readonly accessLog?: boolean;
+  /** Environment lookup for a new resolver's providers. Default: the process environment. */
+  readonly env?: (name: string) => string | undefined;
+  /** Provider factories for a new resolver (tests). */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
+  /** Clock for a new resolver. */
+  readonly now?: () => number;
+  /** Largest request body buffered so it can be replayed after a 401. Default 1 MiB. */
+  readonly maxReplayBytes?: number;
+  /** How long `shutdown()` waits for in-flight requests before aborting them. Default 30 s. */
+  readonly drainTimeoutMs?: number;
+  /** Shuts the proxy down when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** Status classes counted for upstream responses. */
+export type StatusClass = "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
+
+/** A snapshot of the proxy's counters. Counts only, never values. */
+export interface ProxyMetrics {
+  /** Requests received (the reserved prefix excluded). */
+  readonly requests: number;
+  /** Requests waiting for the upstream's response headers. */
+  readonly inFlight: number;
+  /** Upstream responses by status class (a 401 answered by a refresh and retry counts twice). */
+  readonly upstreamStatus: Readonly<Record<StatusClass, number>>;
+  /** Requests answered by the proxy itself: bad client token (401), secret unavailable (503), upstream unreachable (502). */
+  readonly rejected: {
+    readonly clientToken: number;
+    readonly secretUnavailable: number;
+    readonly upstreamError: number;
+  };
+  /** Requests retried after a 401 with a refreshed credential. */
+  readonly retriedAfterRefresh: number;
+  /** Time from request to upstream response headers. */
+  readonly latency: {
+    readonly count: number;
+    readonly sumSeconds: number;
+    /** Cumulative bucket counts, `le` in seconds. */
+    readonly buckets: readonly { readonly le: number; readonly count: number }[];
+  };
+  /** Successful secret fetches from providers. */
+  readonly secretFetches: number;
+  /** Provider calls, retries included. */
+  readonly providerCalls: number;
+  /** Secret lookups answered by the cache. */
+  readonly cacheHits: number;
+  /** Secret lookups that missed the cache. */
+  readonly cacheMisses: number;
+  /** Secret refreshes forced by a tracking-server status (401). */
+  readonly refreshes: number;
+}
+
+/** A running proxy. */
+export interface ProxyHandle {
+  /** Base URL of the proxy, e.g. `http://127.0.0.1:41234`: the tracking URI for clients. */
+  readonly url: string;
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** The upstream, normalised. */
+  readonly upstream: string;
+  /** The rule the upstream matched. */
+  readonly rule: PlanRule;
+  /** The resolver in use. */
+  readonly resolver: SecretResolver;
+  /** A snapshot of the counters. */
+  readonly metrics: ProxyMetrics;
+  /** The metrics in Prometheus text format. */
+  prometheus(): string;
+  /** Resolves when the server has stopped. */
+  readonly finished: Promise<void>;
+  /**
+   * Stops accepting connections, lets in-flight requests finish (aborting them after the drain
+   * timeout), then closes the resolver if the proxy created it. Safe to call twice.
+   */
+  shutdown(): Promise<void>;
+  /** Same as `shutdown()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Request headers never forwarded (hop-by-hop, or credentials the client must not choose). */
+const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+  "host",
+  "content-length",
+  "authorization",
+  "cookie",
+  "accept-encoding",
+]);
+
+/** Response headers never passed back (hop-by-hop). */
+const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+const BUCKETS: readonly number[] = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+];
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+const FORMATS: readonly LogFormat[] = ["text", "json"];
+const encoder = new TextEncoder();
+
+/**
+ * Starts the auth proxy.
+ *
+ * @param profile A validated profile, or a plan.
+ * @param options Upstream, address, client token, resolver, logging.
+ * @returns A handle: its `url` is the tracking URI to give clients.
+ * @throws {UsageError} when the upstream is not an http(s) URL, matches no host rule or has
+ *   userinfo; when the address is not loopback and `allowRemote` or a client token is missing;
+ *   or when the address cannot be bound.
+ *
+ * @example
+ * ```ts
+ * import { parseProfile } from "../config/profile.ts";
+ * import { startProxy } from "./proxy.ts";
+ * const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) =>
+ *   new Response(req.headers.get("authorization") ?? "none"));
+ * const origin = `http://127.0.0.1:${upstream.addr.port}`;
+ * const profile = parseProfile(`
+ * version: 1
+ * providers: { ci: { kind: env } }
+ * hosts: [{ match: "${origin}", provider: ci, secret: { var: T }, auth: bearer }]
+ * `, { env: {} });
+ * await using proxy = await startProxy(profile, {
+ *   upstream: origin,
+ *   env: (n) => n === "T" ? "tok-123" : undefined,
+ *   accessLog: false,
+ * });
+ * const res = await fetch(`${proxy.url}/api/2.0/mlflow/experiments/search`);
+ * if (await res.text() !== "Bearer tok-123") throw new Error("not injected");
+ * await upstream.shutdown();
+ * ```
+ */
+export async function startProxy(
+  profile: Profile | Plan,
+  options: ProxyOptions,
+): Promise<ProxyHandle> {
+  const plan = "rules" in profile ? profile : createPlan(profile);
+  const upstream = parseUpstream(options.upstream);
+  const rule = matchRule(plan, upstream.url);
+  if (rule === undefined) {
+    throw new UsageError(
+      `Cannot start the proxy: upstream "${upstream.url.href}" matches no host rule of profile "${plan.source}"; add a rule whose match covers it, or fix the upstream`,
+    );
+  }
+  const listen = parseListen(options.listen ?? "127.0.0.1:0");
+  if (!isLoopback(listen.hostname)) {
+    if (!options.allowRemote) {
+      throw new UsageError(
+        `Cannot start the proxy on "${listen.hostname}": it is not a loopback address; bind 127.0.0.1, or pass --allow-remote together with a client token`,
+      );
+    }
+    if (options.clientToken === undefined || options.clientToken === "") {
+      throw new UsageError(
+        `Cannot start the proxy on "${listen.hostname}": a non-loopback address needs a client token; set one with --client-token-env`,
+      );
+    }
+  }
+  if (options.clientToken !== undefined && options.clientToken.length < 16) {
+    throw new UsageError(
+      "Cannot start the proxy: the client token is shorter than 16 characters; use a long random value",
+    );
+  }
+
+  const env = options.env ?? safeEnv;
+  const ownResolver = options.resolver === undefined;
+  let resolver = options.resolver;
+  let logger = options.logger;
+  if (resolver === undefined) {
+    const redactor = new Redactor();
+    logger ??= defaultLogger(plan, options, env, redactor);
+    resolver = new SecretResolver(plan, {
+      redactor,
+      logger,
+      env,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.providers ? { providers: options.providers } : {}),
+    });
+  }
+  logger ??= defaultLogger(plan, options, env, resolver.redactor);
+  if (options.clientToken !== undefined) resolver.redactor.add(options.clientToken);
+
+  const core = new ProxyCore({
+    plan,
+    upstream,
+    resolver,
+    logger,
+    fetch: options.fetch ?? globalThis.fetch,
+    clientToken: options.clientToken,
+    accessLog: options.accessLog ?? true,
+    replayLimit: options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT,
+  });
+
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: listen.hostname,
+      port: listen.port,
+      onListen() {},
+      onError(error) {
+        logger.error("proxy handler failed", { error: describe(error) });
+        return jsonError(500, "INTERNAL_ERROR", "The auth proxy failed; see its log");
+      },
+    }, (req, info) => core.handle(req, info.remoteAddr));
+  } catch (cause) {
+    if (ownResolver) await resolver.close();
+    const why = cause instanceof Deno.errors.AddrInUse
+      ? "the address is in use; pick another port"
+      : cause instanceof Deno.errors.AddrNotAvailable
+      ? "the address is not available on this machine"
+      : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
+      ? "permission denied; check --allow-net"
+      : describe(cause);
+    throw new UsageError(
+      `Cannot start the proxy on "${formatHostPort(listen.hostname, listen.port)}": ${why}`,
+      { cause },
+    );
+  }
+  const addr = server.addr;
+  const url = `http://${formatHostPort(addr.hostname, addr.port)}`;
+
+  const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      const timer = setTimeout(() => core.abortAll(), drainTimeoutMs);
+      try {
+        await server.shutdown();
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+        if (ownResolver) await resolver.close();
+      }
+    })();
+    return stopping;
+  };
+  const onAbort = (): void => void shutdown();
+  if (options.signal?.aborted) await shutdown();
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  return {
+    url,
+    addr,
+    upstream: upstream.url.href,
+    rule,
+    resolver,
+    get metrics() {
+      return core.snapshot();
+    },
+    prometheus: () => formatPrometheus(core.snapshot()),
+    finished: server.finished,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
+interface CoreOptions {
+  readonly plan: Plan;
+  readonly upstream: Upstream;
+  readonly resolver: SecretResolver;
+  readonly logger: Logger;
+  readonly fetch: typeof fetch;
+  readonly clientToken: string | undefined;
+  readonly accessLog: boolean;
+  readonly replayLimit: number;
+}
+
+interface Sent {
+  readonly response: Response;
+  readonly generation?: number;
+}
+
+/** The request handler and its counters. */
+class ProxyCore {
+  readonly #o: CoreOptions;
+  readonly #token: Uint8Array | undefined;
+  readonly #dropByRule = new Map<number, ReadonlySet<string>>();
+  readonly #abort = new AbortController();
+  #requests = 0;
+  #inFlight = 0;
+  #rejectedToken = 0;
+  #rejectedSecret = 0;
+  #rejectedUpstream = 0;
+  #retried = 0;
+  readonly #status: Record<StatusClass, number> = {
+    "1xx": 0,
+    "2xx": 0,
+    "3xx": 0,
+    "4xx": 0,
+    "5xx": 0,
+  };
+  readonly #bucketCounts: number[] = BUCKETS.map(() => 0);
+  #latencyCount = 0;
+  #latencySum = 0;
+
+  constructor(options: CoreOptions) {
+    this.#o = options;
+    this.#token = options.clientToken === undefined
+      ? undefined
+      : encoder.encode(options.clientToken);
+    for (const rule of options.plan.rules) {
+      this.#dropByRule.set(
+        rule.index,
+        new Set([rule.authHeader, ...Object.keys(rule.headers)].map((h) => h.toLowerCase())),
+      );
+    }
+  }
+
+  abortAll(): void {
+    this.#abort.abort(new DOMException("The proxy is shutting down", "AbortError"));
+  }
+
+  async handle(req: Request, remote: Deno.NetAddr): Promise<Response> {
+    const started = performance.now();
+    const url = new URL(req.url);
+    if (url.pathname.startsWith(RESERVED_PREFIX)) return this.#reserved(req, url);
+    this.#requests++;
+
+    if (this.#token !== undefined && !this.#tokenMatches(req.headers.get("authorization"))) {
+      this.#rejectedToken++;
+      this.#access(req, url, remote, 401, started, { rejected: "client_token" });
+      return jsonError(
+        401,
+        "UNAUTHENTICATED",
+        "The auth proxy needs its client token: send Authorization: Bearer <token> (set MLFLOW_TRACKING_TOKEN, or run the client under `mlflow-secrets-auth exec`)",
+        { "www-authenticate": 'Bearer realm="mlflow-secrets-auth"' },
+      );
+    }
+
+    const up = this.#o.upstream;
+    const target = new URL(`${up.url.origin}${up.prefix}${url.pathname}${url.search}`);
+    const rule = matchRule(this.#o.plan, target);
+    const headers = this.#requestHeaders(req.headers, rule);
+    // Not req.signal: a client that goes away cancels the response body, which cancels the
+    // upstream body in turn. This signal aborts what is left when a drain times out.
+    const signal = this.#abort.signal;
+    this.#inFlight++;
+    let refreshed = false;
+    let response: Response;
+    try {
+      let body: PreparedBody;
+      if (req.body === null) {
+        body = { kind: "none" };
+      } else if (Number(req.headers.get("content-length") ?? "-1") > this.#o.replayLimit) {
+        // Too large to replay anyway: pass the stream on as it is, no copy.
+        body = { kind: "stream", stream: req.body };
+      } else {
+        body = await prepareBody(undefined, req.body, this.#o.replayLimit);
+      }
+      let sent = await this.#send(req.method, target, headers, body, rule, undefined, signal);
+      if (
+        rule !== undefined && sent.generation !== undefined &&
+        rule.refreshOn.includes(sent.response.status) && body.kind !== "stream"
+      ) {
+        refreshed = true;
+        this.#retried++;
+        await sent.response.body?.cancel().catch(() => {});
+        sent = await this.#send(req.method, target, headers, body, rule, sent.generation, signal);
+      }
+      response = sent.response;
+    } catch (error) {
+      return this.#failure(req, url, remote, started, error, rule);
+    } finally {
+      this.#inFlight--;
+    }
+
+    const status = response.status;
+    const out = filterHeaders(response.headers, DROPPED_RESPONSE_HEADERS);
+    if (REDIRECTS.has(status)) {
+      const location = response.headers.get("location");
+      if (location !== null) {
+        const rewritten = rewriteLocation(location, target, up, url.origin);
+        if (rewritten !== location) out.set("location", rewritten);
+      }
+    }
+    this.#observe(started);
+    this.#access(req, url, remote, status, started, {
+      ...(rule === undefined ? {} : { rule: `hosts[${rule.index}]` }),
+      ...(refreshed ? { refreshed: true } : {}),
+    });
+    return new Response(response.body, { status, statusText: response.statusText, headers: out });
+  }
+
+  async #send(
+    method: string,
+    target: URL,
+    headers: Headers,
+    body: PreparedBody,
+    rule: PlanRule | undefined,
+    rejected: number | undefined,
+    signal: AbortSignal,
+  ): Promise<Sent> {
+    let generation: number | undefined;
+    if (rule !== undefined) {
+      const built = rejected === undefined
+        ? await this.#o.resolver.headersFor(rule, signal)
+        : await this.#o.resolver.refreshedHeadersFor(rule, rejected, signal);
+      generation = built.generation;
+      // `headers` is the proxy's own copy: a retry sets the same names again, replacing them.
+      for (const [name, value] of built.headers) headers.set(name, value);
+    }
+    const init: RequestInit & { duplex?: "half" } = {
+      method,
+      headers,
+      signal,
+      redirect: "manual",
+    };
+    if (body.kind === "replayable") init.body = body.body;
+    else if (body.kind === "stream") {
+      init.body = body.stream;
+      init.duplex = "half";
+    }
+    const response = await this.#o.fetch(target.href, init);
+    this.#status[statusClass(response.status)]++;
+    return generation === undefined ? { response } : { response, generation };
+  }
+
+  #requestHeaders(incoming: Headers, rule: PlanRule | undefined): Headers {
+    const drop = rule === undefined ? undefined : this.#dropByRule.get(rule.index);
+    const connection = connectionTokens(incoming.get("connection"));
+    const out = new Headers();
+    for (const [name, value] of incoming) {
+      if (
+        DROPPED_REQUEST_HEADERS.has(name) || drop?.has(name) ||
+        (connection !== undefined && connection.has(name))
+      ) continue;
+      out.append(name, value);
+    }
+    // Deno's fetch decodes gzip and brotli bodies but keeps Content-Encoding; asking for identity
+    // keeps the body byte for byte what the server sent.
+    out.set("accept-encoding", "identity");
+    return out;
+  }
+
+  #tokenMatches(header: string | null): boolean {
+    const expected = this.#token!;
+    const match = header === null ? null : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    const presented = match === null ? new Uint8Array(0) : encoder.encode(match[1]!);
+    return timingSafeEqual(presented, expected);
+  }
+
+  #failure(
+    req: Request,
+    url: URL,
+    remote: Deno.NetAddr,
+    started: number,
+    error: unknown,
+    rule: PlanRule | undefined,
+  ): Response {
+    const redactor = this.#o.resolver.redactor;
+    if (error instanceof SecretResolutionError) {
+      this.#rejectedSecret++;
+      this.#o.logger.warn("request not sent: the credential could not be resolved", {
+        method: req.method,
+        path: redactor.redact(url.pathname),
+        error: error.message,
+      });
+      this.#access(req, url, remote, 503, started, {
+        ...(rule === undefined ? {} : { rule: `hosts[${rule.index}]` }),
+        rejected: "secret_unavailable",
+      });
+      return jsonError(
+        503,
+        "TEMPORARILY_UNAVAILABLE",
+        `The auth proxy could not obtain the tracking credential, so the request was not sent: ${
+          redactor.redact(error.message)
+        }`,
+        { "retry-after": "5" },
+      );
+    }
+    this.#rejectedUpstream++;
+    const aborted = this.#abort.signal.aborted;
+    const why = aborted
+      ? "the request was aborted: the proxy is shutting down"
+      : redactor.redact(describe(error));
+    this.#o.logger.warn("upstream request failed", {
+      method: req.method,
+      path: redactor.redact(url.pathname),
+      upstream: this.#o.upstream.url.origin,
+      error: why,
+    });
+    this.#access(req, url, remote, 502, started, { rejected: "upstream_error" });
+    return jsonError(
+      502,
+      "BAD_GATEWAY",
+      `The auth proxy could not reach the tracking server "${this.#o.upstream.url.origin}": ${why}`,
+    );
+  }
+
+  #reserved(req: Request, url: URL): Response {
+    const name = url.pathname.slice(RESERVED_PREFIX.length);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return jsonError(405, "METHOD_NOT_ALLOWED", "Use GET", { allow: "GET, HEAD" });
+    }
+    if (name === "health") {
+      return new Response(
+        req.method === "HEAD" ? null : JSON.stringify({ status: "ok" }),
+        { headers: { "content-type": "application/json", "cache-control": "no-store" } },
+      );
+    }
+    if (name === "metrics") {
+      return new Response(req.method === "HEAD" ? null : formatPrometheus(this.snapshot()), {
+        headers: {
+          "content-type": "text/plain; version=0.0.4; charset=utf-8",
+          "cache-control": "no-store",
+        },
+      });
+    }
+    return jsonError(
+      404,
+      "NOT_FOUND",
+      `No such proxy endpoint; try ${RESERVED_PREFIX}health or ${RESERVED_PREFIX}metrics`,
+    );
+  }
+
+  #observe(started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    this.#latencyCount++;
+    this.#latencySum += seconds;
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) {
+        this.#bucketCounts[i]!++;
+        break;
+      }
+    }
+  }
+
+  #access(
+    req: Request,
+    url: URL,
+    remote: Deno.NetAddr,
+    status: number,
+    started: number,
+    extra: LogFields,
+  ): void {
+    if (!this.#o.accessLog) return;
+    this.#o.logger.info("proxy request", {
+      remote: remote.hostname,
+      method: req.method,
+      path: this.#o.resolver.redactor.redact(url.pathname),
+      status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      ...extra,
+    });
+  }
+
+  snapshot(): ProxyMetrics {
+    const resolver = this.#o.resolver;
+    let cumulative = 0;
+    const buckets = BUCKETS.map((le, i) => {
+      cumulative += this.#bucketCounts[i]!;
+      return { le, count: cumulative };
+    });
+    return {
+      requests: this.#requests,
+      inFlight: this.#inFlight,
+      upstreamStatus: { ...this.#status },
+      rejected: {
+        clientToken: this.#rejectedToken,
+        secretUnavailable: this.#rejectedSecret,
+        upstreamError: this.#rejectedUpstream,
+      },
+      retriedAfterRefresh: this.#retried,
+      latency: { count: this.#latencyCount, sumSeconds: this.#latencySum, buckets },
+      secretFetches: resolver.stats.secretFetches,
+      providerCalls: resolver.stats.providerCalls,
+      cacheHits: resolver.cache.stats.hits,
+      cacheMisses: resolver.cache.stats.misses,
+      refreshes: resolver.stats.refreshes,
+    };
+  }
+}
+
+/**
+ * Compares two byte strings in time that depends only on the length of `expected`, not on where
+ * they differ.
+ *
+ * @param presented What the client sent.
+ * @param expected The secret to compare with.
+ * @returns Whether they are equal.
+ *
+ * @example
+ * ```ts
+ * import { timingSafeEqual } from "./proxy.ts";
+ * const e = new TextEncoder();
+ * if (!timingSafeEqual(e.encode("abc"), e.encode("abc"))) throw new Error("equal");
+ * if (timingSafeEqual(e.encode("abd"), e.encode("abc"))) throw new Error("different");
+ * if (timingSafeEqual(e.encode("ab"), e.encode("abc"))) throw new Error("prefix");
+ * ```
+ */
+export function timingSafeEqual(presented: Uint8Array, expected: Uint8Array): boolean {
+  let diff = presented.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    diff |= (presented[i] ?? 0) ^ expected[i]!;
+  }
+  return diff === 0;
+}
+
+/** A parsed upstream: its URL (no query, no fragment) and its path prefix without trailing `/`. */
+interface Upstream {
+  readonly url: URL;
+  readonly prefix: string;
+}
+
+function parseUpstream(value: string | URL): Upstream {
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch (cause) {
+    throw new UsageError(
+      `Cannot start the proxy: upstream "${
+        String(value)
+      }" is not an absolute URL; pass e.g. https://mlflow.company.com`,
+      { cause },
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(
+      `Cannot start the proxy: upstream "${url.protocol}//…" is not http or https; pass the tracking server's URL`,
+    );
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new UsageError(
+      "Cannot start the proxy: the upstream URL carries userinfo (user:password@); remove it, the credential comes from the profile",
+    );
+  }
+  url.search = "";
+  url.hash = "";
+  const prefix = url.pathname.replace(/\/+$/, "");
+  return { url, prefix };
+}
+
+/**
+ * Parses a listen address: `host:port`, `[v6]:port`, `:port` or `port` (host 127.0.0.1).
+ *
+ * @param value The address.
+ * @returns Host name (IPv6 without brackets) and port.
+ * @throws {UsageError} when it cannot be parsed.
+ *
+ * @example
+ * ```ts
+ * import { parseListen } from "./proxy.ts";
+ * const a = parseListen("[::1]:5055");
+ * if (a.hostname !== "::1" || a.port !== 5055) throw new Error("wrong");
+ * ```
+ */
+export function parseListen(
+  value: string | { readonly hostname?: string; readonly port?: number },
+): { hostname: string; port: number } {
+  if (typeof value !== "string") {
+    return { hostname: value.hostname ?? "127.0.0.1", port: value.port ?? 0 };
+  }
+  const text = value.trim();
+  let hostname: string;
+  let portText: string;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:(\d+)$/.exec(text);
+  if (/^\d+$/.test(text)) {
+    hostname = "127.0.0.1";
+    portText = text;
+  } else if (v6 !== null) {
+    hostname = v6[1]!;
+    portText = v6[2]!;
+  } else {
+    const colon = text.lastIndexOf(":");
+    hostname = colon < 0 ? "" : text.slice(0, colon);
+    portText = colon < 0 ? "" : text.slice(colon + 1);
+    if (hostname.includes(":") || hostname.includes("/")) portText = "";
+    if (hostname === "") hostname = "127.0.0.1";
+  }
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new UsageError(
+      `Cannot use listen address "${text}": expected host:port, e.g. 127.0.0.1:5055 or [::1]:5055`,
+    );
+  }
+  return { hostname, port };
+}
+
+/**
+ * Whether a host name is a loopback address: `localhost`, 127.0.0.0/8 or `::1`.
+ *
+ * @param hostname A host name or IP literal (IPv6 with or without brackets).
+ * @returns True for loopback.
+ */
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
+  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return v4 !== null && v4.slice(1).every((o) => Number(o) <= 255);
+}
+
+function formatHostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+function rewriteLocation(location: string, target: URL, up: Upstream, proxyOrigin: string): string {
+  let resolved: URL;
+  try {
+    resolved = new URL(location, target);
+  } catch {
+    return location;
+  }
+  if (resolved.origin !== up.url.origin) return location;
+  const path = resolved.pathname;
+  if (up.prefix !== "" && path !== up.prefix && !path.startsWith(`${up.prefix}/`)) {
+    // Same server, outside the proxied prefix: not reachable through the proxy.
+    return resolved.href;
+  }
+  return `${proxyOrigin}${path.slice(up.prefix.length) || "/"}${resolved.search}${resolved.hash}`;
+}
+
+function filterHeaders(headers: Headers, dropped: ReadonlySet<string>): Headers {
+  const connection = connectionTokens(headers.get("connection"));
+  const out = new Headers();
+  for (const [name, value] of headers) {
+    if (dropped.has(name) || (connection !== undefined && connection.has(name))) continue;
+    out.append(name, value);
+  }
+  return out;
+}
+
+function connectionTokens(value: string | null): ReadonlySet<string> | undefined {
+  if (value === null) return undefined;
+  const tokens = value.split(",").map((t) => t.trim().toLowerCase()).filter((t) =>
+    t !== "" && t !== "close" && t !== "keep-alive"
+  );
+  return tokens.length === 0 ? undefined : new Set(tokens);
+}
+
+function statusClass(status: number): StatusClass {
+  return status < 200
+    ? "1xx"
+    : status < 300
+    ? "2xx"
+    : status < 400
+    ? "3xx"
+    : status < 500
+    ? "4xx"
+    : "5xx";
+}
+
+function jsonError(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ error_code: code, message }), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function safeEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function defaultLogger(
+  plan: Plan,
+  options: ProxyOptions,
+  env: (name: string) => string | undefined,
+  redactor: Redactor,
+): Logger {
+  return createLogger({
+    redactor,
+    level: options.logLevel ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ??
+      plan.logging.level,
+    format: options.logFormat ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ??
+      plan.logging.format,
+    ...(options.logWrite ? { write: options.logWrite } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | undefined {
+  const v = value?.trim().toLowerCase();
+  return allowed.find((a) => a === v);
+}
+
+/**
+ * Formats proxy metrics in the Prometheus text exposition format (version 0.0.4).
+ *
+ * @param m A snapshot.
+ * @returns The text.
+ */
+export function formatPrometheus(m: ProxyMetrics): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  const p = "mlflow_secrets_auth";
+  metric(
+    `${p}_proxy_requests_total`,
+    "counter",
+    "Requests received by the proxy (its own endpoints excluded).",
+    [["", m.requests]],
+  );
+  metric(
+    `${p}_proxy_requests_in_flight`,
+    "gauge",
+    "Requests waiting for the upstream's response headers.",
+    [["", m.inFlight]],
+  );
+  metric(
+    `${p}_proxy_upstream_responses_total`,
+    "counter",
+    "Upstream responses by status class.",
+    (Object.keys(m.upstreamStatus) as StatusClass[]).map((
+      c,
+    ) => [`{class="${c}"}`, m.upstreamStatus[c]]),
+  );
+  metric(
+    `${p}_proxy_rejected_total`,
+    "counter",
+    "Requests answered by the proxy itself, by reason.",
+    [
+      ['{reason="client_token"}', m.rejected.clientToken],
+      ['{reason="secret_unavailable"}', m.rejected.secretUnavailable],
+      ['{reason="upstream_error"}', m.rejected.upstreamError],
+    ],
+  );
+  metric(
+    `${p}_proxy_retried_total`,
+    "counter",
+    "Requests sent again with a refreshed credential after a 401.",
+    [["", m.retriedAfterRefresh]],
+  );
+  lines.push(
+    `# HELP ${p}_proxy_request_duration_seconds Time from request to the upstream's response headers.`,
+    `# TYPE ${p}_proxy_request_duration_seconds histogram`,
+  );
+  for (const b of m.latency.buckets) {
+    lines.push(`${p}_proxy_request_duration_seconds_bucket{le="${b.le}"} ${b.count}`);
+  }
+  lines.push(
+    `${p}_proxy_request_duration_seconds_bucket{le="+Inf"} ${m.latency.count}`,
+    `${p}_proxy_request_duration_seconds_sum ${m.latency.sumSeconds}`,
+    `${p}_proxy_request_duration_seconds_count ${m.latency.count}`,
+  );
+  metric(`${p}_secret_fetches_total`, "counter", "Secrets fetched from providers successfully.", [[
+    "",
+    m.secretFetches,
+  ]]);
+  metric(`${p}_provider_calls_total`, "counter", "Provider calls, retries included.", [[
+    "",
+    m.providerCalls,
+  ]]);
+  metric(`${p}_secret_cache_hits_total`, "counter", "Secret lookups answered by the cache.", [[
+    "",
+    m.cacheHits,
+  ]]);
+  metric(`${p}_secret_cache_misses_total`, "counter", "Secret lookups that missed the cache.", [[
+    "",
+    m.cacheMisses,
+  ]]);
+  metric(
+    `${p}_secret_refreshes_total`,
+    "counter",
+    "Secret refreshes forced by a tracking-server status (401).",
+    [["", m.refreshes]],
+  );
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,259 @@
+/**
+ * nginx (from Debian, installed by `scripts/setup.d/40-nginx.sh`) in front of a tracking server,
+ * with a generated configuration on free loopback ports: one server block demands
+ * `Authorization: Bearer <token>`, another `X-Api-Key: <key>`. Both stream bodies both ways
+ * (no request or response buffering, no body size limit) and strip the credential before
+ * passing the request on.
+ */
+
+import { freePort } from "./_mlflow.ts";
+
+/** Options of {@linkcode startNginx}. */
+export interface StartNginxOptions {
+  /** The tracking server behind nginx, `http://127.0.0.1:<port>`. */
+  readonly upstream: string;
+  /** The bearer token the first block accepts. Letters, digits, `-`, `_`, `.` only. */
+  readonly bearerToken: string;
+  /** The API key the second block accepts. Same alphabet. */
+  readonly apiKey: string;
+}
+
+/** A running nginx. */
+export interface NginxServer extends AsyncDisposable {
+  /** The block that demands `Authorization: Bearer <token>`. */
+  readonly bearerUrl: string;
+  /** The block that demands `X-Api-Key: <key>`. */
+  readonly apiKeyUrl: string;
+  /** Accept other credentials from now on (rewrites the configuration and reloads). */
+  rotate(credentials: { bearerToken?: string; apiKey?: string }): Promise<void>;
+  /** Stops nginx and removes its directory. */
+  close(): Promise<void>;
+}
+
+/** The nginx binary, or undefined. */
+export function nginxBinary(): string | undefined {
+  for (
+    const p of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+  ) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch {
+      // Next.
+    }
+  }
+  return undefined;
+}
+
+const SAFE = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Starts nginx and waits until both blocks answer.
+ *
+ * @param options Upstream and credentials.
+ * @returns The server.
+ */
+export async function startNginx(
+  options: StartNginxOptions,
+): Promise<NginxServer> {
+  const bin = nginxBinary();
+  if (bin === undefined) {
+    throw new Error(
+      'Cannot start nginx: it is not installed; run "bash scripts/setup.sh"',
+    );
+  }
+  for (const v of [options.bearerToken, options.apiKey]) {
+    if (!SAFE.test(v)) {
+      throw new Error("nginx credentials must be [A-Za-z0-9._-]+");
+    }
+  }
+  const dir = await Deno.makeTempDir({ prefix: "msa-e2e-nginx-" });
+  await Deno.chmod(dir, 0o755);
+  const bearerPort = freePort();
+  const apiKeyPort = freePort();
+  const upstream = new URL(options.upstream);
+  let credentials = {
+    bearerToken: options.bearerToken,
+    apiKey: options.apiKey,
+  };
+  const write = () =>
+    Deno.writeTextFile(
+      `${dir}/nginx.conf`,
+      config(dir, upstream.host, bearerPort, apiKeyPort, credentials),
+    );
+  await write();
+  const child = new Deno.Command(bin, {
+    args: ["-e", `${dir}/error.log`, "-p", dir, "-c", `${dir}/nginx.conf`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output: string[] = [];
+  const drain = (s: ReadableStream<Uint8Array>) =>
+    s.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (c) => void output.push(c) }),
+    ).catch(() => {});
+  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      try {
+        child.kill("SIGQUIT"); // graceful: finish in-flight requests
+      } catch {
+        // Exited.
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Exited.
+        }
+      }, 10_000);
+      await status;
+      clearTimeout(timer);
+      await drained;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    })();
+    return closed;
+  };
+
+  const bearerUrl = `http://127.0.0.1:${bearerPort}`;
+  const apiKeyUrl = `http://127.0.0.1:${apiKeyPort}`;
+  const deadline = Date.now() + 30_000;
+  let wait = 20;
+  while (!(await answers(bearerUrl) && await answers(apiKeyUrl))) {
+    if (exited || Date.now() >= deadline) {
+      const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
+      await close();
+      throw new Error(`nginx did not start:\n${output.join("")}\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 200);
+  }
+
+  return {
+    bearerUrl,
+    apiKeyUrl,
+    async rotate(next) {
+      credentials = { ...credentials, ...next };
+      await write();
+      child.kill("SIGHUP");
+      // Reload is asynchronous: wait until the new credentials are accepted.
+      const until = Date.now() + 15_000;
+      while (Date.now() < until) {
+        const okBearer = await status200(bearerUrl, {
+          authorization: `Bearer ${credentials.bearerToken}`,
+        });
+        const okKey = await status200(apiKeyUrl, {
+          "x-api-key": credentials.apiKey,
+        });
+        if (okBearer && okKey) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error("nginx did not pick up the new credentials");
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`);
+    await res.body?.cancel();
+    return res.status === 401;
+  } catch {
+    return false;
+  }
+}
+
+async function status200(
+  url: string,
+  headers: Record<string, string>,
+): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`, { headers });
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function config(
+  dir: string,
+  upstreamHost: string,
+  bearerPort: number,
+  apiKeyPort: number,
+  c: { bearerToken: string; apiKey: string },
+): string {
+  const root = Deno.uid() === 0;
+  const location = (check: string, clear: string) => `
+    location / {
+      ${check}
+      proxy_pass http://mlflow;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header ${clear} "";
+    }`;
+  return `# Generated by tests/e2e/_nginx.ts
+${root ? "user root;" : ""}
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  client_max_body_size 0;
+  map_hash_bucket_size 256;
+  proxy_request_buffering off;
+  proxy_buffering off;
+  proxy_read_timeout 300s;
+  proxy_send_timeout 300s;
+  upstream mlflow {
+    server ${upstreamHost};
+    keepalive 32;
+  }
+  map $http_authorization $bearer_ok {
+    default 0;
+    "Bearer ${c.bearerToken}" 1;
+  }
+  map $http_x_api_key $api_key_state {
+    default "wrong";
+    "" "missing";
+    "${c.apiKey}" "ok";
+  }
+  server {
+    listen 127.0.0.1:${bearerPort};
+    ${
+    location(
+      `if ($bearer_ok = 0) { return 401 '{"error_code":"UNAUTHENTICATED","message":"Bearer token required"}'; }`,
+      "Authorization",
+    )
+  }
+  }
+  server {
+    listen 127.0.0.1:${apiKeyPort};
+    ${
+    location(
+      `if ($api_key_state = "missing") { return 401 '{"error_code":"UNAUTHENTICATED","message":"X-Api-Key required"}'; }
+      if ($api_key_state = "wrong") { return 403 '{"error_code":"PERMISSION_DENIED","message":"X-Api-Key rejected"}'; }`,
+      "X-Api-Key",
+    )
+  }
+  }
+}
+`;
+}
