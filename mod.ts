@@ -26,23 +26,58 @@
  */
 
 export { loadProfile, parseProfile, resolveProfilePath } from "./config/profile.ts";
-export type { LoadProfileOptions, ParseProfileOptions, Profile } from "./config/profile.ts";
+export type {
+  LoadProfileOptions,
+  ParseProfileOptions,
+  Profile,
+  ProfilePathOrigin,
+} from "./config/profile.ts";
+export type { EnvLookup } from "./config/interpolate.ts";
+export type { SourcePosition } from "./config/yaml_source.ts";
+export type { HostPattern } from "./config/host_match.ts";
+export type { AuthSpec } from "./config/auth_header.ts";
 export { createPlan, matchRule } from "./config/plan.ts";
 export type { Plan, PlanRule } from "./config/plan.ts";
-export type { ProfileData } from "./config/types.ts";
+export type {
+  AuthSettings,
+  CacheSettings,
+  DurationValue,
+  HostRuleSettings,
+  LoggingSettings,
+  PolicySettings,
+  ProfileData,
+  ProviderSettings,
+  RetrySettings,
+} from "./config/types.ts";
 export { PROFILE_SCHEMA } from "./config/validate.ts";
 export { createAuthFetch } from "./runtime/auth_fetch.ts";
 export type { AuthFetch, AuthFetchOptions } from "./runtime/auth_fetch.ts";
 export { installGlobalFetch } from "./runtime/global_fetch.ts";
 export type { GlobalFetchDisposer } from "./runtime/global_fetch.ts";
+export { startProxy } from "./runtime/proxy.ts";
+export type { ProxyHandle, ProxyMetrics, ProxyOptions, StatusClass } from "./runtime/proxy.ts";
 export { SecretResolver } from "./runtime/resolver.ts";
+export type { ResolverStats, RuleHeaders, SecretResolverOptions } from "./runtime/resolver.ts";
 export { Redactor } from "./runtime/redact.ts";
-export { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
-export type { ProfileIssue } from "./runtime/errors.ts";
+export { createLogger } from "./runtime/log.ts";
+export type { LogFields, LogFormat, Logger, LoggerOptions, LogLevel } from "./runtime/log.ts";
+export { SecretCache } from "./runtime/secret_cache.ts";
 export type {
+  CachedSecret,
+  CachePolicy,
+  CacheStats,
+  Loader,
+  SecretCacheOptions,
+} from "./runtime/secret_cache.ts";
+export type { RetryPolicy } from "./runtime/retry.ts";
+export { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
+export type { ProfileIssue, SecretResolutionErrorOptions } from "./runtime/errors.ts";
+export type {
+  ProviderConfigIssue,
   ProviderContext,
   ProviderFactory,
   ResolvedSecret,
+  ResolveOptions,
   SecretProvider,
   SecretRef,
   SecretValue,

@@ -24,7 +24,9 @@ const url = `${origin}/api/2.0/mlflow/experiments/search?max_results=1`;
 await (await authFetch(url)).text(); // warm the cache
 
 Deno.bench("fetch (baseline)", { group: "GET search", baseline: true }, async () => {
-  await (await fetch(url, { headers: { Authorization: "Bearer bench-token" } })).text();
+  await (await fetch(url, {
+    headers: { Authorization: "Bearer bench-token", "X-MLFLOW-WORKSPACE": "team-a" },
+  })).text();
 });
 
 Deno.bench("createAuthFetch (cached secret)", { group: "GET search" }, async () => {
@@ -44,6 +46,26 @@ Deno.bench("fetch (baseline)", { group: "POST log-metric", baseline: true }, asy
 
 Deno.bench("createAuthFetch (cached secret)", { group: "POST log-metric" }, async () => {
   await (await authFetch(url, { method: "POST", body })).text();
+});
+
+// The middleware's own cost, without a network: the inner fetch is a stub.
+const stub = (_input: unknown, init?: RequestInit) => {
+  new Headers(init?.headers);
+  return Promise.resolve(new Response(null));
+};
+const stubbed = createAuthFetch(profile, {
+  env: () => "bench-token",
+  logWrite: () => {},
+  fetch: stub as typeof fetch,
+});
+await stubbed(url);
+
+Deno.bench("stub fetch (baseline)", { group: "middleware only", baseline: true }, async () => {
+  await stub(url, { headers: { Authorization: "Bearer bench-token" } });
+});
+
+Deno.bench("createAuthFetch over the stub", { group: "middleware only" }, async () => {
+  await stubbed(url);
 });
 
 globalThis.addEventListener("unload", () => {

@@ -5,8 +5,9 @@
  * gets `MLFLOW_TRACKING_URI` (the proxy) and `MLFLOW_TRACKING_TOKEN` (the client token), loses any
  * inherited `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, and never sees the real
  * credential: the variables the profile's `env` provider reads, and any variable holding a
- * resolved secret, are removed from its environment. SIGINT and SIGTERM are forwarded; the exit
- * code is the child's (128 + signal number when a signal killed it).
+ * resolved secret, are removed from its environment. SIGINT and SIGTERM are forwarded (a Ctrl-C
+ * that already reached the child through the terminal is not sent twice); the exit code is the
+ * child's (128 + signal number when a signal killed it).
  *
  * `--env-mode direct` skips the proxy and exports the real credential instead
  * (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`). That is
@@ -294,7 +295,13 @@ async function runChild(
     );
     return 126;
   }
+  // Ctrl-C on a terminal sends SIGINT to the whole foreground process group, the child included:
+  // forwarding that one too would interrupt the child twice (twice KeyboardInterrupt in Python).
+  // So a SIGINT is forwarded when this process is not in the terminal's foreground group (a
+  // supervisor's kill), or when it is the second one.
+  let interruptsSeen = 0;
   const listeners = installSignalListeners(["SIGINT", "SIGTERM"], (signal) => () => {
+    if (signal === "SIGINT" && interruptsSeen++ === 0 && inForegroundOfTerminal()) return;
     try {
       child.kill(signal);
     } catch {
@@ -308,6 +315,20 @@ async function runChild(
     return signo === undefined ? status.code : 128 + signo;
   } finally {
     removeSignalListeners(listeners);
+  }
+}
+
+/** Whether this process is in its terminal's foreground process group (Linux `/proc`). */
+function inForegroundOfTerminal(): boolean {
+  try {
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    // After "pid (comm) ": state ppid pgrp session tty_nr tpgid …
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const pgrp = Number(fields[2]);
+    const tpgid = Number(fields[5]);
+    return tpgid > 0 && tpgid === pgrp;
+  } catch {
+    return false;
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * The profile's data types, as the schema (schema/profile.schema.json) defines them.
+ * The profile's data types, as the schema (schema/profile.schema.json) defines them. The schema's
+ * descriptions are the reference; these comments summarise them.
  *
  * @module
  */
@@ -9,25 +10,37 @@ export type DurationValue = number | string;
 
 /** Cache settings. */
 export interface CacheSettings {
+  /** Lifetime of a resolved secret (±10 % jitter). Default 5m. */
   readonly ttl?: DurationValue;
+  /** Window before expiry in which a hit starts a background refresh. Default 20 % of ttl. */
   readonly refresh_ahead?: DurationValue;
+  /** How long after expiry a value may be served while the provider fails. Default 5m. */
   readonly stale_if_error?: DurationValue;
+  /** How long a failed resolution is remembered. Default 2s. */
   readonly failure_ttl?: DurationValue;
 }
 
-/** Retry settings. */
+/** Retry settings of provider calls (transient failures only). */
 export interface RetrySettings {
+  /** Total attempts, the first included. Default 3. */
   readonly attempts?: number;
+  /** Backoff base. Default 200ms. */
   readonly base_delay?: DurationValue;
+  /** Largest single wait. Default 5s. */
   readonly max_delay?: DurationValue;
+  /** Timeout of one provider call. Default 10s. */
   readonly attempt_timeout?: DurationValue;
+  /** Overall time for all attempts. Default 30s. */
   readonly deadline?: DurationValue;
 }
 
 /** Cache, retry and refresh settings. */
 export interface PolicySettings {
+  /** Cache settings. */
   readonly cache?: CacheSettings;
+  /** Retry settings. */
   readonly retry?: RetrySettings;
+  /** Tracking-server statuses that refresh the secret and retry once. Default `[401]`. */
   readonly refresh_on?: readonly number[];
 }
 
@@ -41,32 +54,48 @@ export type AuthSettings =
 
 /** One host rule. */
 export interface HostRuleSettings extends PolicySettings {
+  /** `scheme://host[:port][/path-prefix]`, with an optional leading `*.` label. */
   readonly match: string;
+  /** Name of a declared provider. */
   readonly provider: string;
+  /** Secret reference; its keys depend on the provider's kind. */
   readonly secret: Readonly<Record<string, unknown>>;
+  /** How the secret becomes a header. */
   readonly auth: AuthSettings;
+  /** Extra static headers. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Allow an `http://` match on a non-loopback host. */
   readonly allow_insecure_http?: boolean;
 }
 
 /** One provider instance; the other keys depend on `kind`. */
 export interface ProviderSettings {
+  /** `env`, `file`, `vault`, `aws-secrets-manager` or `azure-key-vault`. */
   readonly kind: string;
+  /** Kind-specific settings. */
   readonly [key: string]: unknown;
 }
 
 /** Log settings. */
 export interface LoggingSettings {
+  /** Lowest level written. Default `warn`. */
   readonly level?: "debug" | "info" | "warn" | "error" | "silent";
+  /** Line format. Default `text`. */
   readonly format?: "text" | "json";
 }
 
 /** A whole profile, version 1. */
 export interface ProfileData {
+  /** Always 1. */
   readonly version: 1;
+  /** Provider instances by name. */
   readonly providers: Readonly<Record<string, ProviderSettings>>;
+  /** Host rules. */
   readonly hosts: readonly HostRuleSettings[];
+  /** Settings for every rule. */
   readonly defaults?: PolicySettings;
+  /** Log settings. */
   readonly logging?: LoggingSettings;
+  /** Other top-level sections (`proxy`). */
   readonly [key: string]: unknown;
 }

@@ -10,7 +10,9 @@ import { ProfileError, type ProfileIssue } from "../runtime/errors.ts";
 
 /** A position in the source text (1-based). */
 export interface SourcePosition {
+  /** 1-based line. */
   readonly line: number;
+  /** 1-based column. */
   readonly column: number;
 }
 

@@ -127,11 +127,14 @@ export function createAuthFetch(
     let current = url;
     let downgraded = false;
     let refreshed = false;
-    let body = await prepareBody(init?.body, request?.body ?? null, replayLimit);
+    const prepared = prepareBody(init?.body, request?.body ?? null, replayLimit);
+    let body = prepared instanceof Promise ? await prepared : prepared;
 
     for (let hop = 0;; hop++) {
       const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);
-      const built = rule === undefined ? undefined : await resolver.headersFor(rule, signal);
+      const built = rule === undefined
+        ? undefined
+        : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
       let response = await sendOnce(built);
       if (
         rule !== undefined && built !== undefined && !refreshed &&

@@ -40,6 +40,8 @@ export class ProfileError extends Error {
   readonly issues: readonly ProfileIssue[];
 
   /**
+   * Creates the error; its message lists every issue.
+   *
    * @param file Where the profile came from.
    * @param issues Every issue found, at least one.
    * @param options Standard error options (`cause`).
@@ -119,6 +121,8 @@ export class SecretResolutionError extends Error {
   readonly reason: string;
 
   /**
+   * Creates the error; its message names the reference and provider, then the reason.
+   *
    * @param reason Why it failed and what to do; never a secret value.
    * @param options Provider, reference and classification.
    */
@@ -165,6 +169,8 @@ export class SecretResolutionError extends Error {
  */
 export class UsageError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong and what to do.
    * @param options Standard error options.
    */

@@ -24,9 +24,13 @@ export type LogFields = Readonly<Record<string, unknown>>;
 
 /** A logger. */
 export interface Logger {
+  /** Writes a debug line. */
   debug(message: string, fields?: LogFields): void;
+  /** Writes an info line. */
   info(message: string, fields?: LogFields): void;
+  /** Writes a warning. */
   warn(message: string, fields?: LogFields): void;
+  /** Writes an error line. */
   error(message: string, fields?: LogFields): void;
 }
 

@@ -21,7 +21,7 @@ export const DEFAULT_REPLAY_LIMIT = 1024 * 1024;
  * @param body The caller's `init.body`, if given.
  * @param fallback The stream of the caller's Request, used when `body` is absent.
  * @param limit Buffering limit in bytes.
- * @returns The prepared body.
+ * @returns The prepared body; synchronously unless a stream has to be read.
  *
  * @example
  * ```ts
@@ -30,14 +30,25 @@ export const DEFAULT_REPLAY_LIMIT = 1024 * 1024;
  * if (p.kind !== "replayable") throw new Error("a small stream must become replayable");
  * ```
  */
-export async function prepareBody(
+export function prepareBody(
+  body: BodyInit | null | undefined,
+  fallback: ReadableStream<Uint8Array> | null,
+  limit: number,
+): PreparedBody | Promise<PreparedBody> {
+  if (body !== undefined && body !== null && isReplayable(body)) {
+    return { kind: "replayable", body };
+  }
+  if ((body === undefined || body === null) && fallback === null) return NONE;
+  return bufferStream(body, fallback, limit);
+}
+
+const NONE: PreparedBody = { kind: "none" };
+
+async function bufferStream(
   body: BodyInit | null | undefined,
   fallback: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<PreparedBody> {
-  if (body !== undefined && body !== null && isReplayable(body)) {
-    return { kind: "replayable", body };
-  }
   // Anything else (a ReadableStream, an async iterable) is read as a stream.
   const stream = body === undefined || body === null
     ? fallback

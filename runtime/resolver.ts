@@ -100,6 +100,8 @@ export class SecretResolver {
   readonly stats: ResolverStats = { providerCalls: 0, secretFetches: 0, refreshes: 0 };
 
   /**
+   * Creates a resolver; providers are created on first use.
+   *
    * @param plan The plan.
    * @param options I/O, clock and logging.
    */
@@ -170,6 +172,22 @@ export class SecretResolver {
   async headersFor(rule: PlanRule, signal?: AbortSignal): Promise<RuleHeaders> {
     const cached = await this.#cached(rule, signal, undefined);
     return this.#headers(rule, cached);
+  }
+
+  /**
+   * The headers of a rule when its secret is cached and fresh, without waiting; undefined
+   * otherwise (then use {@linkcode SecretResolver.headersFor}). The hot path of the middleware
+   * and the proxy.
+   *
+   * @param rule A plan rule.
+   * @returns Headers, or undefined.
+   * @throws {SecretResolutionError} when a header cannot be built from the cached value.
+   */
+  cachedHeadersFor(rule: PlanRule): RuleHeaders | undefined {
+    const binding = this.#bindings.get(rule.index);
+    if (binding === undefined) return undefined;
+    const cached = this.cache.peek(binding.key, binding.loader, rule.cache);
+    return cached === undefined ? undefined : this.#headers(rule, cached);
   }
 
   /**

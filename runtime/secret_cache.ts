@@ -73,11 +73,17 @@ export type Loader = (signal: AbortSignal) => Promise<ResolvedSecret>;
 
 /** Counters, for metrics and tests. */
 export interface CacheStats {
+  /** Lookups answered from the cache. */
   hits: number;
+  /** Lookups that found no fresh value. */
   misses: number;
+  /** Loads started. */
   loads: number;
+  /** Loads that failed. */
   loadFailures: number;
+  /** Stale values served while loads failed. */
   staleServed: number;
+  /** Loads forced by a rejection. */
   refreshes: number;
 }
 
@@ -126,11 +132,41 @@ export class SecretCache {
     refreshes: 0,
   };
 
-  /** @param options Clock, randomness and callbacks. */
+  /**
+   * Creates an empty cache.
+   *
+   * @param options Clock, randomness and callbacks.
+   */
   constructor(options: SecretCacheOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#options = options;
+  }
+
+  /**
+   * The synchronous hit path of {@linkcode SecretCache.get}: the value when it has not expired
+   * (starting a background refresh in the refresh-ahead window), else undefined.
+   *
+   * @param key Secret reference key.
+   * @param loader Loads the value, for a background refresh.
+   * @param policy TTLs.
+   * @returns The value, or undefined on a miss.
+   */
+  peek(key: string, loader: Loader, policy: CachePolicy): CachedSecret | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    const now = this.#now();
+    if (now >= entry.expiresAt) return undefined;
+    this.stats.hits++;
+    if (now >= entry.refreshAt && !this.#inflight.has(key)) {
+      const failure = this.#failures.get(key);
+      if (failure === undefined || now >= failure.until) {
+        this.#load(key, loader, policy, undefined).catch((e) =>
+          this.#options.onBackgroundError?.(key, e)
+        );
+      }
+    }
+    return entry;
   }
 
   /**
@@ -153,19 +189,12 @@ export class SecretCache {
     policy: CachePolicy,
     signal?: AbortSignal,
   ): Promise<CachedSecret> {
+    const hit = this.peek(key, loader, policy);
+    if (hit !== undefined) return hit;
     const now = this.#now();
     const entry = this.#entries.get(key);
     const failure = this.#failures.get(key);
     const failing = failure !== undefined && now < failure.until;
-    if (entry !== undefined && now < entry.expiresAt) {
-      this.stats.hits++;
-      if (now >= entry.refreshAt && !failing && !this.#inflight.has(key)) {
-        this.#load(key, loader, policy, undefined).catch((e) =>
-          this.#options.onBackgroundError?.(key, e)
-        );
-      }
-      return entry;
-    }
     this.stats.misses++;
     if (failing && !this.#inflight.has(key)) {
       if (entry !== undefined && now < entry.staleUntil) {

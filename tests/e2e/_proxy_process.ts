@@ -3,7 +3,7 @@
  * can be read from `/proc` while it streams.
  */
 
-import { MLFLOW_QUIET_ENV } from "./_mlflow.ts";
+import { MLFLOW_QUIET_ENV } from "../_peers/mlflow.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 

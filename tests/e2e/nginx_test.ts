@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { createAuthFetch, parseProfile } from "../../mod.ts";
 import { logRunOverRest } from "../../examples/rest_client.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
-import { PYTHON, run, startMlflow } from "./_mlflow.ts";
-import { startNginx } from "./_nginx.ts";
+import { PYTHON, run, startMlflow } from "../_peers/mlflow.ts";
+import { startNginx } from "../_peers/nginx.ts";
 import { startProxyProcess } from "./_proxy_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

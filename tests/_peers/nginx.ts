@@ -6,7 +6,7 @@
  * passing the request on.
  */
 
-import { freePort } from "./_mlflow.ts";
+import { freePort } from "./mlflow.ts";
 
 /** Options of {@linkcode startNginx}. */
 export interface StartNginxOptions {
@@ -20,21 +20,17 @@ export interface StartNginxOptions {
 
 /** A running nginx. */
 export interface NginxServer extends AsyncDisposable {
-  /** The block that demands `Authorization: Bearer <token>`. */
+  /** The block that demands `Authorization: Bearer <token>` (401 without it). */
   readonly bearerUrl: string;
-  /** The block that demands `X-Api-Key: <key>`. */
+  /** The block that demands `X-Api-Key: <key>` (401 without it, 403 for a wrong one). */
   readonly apiKeyUrl: string;
-  /** Accept other credentials from now on (rewrites the configuration and reloads). */
-  rotate(credentials: { bearerToken?: string; apiKey?: string }): Promise<void>;
   /** Stops nginx and removes its directory. */
   close(): Promise<void>;
 }
 
 /** The nginx binary, or undefined. */
 export function nginxBinary(): string | undefined {
-  for (
-    const p of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-  ) {
+  for (const p of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]) {
     try {
       if (Deno.statSync(p).isFile) return p;
     } catch {
@@ -52,35 +48,23 @@ const SAFE = /^[A-Za-z0-9._-]+$/;
  * @param options Upstream and credentials.
  * @returns The server.
  */
-export async function startNginx(
-  options: StartNginxOptions,
-): Promise<NginxServer> {
+export async function startNginx(options: StartNginxOptions): Promise<NginxServer> {
   const bin = nginxBinary();
   if (bin === undefined) {
-    throw new Error(
-      'Cannot start nginx: it is not installed; run "bash scripts/setup.sh"',
-    );
+    throw new Error('Cannot start nginx: it is not installed; run "bash scripts/setup.sh"');
   }
   for (const v of [options.bearerToken, options.apiKey]) {
-    if (!SAFE.test(v)) {
-      throw new Error("nginx credentials must be [A-Za-z0-9._-]+");
-    }
+    if (!SAFE.test(v)) throw new Error("nginx credentials must be [A-Za-z0-9._-]+");
   }
   const dir = await Deno.makeTempDir({ prefix: "msa-e2e-nginx-" });
   await Deno.chmod(dir, 0o755);
   const bearerPort = freePort();
   const apiKeyPort = freePort();
   const upstream = new URL(options.upstream);
-  let credentials = {
-    bearerToken: options.bearerToken,
-    apiKey: options.apiKey,
-  };
-  const write = () =>
-    Deno.writeTextFile(
-      `${dir}/nginx.conf`,
-      config(dir, upstream.host, bearerPort, apiKeyPort, credentials),
-    );
-  await write();
+  await Deno.writeTextFile(
+    `${dir}/nginx.conf`,
+    config(dir, upstream.host, bearerPort, apiKeyPort, options),
+  );
   const child = new Deno.Command(bin, {
     args: ["-e", `${dir}/error.log`, "-p", dir, "-c", `${dir}/nginx.conf`],
     stdin: "null",
@@ -102,7 +86,7 @@ export async function startNginx(
   const close = (): Promise<void> => {
     closed ??= (async () => {
       try {
-        child.kill("SIGQUIT"); // graceful: finish in-flight requests
+        child.kill("SIGQUIT"); // graceful: in-flight requests finish
       } catch {
         // Exited.
       }
@@ -134,33 +118,10 @@ export async function startNginx(
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, 200);
   }
-
-  return {
-    bearerUrl,
-    apiKeyUrl,
-    async rotate(next) {
-      credentials = { ...credentials, ...next };
-      await write();
-      child.kill("SIGHUP");
-      // Reload is asynchronous: wait until the new credentials are accepted.
-      const until = Date.now() + 15_000;
-      while (Date.now() < until) {
-        const okBearer = await status200(bearerUrl, {
-          authorization: `Bearer ${credentials.bearerToken}`,
-        });
-        const okKey = await status200(apiKeyUrl, {
-          "x-api-key": credentials.apiKey,
-        });
-        if (okBearer && okKey) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error("nginx did not pick up the new credentials");
-    },
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  return { bearerUrl, apiKeyUrl, close, [Symbol.asyncDispose]: close };
 }
 
+/** nginx answers 401 to a request without credentials, without asking the upstream. */
 async function answers(url: string): Promise<boolean> {
   try {
     const res = await fetch(`${url}/health`);
@@ -171,38 +132,24 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-async function status200(
-  url: string,
-  headers: Record<string, string>,
-): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/health`, { headers });
-    await res.body?.cancel();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
-}
-
 function config(
   dir: string,
   upstreamHost: string,
   bearerPort: number,
   apiKeyPort: number,
-  c: { bearerToken: string; apiKey: string },
+  c: { readonly bearerToken: string; readonly apiKey: string },
 ): string {
-  const root = Deno.uid() === 0;
-  const location = (check: string, clear: string) => `
+  const location = (checks: string, credentialHeader: string) => `
     location / {
-      ${check}
+      ${checks}
       proxy_pass http://mlflow;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $http_host;
-      proxy_set_header ${clear} "";
+      proxy_set_header ${credentialHeader} "";
     }`;
-  return `# Generated by tests/e2e/_nginx.ts
-${root ? "user root;" : ""}
+  return `# Generated by tests/_peers/nginx.ts
+${Deno.uid() === 0 ? "user root;" : ""}
 worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;

@@ -2,11 +2,12 @@
  * A real MLflow tracking server (`mlflow server` from the project's `.venv`) on a free loopback
  * port: SQLite backend and a local artifact root in a temporary directory, `--serve-artifacts`,
  * optionally the basic-auth app. Also the environment every Python MLflow process of the tests
- * gets (no telemetry, nothing but 127.0.0.1).
+ * gets (no telemetry, nothing but 127.0.0.1), and a helper that runs a process to its end.
  *
- * A small Python launcher runs the server in its own process group and kills the group (uvicorn
- * workers included) as soon as its stdin closes, so the server dies with the test even when the
- * test process is killed before `close()` runs.
+ * A small Python launcher runs the server in its own session and kills its process group
+ * (uvicorn workers included) as soon as the launcher's stdin closes or it gets SIGTERM, so the
+ * server dies with its owner even when the owner is killed before `close()` runs. The launcher
+ * ignores SIGINT: a Ctrl-C reaches the whole foreground process group, and the owner decides.
  */
 
 const ROOT = new URL("../../", import.meta.url);
@@ -28,16 +29,26 @@ export const MLFLOW_QUIET_ENV: Readonly<Record<string, string>> = {
 
 const LAUNCHER = `
 import os, signal, subprocess, sys, threading
-p = subprocess.Popen(sys.argv[1:], start_new_session=True)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+p = subprocess.Popen(
+    sys.argv[1:],
+    start_new_session=True,
+    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+)
 def stop():
     try:
         os.killpg(p.pid, signal.SIGTERM)
         p.wait(timeout=10)
     except Exception:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except Exception:
-            pass
+        pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except Exception:
+        pass
+def on_term(*_):
+    stop()
+    os._exit(143)
+signal.signal(signal.SIGTERM, on_term)
 def watch():
     try:
         while sys.stdin.buffer.read(4096):
@@ -47,10 +58,7 @@ def watch():
         os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
 code = p.wait()
-try:
-    os.killpg(p.pid, signal.SIGKILL)
-except Exception:
-    pass
+stop()
 sys.exit(code)
 `;
 
@@ -62,6 +70,10 @@ export interface StartMlflowOptions {
   readonly workers?: number;
   /** Give up after this long. Default 180 s. */
   readonly timeoutMs?: number;
+  /** Where to create the server's temporary directory. Default: the system's. */
+  readonly parentDir?: string;
+  /** Stops a start in progress (the server is stopped and its directory removed). */
+  readonly signal?: AbortSignal;
 }
 
 /** A running MLflow server. */
@@ -94,32 +106,23 @@ export function mlflowInstalled(): boolean {
 }
 
 /**
- * Starts MLflow and waits until `/health` answers.
+ * Starts MLflow and waits until `/health` answers. A port taken between choosing it and the
+ * server binding it is retried with another.
  *
- * @param options Basic auth, workers, timeout.
+ * @param options Basic auth, workers, timeout, directory, abort signal.
  * @returns The server.
  */
-export async function startMlflow(
-  options: StartMlflowOptions = {},
-): Promise<MlflowServer> {
+export async function startMlflow(options: StartMlflowOptions = {}): Promise<MlflowServer> {
   if (!mlflowInstalled()) {
-    throw new Error(
-      `Cannot start MLflow: "${MLFLOW}" is missing; run "bash scripts/setup.sh"`,
-    );
+    throw new Error(`Cannot start MLflow: "${MLFLOW}" is missing; run "bash scripts/setup.sh"`);
   }
   const deadline = Date.now() + (options.timeoutMs ?? 180_000);
   for (let attempt = 1;; attempt++) {
-    const port = freePort();
     try {
-      return await tryStart(port, options, deadline);
+      return await tryStart(freePort(), options, deadline);
     } catch (error) {
-      const text = String(error);
-      if (
-        attempt >= 3 || Date.now() >= deadline ||
-        !/address already in use/i.test(text)
-      ) {
-        throw error;
-      }
+      const portTaken = /address already in use/i.test(String(error));
+      if (!portTaken || attempt >= 3 || Date.now() >= deadline) throw error;
     }
   }
 }
@@ -138,10 +141,12 @@ async function tryStart(
   deadline: number,
 ): Promise<MlflowServer> {
   const started = performance.now();
-  const dir = await Deno.makeTempDir({ prefix: "msa-e2e-mlflow-" });
+  const dir = await Deno.makeTempDir({
+    prefix: "msa-e2e-mlflow-",
+    ...(options.parentDir ? { dir: options.parentDir } : {}),
+  });
   const url = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = { ...MLFLOW_QUIET_ENV };
-  let admin: { username: string; password: string } | undefined;
   const args = [
     "-c",
     LAUNCHER,
@@ -159,6 +164,7 @@ async function tryStart(
     `${dir}/artifacts`,
     "--serve-artifacts",
   ];
+  let admin: { username: string; password: string } | undefined;
   if (options.basicAuth) {
     admin = { username: "admin", password: `admin-${crypto.randomUUID()}` };
     await Deno.writeTextFile(
@@ -223,38 +229,28 @@ async function tryStart(
   };
 
   let wait = 50;
-  while (true) {
+  while (!(await healthy(url))) {
     if (exited) {
       await close();
-      throw new Error(
-        `MLflow exited before answering on ${url}:\n${lines.join("\n")}`,
-      );
+      throw new Error(`MLflow exited before answering on ${url}:\n${lines.join("\n")}`);
+    }
+    if (options.signal?.aborted) {
+      await close();
+      throw options.signal.reason;
     }
     if (Date.now() >= deadline) {
       await close();
-      throw new Error(
-        `MLflow did not answer on ${url} in time:\n${lines.join("\n")}`,
-      );
+      throw new Error(`MLflow did not answer on ${url} in time:\n${lines.join("\n")}`);
     }
-    if (await healthy(url)) break;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      status,
-      new Promise<void>((r) => timer = setTimeout(r, wait)),
-    ]);
+    await Promise.race([status, new Promise<void>((r) => timer = setTimeout(r, wait))]);
     clearTimeout(timer);
     wait = Math.min(wait * 2, 500);
   }
   const startMs = Math.round(performance.now() - started);
 
-  const adminCall = async (
-    method: string,
-    path: string,
-    body: unknown,
-  ): Promise<void> => {
-    if (admin === undefined) {
-      throw new Error("MLflow runs without basic auth: no users");
-    }
+  const adminCall = async (method: string, path: string, body: unknown): Promise<void> => {
+    if (admin === undefined) throw new Error("MLflow runs without basic auth: no users");
     const res = await fetch(`${url}/api/2.0/mlflow/${path}`, {
       method,
       headers: {
@@ -264,9 +260,7 @@ async function tryStart(
       body: JSON.stringify(body),
     });
     const text = await res.text();
-    if (!res.ok) {
-      throw new Error(`MLflow ${path} answered ${res.status}: ${text}`);
-    }
+    if (!res.ok) throw new Error(`MLflow ${path} answered ${res.status}: ${text}`);
   };
 
   return {
@@ -321,9 +315,5 @@ export async function run(
     stderr: "piped",
   }).output();
   const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
