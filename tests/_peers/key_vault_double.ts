@@ -25,6 +25,8 @@
  * Response bodies follow those of the real service (error `code`, `message`, `innererror.code`).
  */
 
+import { issueTestCertificates, type TestCertificates } from "../_tls.ts";
+
 /** What the vault answers instead of the real thing, for the next matching requests. */
 export type VaultFault =
   | { readonly status: number; readonly retryAfterSeconds?: number }
@@ -124,80 +126,12 @@ export async function startKeyVaultDouble(
 ): Promise<KeyVaultDouble> {
   const dir = await Deno.makeTempDir({ prefix: "kv-double-" });
   try {
-    const tls = await issueCertificate(dir);
+    const tls = await issueTestCertificates({ dir });
     return new Double(dir, tls, options.tenantId ?? crypto.randomUUID());
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
   }
-}
-
-interface IssuedTls {
-  readonly caCertPem: string;
-  readonly caCertPath: string;
-  readonly cert: string;
-  readonly key: string;
-}
-
-async function issueCertificate(dir: string): Promise<IssuedTls> {
-  const run = async (args: string[]): Promise<void> => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!out.success) {
-      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await run([
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=key vault double test CA",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  await run(["req", ...ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
-  await Deno.writeTextFile(
-    `${dir}/leaf.ext`,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-  );
-  await run([
-    "x509",
-    "-req",
-    "-in",
-    "leaf.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "leaf.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "leaf.ext",
-  ]);
-  return {
-    caCertPem: await Deno.readTextFile(`${dir}/ca.pem`),
-    caCertPath: `${dir}/ca.pem`,
-    cert: await Deno.readTextFile(`${dir}/leaf.pem`),
-    key: await Deno.readTextFile(`${dir}/leaf.key`),
-  };
 }
 
 class Double implements KeyVaultDouble {
@@ -226,10 +160,14 @@ class Double implements KeyVaultDouble {
   #tokenFaults: { count: number; status: number } | undefined;
   #admin: string | undefined;
 
-  constructor(dir: string, tls: IssuedTls, tenantId: string) {
+  constructor(
+    dir: string,
+    tls: TestCertificates & { readonly files: { readonly ca: string } },
+    tenantId: string,
+  ) {
     this.#dir = dir;
-    this.caCertPem = tls.caCertPem;
-    this.caCertPath = tls.caCertPath;
+    this.caCertPem = tls.ca;
+    this.caCertPath = tls.files.ca;
     this.tenantId = tenantId;
     const serve = (
       secure: boolean,

@@ -151,25 +151,29 @@ Deno.test("main() bundle refuses an invalid profile before building anything", a
   }
 });
 
+/**
+ * Exactly the command `bundle` printed, with the bundle at `{dir}` (where the namespace holds it)
+ * and `args` after it.
+ */
+function bundleCommand(report: BundleReport, args: readonly string[]): string[] {
+  const name = report.output.split("/").pop()!;
+  return [DENO, ...report.run.slice(1, -1), `{dir}/${name}`, ...args];
+}
+
 /** The proxy scenario for a bundle: run with nothing but deno, inside a namespace with no network. */
 async function airgappedProxy(report: BundleReport, options: {
   env: Record<string, string>;
   peer?: Parameters<typeof runAirgapped>[0]["peer"];
 }) {
-  const name = report.output.split("/").pop()!;
   return await runAirgapped({
     files: [report.output],
-    // Exactly the command `bundle` printed, with the proxy's arguments after it.
-    command: [
-      DENO,
-      ...report.run.slice(1, -1),
-      `{dir}/${name}`,
+    command: bundleCommand(report, [
       "proxy",
       "--upstream",
       "http://127.0.0.1:{tracking_port}",
       "--listen",
       "127.0.0.1:{proxy_port}",
-    ],
+    ]),
     env: options.env,
     ...(options.peer ? { peer: options.peer } : {}),
     paths: ["/api/2.0/mlflow/experiments/search?max_results=1"],
@@ -177,30 +181,47 @@ async function airgappedProxy(report: BundleReport, options: {
   });
 }
 
-Deno.test("main() bundle serves proxy in a namespace with no network, no DENO_DIR cache and no node_modules", async () => {
-  const { dir, report } = await bundle(ENV_PROFILE, { TRACKING_PORT: "1" }, [
-    "--listen",
-    "127.0.0.1",
-  ]);
+/**
+ * Bundles `profile` to listen on 127.0.0.1, serves proxy from the bundle with {@linkcode
+ * airgappedProxy}, logs the start-up time, and asserts what every such run must show: only the
+ * loopback interface, an empty DENO_DIR, a started proxy, and one request answered 200 that
+ * reached the tracking server with `authorization`.
+ */
+async function assertProxyOffline(profile: string, options: {
+  label: string;
+  bundleEnv: Record<string, string>;
+  env: Record<string, string>;
+  peer?: Parameters<typeof runAirgapped>[0]["peer"];
+  authorization: string;
+}): Promise<Awaited<ReturnType<typeof runAirgapped>>> {
+  const { dir, report } = await bundle(profile, options.bundleEnv, ["--listen", "127.0.0.1"]);
   try {
-    const result = await airgappedProxy(report, {
-      env: { TRACKING_PORT: "{tracking_port}", MLFLOW_TOKEN: "tok-airgap-env" },
-    });
+    const result = await airgappedProxy(report, options);
     console.log(
-      `env bundle ${
+      `${options.label} bundle ${
         formatBytes(report.bytes)
       }: proxy start-up in the namespace (spawn to listening, empty DENO_DIR): ${result.startupMs} ms`,
     );
     assertEquals(result.interfaces, ["lo"]);
-    assertEquals(result.routes, []);
-    assertEquals(result.dirBefore, ["mlflow-auth.js"]);
     assertEquals(result.denoDirBefore, []);
     assert(result.started, `the proxy did not start:\n${result.output.join("\n")}`);
     assertEquals(result.responses.map((r) => r.status), [200], JSON.stringify(result));
-    assertEquals(result.received.map((r) => r.authorization), ["Bearer tok-airgap-env"]);
+    assertEquals(result.received.map((r) => r.authorization), [options.authorization]);
+    return result;
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("main() bundle serves proxy in a namespace with no network, no DENO_DIR cache and no node_modules", async () => {
+  const result = await assertProxyOffline(ENV_PROFILE, {
+    label: "env",
+    bundleEnv: { TRACKING_PORT: "1" },
+    env: { TRACKING_PORT: "{tracking_port}", MLFLOW_TOKEN: "tok-airgap-env" },
+    authorization: "Bearer tok-airgap-env",
+  });
+  assertEquals(result.routes, []);
+  assertEquals(result.dirBefore, ["mlflow-auth.js"]);
 });
 
 Deno.test({
@@ -208,71 +229,39 @@ Deno.test({
     "main() bundle with AWS Secrets Manager serves proxy against moto, both inside a namespace with no network",
   ignore: !motoInstalled(),
   fn: async () => {
-    const { dir, report } = await bundle(AWS_PROFILE, { TRACKING_PORT: "1", MOTO_PORT: "2" }, [
-      "--listen",
-      "127.0.0.1",
-    ]);
-    try {
-      const result = await airgappedProxy(report, {
-        env: {
-          TRACKING_PORT: "{tracking_port}",
-          MOTO_PORT: "{moto_port}",
-          AWS_ACCESS_KEY_ID: "{moto_key_id}",
-          AWS_SECRET_ACCESS_KEY: "{moto_secret_key}",
-        },
-        peer: {
-          kind: "moto",
-          region: "eu-west-1",
-          secretId: "mlflow/airgap/auth",
-          secret: JSON.stringify({ username: "airgap-user", password: "airgap-pass" }),
-        },
-      });
-      console.log(
-        `aws bundle ${
-          formatBytes(report.bytes)
-        }: proxy start-up in the namespace (spawn to listening, empty DENO_DIR): ${result.startupMs} ms`,
-      );
-      assertEquals(result.interfaces, ["lo"]);
-      assertEquals(result.denoDirBefore, []);
-      assert(result.started, `the proxy did not start:\n${result.output.join("\n")}`);
-      assertEquals(result.responses.map((r) => r.status), [200], JSON.stringify(result));
-      assertEquals(result.received.map((r) => r.authorization), [
-        `Basic ${btoa("airgap-user:airgap-pass")}`,
-      ]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await assertProxyOffline(AWS_PROFILE, {
+      label: "aws",
+      bundleEnv: { TRACKING_PORT: "1", MOTO_PORT: "2" },
+      env: {
+        TRACKING_PORT: "{tracking_port}",
+        MOTO_PORT: "{moto_port}",
+        AWS_ACCESS_KEY_ID: "{moto_key_id}",
+        AWS_SECRET_ACCESS_KEY: "{moto_secret_key}",
+      },
+      peer: {
+        kind: "moto",
+        region: "eu-west-1",
+        secretId: "mlflow/airgap/auth",
+        secret: JSON.stringify({ username: "airgap-user", password: "airgap-pass" }),
+      },
+      authorization: `Basic ${btoa("airgap-user:airgap-pass")}`,
+    });
   },
 });
 
 Deno.test("main() bundle with Vault (AppRole) serves proxy against the Vault double, both inside a namespace with no network", async () => {
-  const { dir, report } = await bundle(VAULT_PROFILE, { TRACKING_PORT: "1", VAULT_PORT: "2" }, [
-    "--listen",
-    "127.0.0.1",
-  ]);
-  try {
-    const result = await airgappedProxy(report, {
-      env: {
-        TRACKING_PORT: "{tracking_port}",
-        VAULT_PORT: "{vault_port}",
-        VAULT_ROLE_ID: "{vault_role_id}",
-        VAULT_SECRET_ID: "{vault_secret_id}",
-      },
-      peer: { kind: "vault", data: { token: "tok-airgap-vault" } },
-    });
-    console.log(
-      `vault bundle ${
-        formatBytes(report.bytes)
-      }: proxy start-up in the namespace (spawn to listening, empty DENO_DIR): ${result.startupMs} ms`,
-    );
-    assertEquals(result.interfaces, ["lo"]);
-    assertEquals(result.denoDirBefore, []);
-    assert(result.started, `the proxy did not start:\n${result.output.join("\n")}`);
-    assertEquals(result.responses.map((r) => r.status), [200], JSON.stringify(result));
-    assertEquals(result.received.map((r) => r.authorization), ["Bearer tok-airgap-vault"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await assertProxyOffline(VAULT_PROFILE, {
+    label: "vault",
+    bundleEnv: { TRACKING_PORT: "1", VAULT_PORT: "2" },
+    env: {
+      TRACKING_PORT: "{tracking_port}",
+      VAULT_PORT: "{vault_port}",
+      VAULT_ROLE_ID: "{vault_role_id}",
+      VAULT_SECRET_ID: "{vault_secret_id}",
+    },
+    peer: { kind: "vault", data: { token: "tok-airgap-vault" } },
+    authorization: "Bearer tok-airgap-vault",
+  });
 });
 
 Deno.test("main() bundle --exec runs exec offline: the child reaches the tracking endpoint through the proxy, without the real credential", async () => {
@@ -287,14 +276,10 @@ Deno.test("main() bundle --exec runs exec offline: the child reaches the trackin
       `console.log("child status " + res.status); await res.body?.cancel();`,
       `Deno.exit(res.status === 200 ? 0 : 3);`,
     ].join("\n");
-    const name = report.output.split("/").pop()!;
     const result = await runAirgapped({
       mode: "exec",
       files: [report.output],
-      command: [
-        DENO,
-        ...report.run.slice(1, -1),
-        `{dir}/${name}`,
+      command: bundleCommand(report, [
         "exec",
         "--upstream",
         "http://127.0.0.1:{tracking_port}",
@@ -302,7 +287,7 @@ Deno.test("main() bundle --exec runs exec offline: the child reaches the trackin
         DENO,
         "eval",
         child,
-      ],
+      ]),
       env: { TRACKING_PORT: "{tracking_port}", MLFLOW_TOKEN: "tok-airgap-exec" },
       paths: [],
       header: "authorization",

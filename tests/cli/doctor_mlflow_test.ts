@@ -7,10 +7,11 @@ import { main } from "../../cli.ts";
 import type { DoctorReport } from "../../cli/doctor.ts";
 import { assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
 import { fakeIo, tempFile } from "./_io.ts";
-import { startMlflow } from "./_mlflow.ts";
+import { startMlflow } from "../_peers/mlflow.ts";
 
 Deno.test("main() doctor's verdict on a real MLflow server matches a direct request", async () => {
-  const mlflow = await startMlflow();
+  const mlflow = await startMlflow({ basicAuth: true });
+  const admin = mlflow.admin!;
   try {
     const profile = await tempFile(
       "mlflow-auth.yaml",
@@ -25,7 +26,7 @@ Deno.test("main() doctor's verdict on a real MLflow server matches a direct requ
     const search = `${mlflow.url}/api/2.0/mlflow/experiments/search?max_results=1`;
     const direct = async (password: string): Promise<number> => {
       const res = await fetch(search, {
-        headers: { authorization: `Basic ${btoa(`${mlflow.admin.username}:${password}`)}` },
+        headers: { authorization: `Basic ${btoa(`${admin.username}:${password}`)}` },
       });
       await res.body?.cancel();
       return res.status;
@@ -33,14 +34,14 @@ Deno.test("main() doctor's verdict on a real MLflow server matches a direct requ
 
     for (
       const [password, expectedCode, expectedStatus] of [
-        [mlflow.admin.password, 0, 200],
+        [admin.password, 0, 200],
         ["not-the-password", 1, 401],
       ] as const
     ) {
       assertEquals(await direct(password), expectedStatus);
       const io = fakeIo({
         env: {
-          MLFLOW_CRED: JSON.stringify({ username: mlflow.admin.username, password }),
+          MLFLOW_CRED: JSON.stringify({ username: admin.username, password }),
         },
       });
       const code = await main(["doctor", "-p", profile, "--json"], io);

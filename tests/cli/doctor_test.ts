@@ -10,7 +10,7 @@ import { createAuthFetch } from "../../runtime/auth_fetch.ts";
 import { envProvider } from "../../providers/env.ts";
 import { assert, assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
 import { closedPort, envProfile, type FakeIo, fakeIo, mlflowOk, serve, tempFile } from "./_io.ts";
-import { makeCertificates } from "./_tls.ts";
+import { issueTestCertificates } from "../_tls.ts";
 
 const TOKEN = "doctor-token-7f3a91c2";
 
@@ -199,7 +199,7 @@ Deno.test("main() doctor fails on a same-origin redirect and names the path to u
 });
 
 Deno.test("main() doctor fails on a TLS error, and passes when the CA is trusted", async () => {
-  const tls = await makeCertificates();
+  const tls = await issueTestCertificates();
   const server = serve(() => mlflowOk(), { cert: tls.cert, key: tls.key });
   try {
     const { code, report } = await doctor(envProfile(server.url));

@@ -11,8 +11,6 @@ import {
 } from "../../providers/aws_secrets_manager.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
 import { SecretResolutionError } from "../../runtime/errors.ts";
-import { createLogger } from "../../runtime/log.ts";
-import { Redactor } from "../../runtime/redact.ts";
 import { DEFAULT_RETRY, retry } from "../../runtime/retry.ts";
 import {
   assert,
@@ -30,28 +28,14 @@ import {
   startMoto,
   xmlText,
 } from "../_peers/moto.ts";
-import { selfSignedCert, startServer } from "../_servers.ts";
+import { startServer } from "../_servers.ts";
+import { issueTestCertificates } from "../_tls.ts";
+import { recordingContext } from "./_context.ts";
 import { runProviderContract } from "./_contract.ts";
 
 const REGION = "us-east-1";
 const signal = (): AbortSignal => new AbortController().signal;
 const once = { signal: signal() };
-
-/** A context with an explicit environment, a redactor and a log that keeps every line. */
-function context(env: Readonly<Record<string, string>> = {}): ProviderContext & {
-  readonly lines: string[];
-} {
-  const redactor = new Redactor();
-  const lines: string[] = [];
-  return {
-    env: (name) => env[name],
-    fetch,
-    now: Date.now,
-    logger: createLogger({ redactor, level: "debug", write: (l) => lines.push(l) }),
-    redactor,
-    lines,
-  };
-}
 
 /** Environment with the moto seed credentials (never real ones). */
 const SEED_ENV = {
@@ -80,7 +64,7 @@ async function withProviders(
 ): Promise<void> {
   const made: SecretProvider[] = [];
   try {
-    await fn((o, c = context(SEED_ENV)) => {
+    await fn((o, c = recordingContext(SEED_ENV)) => {
       const p = createAwsSecretsManagerProvider("aws-test", o, c);
       made.push(p);
       return p;
@@ -170,7 +154,11 @@ async function rejection(p: Promise<unknown>): Promise<SecretResolutionError> {
 }
 
 Deno.test("createAwsSecretsManagerProvider() describes a reference with its version and field", () => {
-  const p = createAwsSecretsManagerProvider("aws-prod", { region: "eu-west-1" }, context());
+  const p = createAwsSecretsManagerProvider(
+    "aws-prod",
+    { region: "eu-west-1" },
+    recordingContext(),
+  );
   assertEquals(p.kind, "aws-secrets-manager");
   assertEquals(
     p.describe({ id: "mlflow/prod/auth", version_stage: "AWSCURRENT", field: "token" }),
@@ -220,16 +208,19 @@ Deno.test("createAwsSecretsManagerProvider() passes the provider contract agains
 
     await withProviders(async (make) => {
       const options = { region: REGION, endpoint: moto.endpoint };
-      const hanging = make({ region: REGION, endpoint: hang.origin }, context(SEED_ENV));
+      const hanging = make({ region: REGION, endpoint: hang.origin }, recordingContext(SEED_ENV));
       // Warm up (load the SDK, build the client) so the abort hits the HTTP request itself.
       await assertRejects(() =>
         hanging.resolve({ id: "warm-up" }, { signal: AbortSignal.timeout(200) })
       );
       await runProviderContract(t, {
-        provider: make(options, context(admin)),
+        provider: make(options, recordingContext(admin)),
         existing: { ref: { id: "mlflow/prod/auth" }, value: { token: canary, user: "ci" } },
         missing: { id: "mlflow/prod/does-not-exist" },
-        denied: { ref: { id: "mlflow/prod/auth" }, provider: make(options, context(assumeOnly)) },
+        denied: {
+          ref: { id: "mlflow/prod/auth" },
+          provider: make(options, recordingContext(assumeOnly)),
+        },
         canary,
         hanging: { ref: { id: "mlflow/prod/auth" }, provider: hanging },
       });
@@ -352,13 +343,13 @@ Deno.test("createAwsSecretsManagerProvider() reads with the assumed role's crede
     await withProviders(async (make) => {
       const env = { ...user, MLFLOW_EXTERNAL_ID: "ext-id-4242" };
       // The user alone may not read the secret...
-      const direct = make({ region: REGION, endpoint: moto.endpoint }, context(env));
+      const direct = make({ region: REGION, endpoint: moto.endpoint }, recordingContext(env));
       const denied = await rejection(direct.resolve({ id: "team/db" }, once));
       assertEquals(denied.status, 403);
       assertEquals(denied.transient, false);
 
       // ...but the role it assumes may.
-      const ctx = context(env);
+      const ctx = recordingContext(env);
       const p = make({
         region: REGION,
         endpoint: moto.endpoint,
@@ -449,7 +440,7 @@ Deno.test("createAwsSecretsManagerProvider() names the role when the assumed rol
           region: REGION,
           endpoint: moto.endpoint,
           assume_role: { role_arn: powerless, endpoint: moto.endpoint },
-        }, context(env));
+        }, recordingContext(env));
 
       const read = await rejection(assume(user).resolve({ id: "s" }, once));
       assertEquals(read.status, 403);
@@ -509,18 +500,22 @@ Deno.test("createAwsSecretsManagerProvider() takes the region from AWS_REGION, e
     await withProviders(async (make) => {
       const viaDefault = make(
         { endpoint: moto.endpoint },
-        context({ ...SEED_ENV, AWS_DEFAULT_REGION: "eu-central-1" }),
+        recordingContext({ ...SEED_ENV, AWS_DEFAULT_REGION: "eu-central-1" }),
       );
       assertEquals((await viaDefault.resolve({ id: "r" }, once)).value, "central");
       const both = make(
         { endpoint: moto.endpoint },
-        context({ ...SEED_ENV, AWS_REGION: "ap-south-1", AWS_DEFAULT_REGION: "eu-central-1" }),
+        recordingContext({
+          ...SEED_ENV,
+          AWS_REGION: "ap-south-1",
+          AWS_DEFAULT_REGION: "eu-central-1",
+        }),
       );
       const err = await rejection(both.resolve({ id: "r" }, once));
       assertStringIncludes(err.message, 'region "ap-south-1"');
       const option = make(
         { endpoint: moto.endpoint, region: "eu-central-1" },
-        context({ ...SEED_ENV, AWS_REGION: "ap-south-1" }),
+        recordingContext({ ...SEED_ENV, AWS_REGION: "ap-south-1" }),
       );
       assertEquals((await option.resolve({ id: "r" }, once)).value, "central");
     });
@@ -696,7 +691,7 @@ Deno.test("createAwsSecretsManagerProvider() keeps keys, session tokens and unre
   await using fake = await fakeSecretsManager();
   const secretKey = "secret-key-canary-51c0e2";
   const sessionToken = "session-token-canary-a8e77f";
-  const ctx = context({
+  const ctx = recordingContext({
     AWS_ACCESS_KEY_ID: "ASIAFAKEFAKEFAKE0001",
     AWS_SECRET_ACCESS_KEY: secretKey,
     AWS_SESSION_TOKEN: sessionToken,
@@ -840,23 +835,22 @@ Deno.test("createAwsSecretsManagerProvider() reads with a shared-config profile 
 });
 
 Deno.test("createAwsSecretsManagerProvider() reads over https with a private CA under --allow-sys", async () => {
-  const tls = await selfSignedCert();
-  await using server = await startServer(
-    () =>
-      Response.json({ Name: "s", SecretString: "over-tls", VersionId: "v1" }, {
-        headers: { "content-type": "application/x-amz-json-1.1" },
-      }),
-    tls,
-  );
   const dir = await Deno.makeTempDir({ prefix: "aws-tls-" });
   try {
-    await Deno.writeTextFile(`${dir}/ca.pem`, tls.ca);
+    const tls = await issueTestCertificates({ dir });
+    await using server = await startServer(
+      () =>
+        Response.json({ Name: "s", SecretString: "over-tls", VersionId: "v1" }, {
+          headers: { "content-type": "application/x-amz-json-1.1" },
+        }),
+      tls,
+    );
     const env = {
       HOME: dir,
       AWS_ACCESS_KEY_ID: "AKIAFAKEFAKEFAKE0002",
       AWS_SECRET_ACCESS_KEY: "not-a-real-key",
       // node:https, which the SDK uses, trusts a private CA only through this variable.
-      NODE_EXTRA_CA_CERTS: `${dir}/ca.pem`,
+      NODE_EXTRA_CA_CERTS: tls.files.ca,
     };
     const base = [`--allow-net=127.0.0.1:${server.port}`, "--allow-env", `--allow-read=${dir}`];
     const options = { region: REGION, endpoint: server.origin };

@@ -8,6 +8,7 @@ import { createAuthFetch, parseProfile, SecretResolutionError } from "../../mod.
 import { assert, assertEquals, assertNoCanary, assertRejects } from "../_assert.ts";
 import { VaultDouble } from "../_peers/vault_double.ts";
 import { startServer } from "../_servers.ts";
+import { runRotationScenario, TOKEN_AFTER, TOKEN_BEFORE } from "./_rotation.ts";
 
 const ROLE_ID = "e2e-role-id-5b0c";
 const SECRET_ID = "e2e-secret-id-93aa";
@@ -15,7 +16,7 @@ const SECRET_ID = "e2e-secret-id-93aa";
 async function vaultWithSecret(): Promise<VaultDouble> {
   const vault = await VaultDouble.start();
   vault.mountKv("ml-kv", 2);
-  vault.writeKv("ml-kv", "mlflow/auth", { token: "tok-before-rotation", username: "mlflow" });
+  vault.writeKv("ml-kv", "mlflow/auth", { token: TOKEN_BEFORE, username: "mlflow" });
   vault.writePolicy("mlflow-reader", { "ml-kv/data/mlflow/*": ["read"] });
   vault.addAppRole({
     mount: "ci-approle",
@@ -50,43 +51,14 @@ hosts:
 
 Deno.test("createAuthFetch() sends a Vault secret and picks up a rotation after one 401", async () => {
   await using vault = await vaultWithSecret();
-  let accepted = "tok-before-rotation";
-  await using tracking = await startServer((req) =>
-    req.headers.get("authorization") === `Bearer ${accepted}`
-      ? Response.json({ experiments: [] })
-      : new Response("unauthorized", { status: 401 })
-  );
-  const env: Record<string, string> = {
-    VAULT_ADDR: vault.address,
-    VAULT_ROLE_ID: ROLE_ID,
-    VAULT_SECRET_ID: SECRET_ID,
-  };
-  const profile = parseProfile(profileText(tracking.origin, "token"), {
+  await using run = await runRotationScenario({
+    profile: (trackingOrigin) => profileText(trackingOrigin, "token"),
     source: "vault-e2e.yaml",
-    env,
+    env: { VAULT_ADDR: vault.address, VAULT_ROLE_ID: ROLE_ID, VAULT_SECRET_ID: SECRET_ID },
+    rotate: () => {
+      vault.writeKv("ml-kv", "mlflow/auth", { token: TOKEN_AFTER, username: "mlflow" });
+    },
   });
-  const logs: string[] = [];
-  await using authFetch = createAuthFetch(profile, {
-    env: (n) => env[n],
-    logWrite: (l) => logs.push(l),
-  });
-  const url = `${tracking.origin}/api/2.0/mlflow/experiments/search`;
-
-  const first = await authFetch(url);
-  assertEquals(first.status, 200);
-  await first.body?.cancel();
-
-  vault.writeKv("ml-kv", "mlflow/auth", { token: "tok-after-rotation", username: "mlflow" });
-  accepted = "tok-after-rotation";
-
-  const second = await authFetch(url);
-  assertEquals(second.status, 200);
-  await second.body?.cancel();
-
-  assertEquals(
-    tracking.received.map((r) => r.headers.get("authorization")),
-    ["Bearer tok-before-rotation", "Bearer tok-before-rotation", "Bearer tok-after-rotation"],
-  );
   const reads = vault.requests.filter((r) => r.path === "ml-kv/data/mlflow/auth");
   assertEquals(reads.length, 2, "one read at start, one refresh after the 401");
   assert(reads.every((r) => r.token === "valid"));
@@ -96,8 +68,8 @@ Deno.test("createAuthFetch() sends a Vault secret and picks up a rotation after 
     1,
     "the mount lookup is remembered",
   );
-  for (const secret of [ROLE_ID, SECRET_ID, "tok-before-rotation", "tok-after-rotation"]) {
-    assertNoCanary(logs.join("\n"), secret);
+  for (const secret of [ROLE_ID, SECRET_ID, TOKEN_BEFORE, TOKEN_AFTER]) {
+    assertNoCanary(run.logs.join("\n"), secret);
   }
 });
 
@@ -117,6 +89,6 @@ Deno.test("createAuthFetch() fails closed when a Vault secret lacks the rule's f
     'no field "api_key"',
   );
   assertEquals(err.field, "api_key");
-  assertNoCanary(err, "tok-before-rotation");
+  assertNoCanary(err, TOKEN_BEFORE);
   assertEquals(tracking.received.length, 0, "nothing is sent without the credential");
 });

@@ -10,6 +10,7 @@ import { createLogger } from "../../runtime/log.ts";
 import { Redactor } from "../../runtime/redact.ts";
 import { DEFAULT_RETRY, retry } from "../../runtime/retry.ts";
 import { type RecordedRequest, VaultDouble } from "../_peers/vault_double.ts";
+import { issueTestCertificates } from "../_tls.ts";
 import {
   assert,
   assertEquals,
@@ -845,86 +846,14 @@ Deno.test("createVaultProvider() loads node-vault only inside resolve", async ()
 
 // ---- TLS ----------------------------------------------------------------------------------
 
-async function openssl(dir: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped", stdout: "null" })
-    .output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-}
-
-/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate. */
-async function makePki(dir: string): Promise<void> {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await openssl(
-    dir,
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=vault-test-ca",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  );
-  for (
-    const [name, usage, san] of [
-      ["server", "serverAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-      ["client", "clientAuth", "subjectAltName=DNS:mlflow-client"],
-    ]
-  ) {
-    await Deno.writeTextFile(
-      `${dir}/${name}.ext`,
-      `basicConstraints=CA:FALSE\nextendedKeyUsage=${usage}\n${san}\n`,
-    );
-    await openssl(
-      dir,
-      "req",
-      ...ec,
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
-    );
-    await openssl(
-      dir,
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      "-extfile",
-      `${name}.ext`,
-    );
-  }
-}
-
 Deno.test("createVaultProvider() trusts a private CA from tls.ca_cert and loads a client certificate", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vault_pki_" });
   try {
-    await makePki(dir);
+    const pki = await issueTestCertificates({ client: true, dir });
     const clock = new Clock();
     await using vault = await VaultDouble.start({
       now: clock.now,
-      tls: {
-        cert: await Deno.readTextFile(`${dir}/server.pem`),
-        key: await Deno.readTextFile(`${dir}/server.key`),
-      },
+      tls: { cert: pki.cert, key: pki.key },
     });
     assert(vault.address.startsWith("https://127.0.0.1:"));
     seed(vault);
@@ -949,14 +878,14 @@ Deno.test("createVaultProvider() trusts a private CA from tls.ca_cert and loads 
     assertEquals(err.transient, false);
     await untrusted.close?.();
 
-    const trusted = make({ ca_cert: `${dir}/ca.pem` });
+    const trusted = make({ ca_cert: pki.files.ca });
     assertEquals((await trusted.resolve(REF, { signal: signal() })).value, LATEST);
     await trusted.close?.();
 
     const mutual = make({
-      ca_cert: `${dir}/ca.pem`,
-      client_cert: `${dir}/client.pem`,
-      client_key: `${dir}/client.key`,
+      ca_cert: pki.files.ca,
+      client_cert: pki.files.client.cert,
+      client_key: pki.files.client.key,
     });
     assertEquals((await mutual.resolve(REF, { signal: signal() })).value, LATEST);
     await mutual.close?.();

@@ -4,7 +4,8 @@ import { parseProfile } from "../../config/profile.ts";
 import { SecretResolutionError } from "../../runtime/errors.ts";
 import type { ProviderFactory } from "../../providers/types.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { selfSignedCert, startServer } from "../_servers.ts";
+import { startServer } from "../_servers.ts";
+import { issueTestCertificates } from "../_tls.ts";
 
 function profileFor(rules: string, providers = "e: { kind: env }") {
   return parseProfile(`version: 1\nproviders: { ${providers} }\nhosts:\n${rules}`, { env: {} });
@@ -131,7 +132,7 @@ Deno.test("createAuthFetch() gives a redirect target only what its own rule give
 });
 
 Deno.test("createAuthFetch() never sends credentials after an https → http redirect", async () => {
-  const tls = await selfSignedCert();
+  const tls = await issueTestCertificates();
   await using plain = await startServer(() => new Response("plain"));
   await using secure = await startServer(() => Response.redirect(`${plain.origin}/down`, 302), tls);
   const client = Deno.createHttpClient({ caCerts: [tls.ca] });
@@ -259,6 +260,36 @@ function gatedProvider() {
   };
 }
 
+/**
+ * A server that answers "ok" to `Bearer <accepted>` and 401 to anything else, and an auth fetch
+ * whose bearer token comes from a {@linkcode gatedProvider}; both start at "v1". `rotate(v)`
+ * changes the token the server accepts and the one the provider returns.
+ */
+async function rotatingBearer() {
+  let accepted = "v1";
+  const server = await startServer((req) =>
+    req.headers.get("authorization") === `Bearer ${accepted}`
+      ? new Response("ok")
+      : new Response("no", { status: 401 })
+  );
+  const g = gatedProvider();
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
+  const f = createAuthFetch(profile, { providers: g.providers });
+  return {
+    server,
+    g,
+    f,
+    rotate(value: string): void {
+      accepted = value;
+      g.rotate(value);
+    },
+    async [Symbol.asyncDispose](): Promise<void> {
+      await f.close();
+      await server.close();
+    },
+  };
+}
+
 Deno.test("createAuthFetch() makes exactly one provider call for 200 simultaneous requests on a cold cache", async () => {
   await using server = await startServer((req) => new Response(req.headers.get("authorization")));
   const g = gatedProvider();
@@ -277,18 +308,10 @@ Deno.test("createAuthFetch() makes exactly one provider call for 200 simultaneou
 });
 
 Deno.test("createAuthFetch() refreshes a rotated secret once on 401 and retries with the same body", async () => {
-  let accepted = "v1";
-  await using server = await startServer((req) =>
-    req.headers.get("authorization") === `Bearer ${accepted}`
-      ? new Response("ok")
-      : new Response("no", { status: 401 })
-  );
-  const g = gatedProvider();
-  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
-  await using f = createAuthFetch(profile, { providers: g.providers });
+  await using r = await rotatingBearer();
+  const { server, g, f } = r;
   assertEquals(await (await f(`${server.origin}/a`)).text(), "ok");
-  accepted = "v2";
-  g.rotate("v2");
+  r.rotate("v2");
   const bodies: [string, BodyInit | (() => BodyInit)][] = [
     ["string", "hello"],
     ["bytes", new TextEncoder().encode("bytes!")],
@@ -312,8 +335,7 @@ Deno.test("createAuthFetch() refreshes a rotated secret once on 401 and retries 
   }
   assertEquals(g.calls(), 2);
   // 50 concurrent 401s on a newly rotated secret cause one provider call.
-  accepted = "v3";
-  g.rotate("v3");
+  r.rotate("v3");
   const all = await Promise.all(
     Array.from({ length: 50 }, () => f(`${server.origin}/c`).then((r) => r.text())),
   );
@@ -322,18 +344,10 @@ Deno.test("createAuthFetch() refreshes a rotated secret once on 401 and retries 
 });
 
 Deno.test("createAuthFetch() replays FormData after a 401", async () => {
-  let accepted = "v1";
-  await using server = await startServer((req) =>
-    req.headers.get("authorization") === `Bearer ${accepted}`
-      ? new Response("ok")
-      : new Response("no", { status: 401 })
-  );
-  const g = gatedProvider();
-  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
-  await using f = createAuthFetch(profile, { providers: g.providers });
+  await using r = await rotatingBearer();
+  const { server, f } = r;
   await (await f(`${server.origin}/warm`)).text();
-  accepted = "v2";
-  g.rotate("v2");
+  r.rotate("v2");
   server.received.length = 0;
   const form = new FormData();
   form.set("field", "value-123");
@@ -448,18 +462,10 @@ Deno.test("createAuthFetch() returns a 401 as is when the refreshed secret is th
 });
 
 Deno.test("createAuthFetch() replays an async-iterable body after a 401", async () => {
-  let accepted = "v1";
-  await using server = await startServer((req) =>
-    req.headers.get("authorization") === `Bearer ${accepted}`
-      ? new Response("ok")
-      : new Response("no", { status: 401 })
-  );
-  const g = gatedProvider();
-  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
-  await using f = createAuthFetch(profile, { providers: g.providers });
+  await using r = await rotatingBearer();
+  const { server, f } = r;
   await (await f(`${server.origin}/warm`)).text();
-  accepted = "v2";
-  g.rotate("v2");
+  r.rotate("v2");
   server.received.length = 0;
   async function* chunks() {
     yield new TextEncoder().encode("part-1,");
