@@ -10,6 +10,8 @@
  * ignores SIGINT: a Ctrl-C reaches the whole foreground process group, and the owner decides.
  */
 
+import { freePort, stopChild } from "./_process.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 
 /** The project's virtual environment's Python. */
@@ -127,13 +129,6 @@ export async function startMlflow(options: StartMlflowOptions = {}): Promise<Mlf
   }
 }
 
-/** A port that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 async function tryStart(
   port: number,
@@ -212,16 +207,7 @@ async function tryStart(
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closed ??= (async () => {
-      await stdin.close().catch(() => {});
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Exited.
-        }
-      }, 20_000);
-      await status;
-      clearTimeout(timer);
+      await stopChild(child, status, () => stdin.close(), 20_000);
       await drained;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     })();

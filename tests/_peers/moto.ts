@@ -7,6 +7,7 @@
  * process even when that process is killed before `close()` runs.
  */
 
+import { freePort, stopChild } from "./_process.ts";
 const ROOT = new URL("../../", import.meta.url);
 const PYTHON = new URL(".venv/bin/python", ROOT).pathname;
 const MOTO_SERVER = new URL(".venv/bin/moto_server", ROOT).pathname;
@@ -98,14 +99,6 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoSer
   }
 }
 
-/** A port that was free a moment ago: bind port 0, read the port, close. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 interface StartResult {
   readonly server?: MotoServer;
   readonly portTaken?: boolean;
@@ -165,16 +158,7 @@ async function tryStart(
   const close = (): Promise<void> => {
     closed ??= (async () => {
       // EOF on stdin makes the launcher exit at once; SIGKILL is the fallback.
-      await stdin.close().catch(() => {});
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already exited.
-        }
-      }, 5_000);
-      await child.status;
-      clearTimeout(timer);
+      await stopChild(child, child.status, () => stdin.close(), 5_000);
       await drained;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     })();

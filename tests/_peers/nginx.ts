@@ -6,7 +6,7 @@
  * passing the request on.
  */
 
-import { freePort } from "./mlflow.ts";
+import { freePort, stopChild } from "./_process.ts";
 
 /** Options of {@linkcode startNginx}. */
 export interface StartNginxOptions {
@@ -85,20 +85,8 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closed ??= (async () => {
-      try {
-        child.kill("SIGQUIT"); // graceful: in-flight requests finish
-      } catch {
-        // Exited.
-      }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Exited.
-        }
-      }, 10_000);
-      await status;
-      clearTimeout(timer);
+      // SIGQUIT is nginx's graceful stop: in-flight requests finish.
+      await stopChild(child, status, () => child.kill("SIGQUIT"), 10_000);
       await drained;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     })();
