@@ -284,7 +284,7 @@ proxy:
   );
   row("wall time", seconds(performance.now() - started));
   say();
-  say(dim(`Try it yourself: ${ROOT}docs/proxy.md. Cleaning up…`));
+  say(dim(`Try it yourself: the recipes in ${ROOT}README.md. Cleaning up…`));
   if (found !== 0 || runs < 2) throw new Error("the demo's checks failed");
 }
 
