@@ -129,7 +129,6 @@ export async function startMlflow(options: StartMlflowOptions = {}): Promise<Mlf
   }
 }
 
-
 async function tryStart(
   port: number,
   options: StartMlflowOptions,
