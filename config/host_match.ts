@@ -135,12 +135,7 @@ export function specificity(p: HostPattern): readonly [number, number, number] {
   return [p.wildcard ? 0 : 1, p.host.split(".").length, p.path.split("/").length];
 }
 
-/** Whether a host (as WHATWG URL gives it) is loopback: localhost, 127.0.0.0/8 or ::1. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = normaliseHost(hostname);
-  // Only the exact name: "x.localhost" may be sent to a DNS server by some resolvers.
-  return h === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "[::1]";
-}
+export { isLoopbackHost } from "../runtime/loopback.ts";
 
 function normaliseHost(hostname: string): string {
   return hostname.toLowerCase().replace(/\.$/, "");

@@ -49,6 +49,7 @@
  * @module
  */
 
+import { isLoopbackHost } from "../runtime/loopback.ts";
 import { SecretResolutionError } from "../runtime/errors.ts";
 import { isTransientStatus, raceAbort } from "../runtime/retry.ts";
 import type {
@@ -1037,7 +1038,7 @@ export function checkVaultOptions(options: VaultProviderOptions): ProviderConfig
         `address "${address.origin}" must not hold credentials, a query or a fragment`,
       );
     } else if (
-      address.protocol === "http:" && !isLoopback(address.hostname) &&
+      address.protocol === "http:" && !isLoopbackHost(address.hostname) &&
       options.allow_insecure_http !== true
     ) {
       fail(
@@ -1107,12 +1108,6 @@ function validateOptions(name: string, options: VaultProviderOptions): URL {
     );
   }
   return new URL(options.address);
-}
-
-function isLoopback(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h.endsWith(".localhost") || h === "::1" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /** `mount/path?version=N#field`, never a value. */

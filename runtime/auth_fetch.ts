@@ -7,10 +7,14 @@
 
 import type { Profile } from "../config/profile.ts";
 import { createPlan, matchRule, type Plan } from "../config/plan.ts";
-import { createLogger, type LogFormat, type Logger, type LogLevel } from "./log.ts";
-import { Redactor } from "./redact.ts";
-import { type ResolverStats, type RuleHeaders, SecretResolver } from "./resolver.ts";
-import { DEFAULT_REPLAY_LIMIT, prepareBody, type PreparedBody } from "./request_body.ts";
+import type { Logger } from "./log.ts";
+import {
+  createResolver,
+  type ResolverStats,
+  type RuleHeaders,
+  type SecretResolver,
+} from "./resolver.ts";
+import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 
 /** Options of {@linkcode createAuthFetch}. */
@@ -231,17 +235,6 @@ export function createAuthFetch(
   });
 }
 
-function bodyInit(body: PreparedBody): { body?: BodyInit; duplex?: "half" } {
-  switch (body.kind) {
-    case "none":
-      return {};
-    case "replayable":
-      return { body: body.body };
-    case "stream":
-      return { body: body.stream, duplex: "half" };
-  }
-}
-
 const STANDARD_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
 /** Upper-cases the standard methods, as fetch does; leaves others (e.g. PATCH) as given. */
@@ -260,46 +253,4 @@ function requestUrl(input: string | URL | Request): URL | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Creates a resolver with a stderr logger configured from the plan and the environment
- * (`MLFLOW_SECRETS_AUTH_LOG_LEVEL`, `MLFLOW_SECRETS_AUTH_LOG_FORMAT` override the profile).
- *
- * @param plan The plan.
- * @param options I/O options.
- */
-export function createResolver(plan: Plan, options: AuthFetchOptions = {}): SecretResolver {
-  const redactor = new Redactor();
-  const env = options.env ?? ((name: string) => {
-    try {
-      return Deno.env.get(name);
-    } catch {
-      return undefined;
-    }
-  });
-  const logger = options.logger ?? createLogger({
-    redactor,
-    level: oneOf(env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ?? plan.logging.level,
-    format: oneOf(env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ?? plan.logging.format,
-    ...(options.logWrite ? { write: options.logWrite } : {}),
-    ...(options.now ? { now: options.now } : {}),
-  });
-  return new SecretResolver(plan, {
-    redactor,
-    logger,
-    env,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.random ? { random: options.random } : {}),
-    ...(options.providers ? { providers: options.providers } : {}),
-  });
-}
-
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
-const FORMATS: readonly LogFormat[] = ["text", "json"];
-
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | undefined {
-  const v = value?.trim().toLowerCase();
-  return allowed.find((a) => a === v);
 }

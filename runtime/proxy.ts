@@ -19,14 +19,19 @@
  * @module
  */
 
+import { isLoopbackHost } from "./loopback.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import type { Profile } from "../config/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { SecretResolutionError, UsageError } from "./errors.ts";
-import { createLogger, type LogFields, type LogFormat, type Logger, type LogLevel } from "./log.ts";
-import { Redactor } from "./redact.ts";
-import { DEFAULT_REPLAY_LIMIT, prepareBody, type PreparedBody } from "./request_body.ts";
-import { SecretResolver } from "./resolver.ts";
+import type { LogFields, LogFormat, Logger, LogLevel } from "./log.ts";
+import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody, type PreparedBody } from "./request_body.ts";
+import {
+  createPlanLogger,
+  createResolver,
+  type RuleHeaders,
+  type SecretResolver,
+} from "./resolver.ts";
 
 /** Path prefix the proxy keeps for itself; MLflow has nothing under it. */
 export const RESERVED_PREFIX = "/__mlflow-secrets-auth/";
@@ -185,8 +190,6 @@ const BUCKETS: readonly number[] = [
   10,
   30,
 ];
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
-const FORMATS: readonly LogFormat[] = ["text", "json"];
 const encoder = new TextEncoder();
 
 /**
@@ -252,23 +255,9 @@ export async function startProxy(
     );
   }
 
-  const env = options.env ?? safeEnv;
   const ownResolver = options.resolver === undefined;
-  let resolver = options.resolver;
-  let logger = options.logger;
-  if (resolver === undefined) {
-    const redactor = new Redactor();
-    logger ??= defaultLogger(plan, options, env, redactor);
-    resolver = new SecretResolver(plan, {
-      redactor,
-      logger,
-      env,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      ...(options.now ? { now: options.now } : {}),
-      ...(options.providers ? { providers: options.providers } : {}),
-    });
-  }
-  logger ??= defaultLogger(plan, options, env, resolver.redactor);
+  const resolver = options.resolver ?? createResolver(plan, options);
+  const logger = options.logger ?? createPlanLogger(plan, options, resolver.redactor);
   if (options.clientToken !== undefined) resolver.redactor.add(options.clientToken);
 
   const core = new ProxyCore({
@@ -356,11 +345,6 @@ interface CoreOptions {
   readonly replayLimit: number;
 }
 
-interface Sent {
-  readonly response: Response;
-  readonly generation?: number;
-}
-
 /** The request handler and its counters. */
 class ProxyCore {
   readonly #o: CoreOptions;
@@ -438,17 +422,24 @@ class ProxyCore {
       } else {
         body = await prepareBody(undefined, req.body, this.#o.replayLimit);
       }
-      let sent = await this.#send(req.method, target, headers, body, rule, undefined, signal);
+      const resolver = this.#o.resolver;
+      const built = rule === undefined
+        ? undefined
+        : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
+      response = await this.#send(req.method, target, headers, body, built, signal);
       if (
-        rule !== undefined && sent.generation !== undefined &&
-        rule.refreshOn.includes(sent.response.status) && body.kind !== "stream"
+        rule !== undefined && built !== undefined && rule.refreshOn.includes(response.status) &&
+        body.kind !== "stream"
       ) {
-        refreshed = true;
-        this.#retried++;
-        await sent.response.body?.cancel().catch(() => {});
-        sent = await this.#send(req.method, target, headers, body, rule, sent.generation, signal);
+        const fresh = await resolver.refreshedHeadersFor(rule, built.generation, signal);
+        // The same generation: no new value could be had, so the server's answer stands.
+        if (fresh.generation !== built.generation) {
+          refreshed = true;
+          this.#retried++;
+          await response.body?.cancel().catch(() => {});
+          response = await this.#send(req.method, target, headers, body, fresh, signal);
+        }
       }
-      response = sent.response;
     } catch (error) {
       return this.#failure(req, url, remote, started, error, rule);
     } finally {
@@ -477,33 +468,20 @@ class ProxyCore {
     target: URL,
     headers: Headers,
     body: PreparedBody,
-    rule: PlanRule | undefined,
-    rejected: number | undefined,
+    built: RuleHeaders | undefined,
     signal: AbortSignal,
-  ): Promise<Sent> {
-    let generation: number | undefined;
-    if (rule !== undefined) {
-      const built = rejected === undefined
-        ? await this.#o.resolver.headersFor(rule, signal)
-        : await this.#o.resolver.refreshedHeadersFor(rule, rejected, signal);
-      generation = built.generation;
-      // `headers` is the proxy's own copy: a retry sets the same names again, replacing them.
-      for (const [name, value] of built.headers) headers.set(name, value);
-    }
-    const init: RequestInit & { duplex?: "half" } = {
+  ): Promise<Response> {
+    // `headers` is the proxy's own copy: a retry sets the same names again, replacing them.
+    for (const [name, value] of built?.headers ?? []) headers.set(name, value);
+    const response = await this.#o.fetch(target.href, {
       method,
       headers,
       signal,
       redirect: "manual",
-    };
-    if (body.kind === "replayable") init.body = body.body;
-    else if (body.kind === "stream") {
-      init.body = body.stream;
-      init.duplex = "half";
-    }
-    const response = await this.#o.fetch(target.href, init);
+      ...bodyInit(body),
+    } as RequestInit);
     this.#status[statusClass(response.status)]++;
-    return generation === undefined ? { response } : { response, generation };
+    return response;
   }
 
   #requestHeaders(incoming: Headers, rule: PlanRule | undefined): Headers {
@@ -767,18 +745,8 @@ export function parseListen(
   return { hostname, port };
 }
 
-/**
- * Whether a host name is a loopback address: `localhost`, 127.0.0.0/8 or `::1`.
- *
- * @param hostname A host name or IP literal (IPv6 with or without brackets).
- * @returns True for loopback.
- */
-export function isLoopback(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, "");
-  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
-  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  return v4 !== null && v4.slice(1).every((o) => Number(o) <= 255);
-}
+/** Whether a host name is loopback (see {@linkcode isLoopbackHost}). */
+export const isLoopback: (hostname: string) => boolean = isLoopbackHost;
 
 function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
@@ -845,36 +813,6 @@ function jsonError(
 function describe(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
-}
-
-function safeEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
-function defaultLogger(
-  plan: Plan,
-  options: ProxyOptions,
-  env: (name: string) => string | undefined,
-  redactor: Redactor,
-): Logger {
-  return createLogger({
-    redactor,
-    level: options.logLevel ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ??
-      plan.logging.level,
-    format: options.logFormat ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ??
-      plan.logging.format,
-    ...(options.logWrite ? { write: options.logWrite } : {}),
-    ...(options.now ? { now: options.now } : {}),
-  });
-}
-
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | undefined {
-  const v = value?.trim().toLowerCase();
-  return allowed.find((a) => a === v);
 }
 
 /**

@@ -101,3 +101,20 @@ function concat(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBu
   }
   return out;
 }
+
+/**
+ * The `body` (and `duplex`) part of a `RequestInit` for a prepared body.
+ *
+ * @param body A prepared body.
+ * @returns Init fields to spread.
+ */
+export function bodyInit(body: PreparedBody): { body?: BodyInit; duplex?: "half" } {
+  switch (body.kind) {
+    case "none":
+      return {};
+    case "replayable":
+      return { body: body.body };
+    case "stream":
+      return { body: body.stream, duplex: "half" };
+  }
+}

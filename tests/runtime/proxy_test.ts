@@ -512,6 +512,23 @@ Deno.test("startProxy() refreshes the credential once after a 401 and retries a 
   assertEquals(await post("small"), [200, "ok"]);
 });
 
+Deno.test("startProxy() passes a 401 back without another provider call when the refreshed secret is the rejected one", async () => {
+  await using up = await startServer(() => new Response("denied", { status: 401 }));
+  await using proxy = await startProxy(profileFor(up.origin), {
+    upstream: up.origin,
+    env: envOf({ T: "tok-never-accepted" }),
+    accessLog: false,
+  });
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`${proxy.url}/api/2.0/mlflow/experiments/search`);
+    assertEquals(res.status, 401);
+    await res.body?.cancel();
+  }
+  // One load, one refresh that brought back the same value; then the server's answer stands.
+  assertEquals(proxy.metrics.secretFetches, 2);
+  assertEquals(up.received.length, 11);
+});
+
 Deno.test("startProxy() answers 503 and sends nothing when the credential cannot be resolved", async () => {
   await using up = await startServer(() => new Response("ok"));
   const lines: string[] = [];
