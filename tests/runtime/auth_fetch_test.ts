@@ -513,3 +513,75 @@ Deno.test("installGlobalFetch() closes the installation it replaces", async () =
   await second();
   assert(closed, "the first installation was not closed");
 });
+
+Deno.test("createAuthFetch() refreshes at most once per call, even when a redirect leads to another 401", async () => {
+  let accepted = "v1";
+  const server = await startServer((req) => {
+    const ok = req.headers.get("authorization") === `Bearer ${accepted}`;
+    const path = new URL(req.url).pathname;
+    if (!ok || path === "/b") return new Response("no", { status: 401 }); // /b rejects all
+    return path === "/a"
+      ? new Response(null, { status: 302, headers: { location: "/b" } })
+      : new Response("ok");
+  });
+  const g = gatedProvider();
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: bearer"));
+  const f = createAuthFetch(profile, { providers: g.providers });
+  try {
+    await (await f(`${server.origin}/warm-up`)).body?.cancel();
+    server.received.length = 0;
+    accepted = "v2";
+    g.rotate("v2");
+    const res = await f(`${server.origin}/a`);
+    assertEquals(res.status, 401);
+    await res.body?.cancel();
+    // /a with v1 (401), /a with v2 after one refresh (302), /b with v2 (401, returned as is).
+    assertEquals(server.received.map((r) => new URL(r.url).pathname), ["/a", "/a", "/b"]);
+    assertEquals(g.calls(), 2);
+  } finally {
+    await f.close();
+    await server.close();
+  }
+});
+
+Deno.test("createAuthFetch() keys its cache by provider instance: two providers of one kind give each host its own value", async () => {
+  await using server = await startServer((req) => new Response(req.headers.get("authorization")));
+  const factory: ProviderFactory = {
+    kind: "env",
+    create: (name) => ({
+      name,
+      kind: "env",
+      describe: () => `${name}:T`,
+      resolve: () => Promise.resolve({ value: `value-of-${name}` }),
+    }),
+  };
+  const other = server.origin.replace("127.0.0.1", "localhost");
+  const profile = profileFor(
+    rule(server.origin, "provider: one, secret: { var: T }, auth: bearer") +
+      rule(other, "provider: two, secret: { var: T }, auth: bearer"),
+    "one: { kind: env }, two: { kind: env }",
+  );
+  await using f = createAuthFetch(profile, { providers: new Map([["env", factory]]) });
+  assertEquals(await (await f(`${server.origin}/x`)).text(), "Bearer value-of-one");
+  assertEquals(await (await f(`${other}/x`)).text(), "Bearer value-of-two");
+  assertEquals(await (await f(`${server.origin}/y`)).text(), "Bearer value-of-one");
+});
+
+Deno.test("createAuthFetch() masks the bare base64 of user:password built from a JSON secret", async () => {
+  await using server = await startServer(() => new Response("ok"));
+  const factory: ProviderFactory = {
+    kind: "env",
+    create: (name) => ({
+      name,
+      kind: "env",
+      describe: () => "json:T",
+      resolve: () => Promise.resolve({ value: { username: "alice", password: "pw-canary-77" } }),
+    }),
+  };
+  const profile = profileFor(rule(server.origin, "provider: e, secret: { var: T }, auth: basic"));
+  await using f = createAuthFetch(profile, { providers: new Map([["env", factory]]) });
+  await (await f(`${server.origin}/x`)).text();
+  const encoded = btoa("alice:pw-canary-77");
+  assertEquals(server.received[0]!.headers.get("authorization"), `Basic ${encoded}`);
+  assertEquals(f.resolver.redactor.redact(`seen ${encoded} in a log`), "seen *** in a log");
+});

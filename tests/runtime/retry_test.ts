@@ -111,3 +111,27 @@ Deno.test("isTransient() classifies network errors, timeouts and provider errors
     ),
   );
 });
+
+Deno.test("retry() bounds an attempt's timeout by the overall deadline", async () => {
+  const err = await assertRejects(
+    () =>
+      retry(
+        (signal) =>
+          new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+        {
+          policy: {
+            attempts: 3,
+            baseDelayMs: 1,
+            maxDelayMs: 1,
+            attemptTimeoutMs: 3_000,
+            deadlineMs: 200,
+          },
+        },
+      ),
+    DOMException,
+  );
+  assertEquals(err.name, "TimeoutError");
+  // The first attempt is cut at the deadline, not at its own 3 s timeout.
+  const ms = Number(/after (\d+) ms/.exec(err.message)?.[1]);
+  assert(ms <= 200, `attempt timed out after ${ms} ms, beyond the 200 ms deadline`);
+});

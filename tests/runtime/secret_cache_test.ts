@@ -181,3 +181,30 @@ Deno.test("SecretCache.clear() keeps a load in flight from writing its value aft
   assert((await pending) instanceof Error, "the cleared load must not resolve");
   assertEquals((await s.cache.get("k", s.loader, POLICY)).value, "new");
 });
+
+Deno.test("SecretCache.get() rejects after a failed refresh of a rejected value, never serving it again", async () => {
+  const s = setup();
+  const first = await s.cache.get("k", s.loader, POLICY);
+  s.failWith(new Error("down"));
+  await assertRejects(() => s.cache.refresh("k", first.generation, s.loader, POLICY), Error);
+  // Still well inside the value's TTL and stale window: a plain get() must not fall back to it.
+  await assertRejects(() => s.cache.get("k", s.loader, POLICY), Error, "down");
+  s.tick(POLICY.failureTtlMs + 1);
+  await assertRejects(() => s.cache.get("k", s.loader, POLICY), Error, "down");
+  assertEquals(s.cache.stats.staleServed, 0);
+});
+
+Deno.test("SecretCache.get() stops serving a stale value at its stale limit, even while a failure is remembered", async () => {
+  const s = setup();
+  // A failure memory longer than the stale window: only the stale limit can end the serving.
+  const policy = { ...POLICY, failureTtlMs: 60_000 };
+  await s.cache.get("k", s.loader, policy);
+  s.failWith(new Error("down"));
+  s.tick(10_001); // expired (TTL 10 s with random 0.5): the load fails, the value is served stale
+  assertEquals((await s.cache.get("k", s.loader, policy)).value, "v1");
+  s.tick(4_000); // still inside stale_if_error (5 s) and inside the failure memory
+  assertEquals((await s.cache.get("k", s.loader, policy)).value, "v1");
+  s.tick(1_000); // past the stale limit, failure still remembered
+  await assertRejects(() => s.cache.get("k", s.loader, policy), Error, "down");
+  assertEquals(s.calls(), 2, "the remembered failure spares the provider");
+});
