@@ -1,6 +1,7 @@
 /**
  * Secret cache, per secret reference: TTL with jitter, single-flight loads, refresh-ahead,
- * stale-if-error and a short memory of failures.
+ * stale-if-error and a memory of failures that spreads retries over the time a value stays
+ * usable (see `bench/fleet_sim.ts` for what that does to a fleet's load on the store).
  *
  * @module
  */
@@ -16,7 +17,11 @@ export interface CachePolicy {
   readonly refreshAheadMs: number;
   /** How long after expiry a value may be served while loads fail. */
   readonly staleIfErrorMs: number;
-  /** How long a failed load is remembered (no provider call meanwhile). */
+  /**
+   * How long a failed load is remembered (no provider call meanwhile) when no usable value is
+   * cached. While a value can still be served, the next attempt waits 25–75 % of the time it stays
+   * usable instead (at least this long), so that a fleet does not hammer a store that is down.
+   */
   readonly failureTtlMs: number;
 }
 
@@ -305,7 +310,11 @@ export class SecretCache {
         const resolved = await loader(controller.signal);
         if (epoch !== this.#epoch) throw new DOMException("Cache closed", "AbortError");
         const now = this.#now();
-        let ttl = policy.ttlMs * (0.9 + 0.2 * this.#random());
+        // ±10 % jitter; a load that ends a run of failures draws from 50–110 % instead, so that
+        // the caches of a fleet that recovered together from an outage do not expire together.
+        const recovering = this.#failures.has(key);
+        let ttl = policy.ttlMs *
+          (recovering ? 0.5 + 0.6 * this.#random() : 0.9 + 0.2 * this.#random());
         if (resolved.maxTtlMs !== undefined) ttl = Math.min(ttl, resolved.maxTtlMs);
         ttl = Math.max(0, ttl);
         const ahead = Math.min(policy.refreshAheadMs, ttl / 2);
@@ -314,7 +323,8 @@ export class SecretCache {
           generation: ++this.#generation,
           ...(resolved.version !== undefined ? { version: resolved.version } : {}),
           loadedAt: now,
-          refreshAt: now + ttl - ahead,
+          // Somewhere in the second half of the refresh-ahead window, not at its start.
+          refreshAt: now + ttl - ahead * (0.5 + 0.5 * this.#random()),
           expiresAt: now + ttl,
           staleUntil: now + ttl + policy.staleIfErrorMs,
           unchangedByRefresh: replaced !== undefined && sameValue(replaced, resolved.value),
@@ -325,7 +335,9 @@ export class SecretCache {
       } catch (error) {
         if (epoch === this.#epoch) {
           this.stats.loadFailures++;
-          this.#failures.set(key, { error, until: this.#now() + policy.failureTtlMs });
+          const now = this.#now();
+          const delay = failureDelay(policy, this.#entries.get(key), now, this.#random());
+          this.#failures.set(key, { error, until: now + delay });
         }
         throw error;
       } finally {
@@ -337,6 +349,29 @@ export class SecretCache {
     return promise;
   }
 }
+
+/**
+ * How long a failed load is remembered. Without a usable value (a cold start, or a value the
+ * server rejected), `failureTtlMs`: requests are failing, so the next one may try again soon.
+ * With a value that can still be served (fresh, or within stale-if-error), the next attempt is
+ * spread at random over 25–75 % of the time that value stays usable, and never sooner than
+ * `failureTtlMs`: a fleet of caches facing a provider outage then retries at about the rate it
+ * refreshes in steady state, instead of every `failureTtlMs` each, and comes back without a
+ * synchronized storm; each cache still makes several attempts before its value runs out.
+ */
+function failureDelay(
+  policy: CachePolicy,
+  entry: Entry | undefined,
+  now: number,
+  random: number,
+): number {
+  const usable = entry === undefined ? 0 : entry.staleUntil - now;
+  return Math.max(policy.failureTtlMs, usable * (FAILURE_SPREAD_MIN + FAILURE_SPREAD * random));
+}
+
+/** A failed refresh of a usable value is retried after 25–75 % of its remaining usable time. */
+const FAILURE_SPREAD_MIN = 0.25;
+const FAILURE_SPREAD = 0.5;
 
 function sameValue(a: SecretValue, b: SecretValue): boolean {
   if (typeof a === "string" || typeof b === "string") return a === b;

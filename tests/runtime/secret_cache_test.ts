@@ -208,3 +208,45 @@ Deno.test("SecretCache.get() stops serving a stale value at its stale limit, eve
   await assertRejects(() => s.cache.get("k", s.loader, policy), Error, "down");
   assertEquals(s.calls(), 2, "the remembered failure spares the provider");
 });
+
+Deno.test("SecretCache spreads the retries of a failed refresh over the time its value stays usable", async () => {
+  const s = setup(); // random 0.5: TTL 10 s, refresh-ahead from 8.5 s, stale until 15 s
+  await s.cache.get("k", s.loader, POLICY);
+  s.failWith(new Error("down"));
+  s.tick(8_500);
+  await s.cache.get("k", s.loader, POLICY); // hit; the background refresh fails
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(s.calls(), 2);
+  // Usable for 6.5 s more: the next attempt waits 50 % of that (3.25 s), not failureTtlMs (1 s).
+  s.tick(1_500);
+  assertEquals((await s.cache.get("k", s.loader, POLICY)).value, "v1"); // expired: served stale
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(s.calls(), 2, "retried within the spread");
+  s.tick(1_800);
+  s.failWith(undefined);
+  s.set("v2");
+  await s.cache.get("k", s.loader, POLICY);
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(s.calls(), 3);
+  assertEquals((await s.cache.get("k", s.loader, POLICY)).value, "v2");
+});
+
+Deno.test("SecretCache draws a wider TTL for the load that ends a run of failures", async () => {
+  const s = setup(() => 0); // TTL 9 s normally (-10 %); 5 s (50 %) after failures
+  const policy = { ...POLICY, refreshAheadMs: 0 };
+  await s.cache.get("k", s.loader, policy);
+  s.failWith(new Error("down"));
+  s.tick(9_001);
+  assertEquals((await s.cache.get("k", s.loader, policy)).value, "v1"); // stale, load failed
+  s.tick(1_300); // past the failure memory (25 % of the 5 s the stale value had left)
+  s.failWith(undefined);
+  s.set("v2");
+  assertEquals((await s.cache.get("k", s.loader, policy)).value, "v2");
+  const loads = s.calls();
+  s.tick(4_999);
+  await s.cache.get("k", s.loader, policy);
+  assertEquals(s.calls(), loads);
+  s.tick(2);
+  await s.cache.get("k", s.loader, policy);
+  assertEquals(s.calls(), loads + 1, "expired at 50 % of the TTL");
+});
