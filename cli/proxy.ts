@@ -13,6 +13,7 @@ import { startProxy } from "../runtime/proxy.ts";
 import { Redactor } from "../runtime/redact.ts";
 import { SecretResolver } from "../runtime/resolver.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 
@@ -29,6 +30,10 @@ export interface ProxyCommandOptions {
   readonly logFormat?: string | undefined;
   /** How long to wait for in-flight requests at shutdown, in seconds. */
   readonly drainTimeout?: string | undefined;
+  /** Run even when this process cannot be made non-dumpable (with a warning). */
+  readonly allowDumpable?: boolean | undefined;
+  /** Makes this process non-dumpable (tests). Default: `prctl(PR_SET_DUMPABLE, 0)` through FFI. */
+  readonly protect?: (() => ProtectResult) | undefined;
   /** Stops the proxy when aborted (tests; the command line uses SIGINT and SIGTERM). */
   readonly signal?: AbortSignal | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
@@ -46,10 +51,17 @@ export const DEFAULT_LISTEN = "127.0.0.1:5055";
  * @param options Flags.
  * @param io Streams and environment.
  * @returns 0 after a clean shutdown.
- * @throws {UsageError} for a missing upstream, a bad address or client token variable.
+ * @throws {UsageError} for a missing upstream, a bad address or client token variable, or a
+ *   process that cannot be made non-dumpable without `--allow-dumpable`.
  * @throws {ProfileError} when the profile is missing or invalid.
  */
 export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise<number> {
+  // Before any secret is read: clients of the same user must not read this process.
+  protectOrRefuse("proxy", {
+    allowDumpable: options.allowDumpable === true,
+    warn: io.stderr,
+    protect: options.protect,
+  });
   const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
   const plan = createPlan(profile);
   const section = proxySection(profile);
