@@ -204,3 +204,62 @@ Deno.test({
     assert(!stderr.includes(s.canary), "canary printed");
   },
 });
+
+Deno.test({
+  name: "proxy refuses to start without --allow-ffi unless --allow-dumpable, and then warns",
+  ignore: !LINUX,
+  async fn() {
+    const s = await setUp();
+    const flags = (await taskFlags()).filter((f) => !f.startsWith("--allow-ffi"));
+    const args = (extra: string[]) => [
+      "run",
+      ...flags,
+      CLI,
+      "proxy",
+      "--profile",
+      s.profile,
+      "--upstream",
+      "http://127.0.0.1:9",
+      "--listen",
+      "127.0.0.1:0",
+      ...extra,
+    ];
+    const refused = await new Deno.Command(DENO, {
+      args: args([]),
+      env: s.env,
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    const err = new TextDecoder().decode(refused.stderr);
+    assertEquals(refused.code, 2, err);
+    assertStringIncludes(err, "Cannot make the proxy process unreadable");
+    assertStringIncludes(err, "--allow-ffi is not granted");
+
+    const proxy = new Deno.Command(DENO, {
+      args: args(["--allow-dumpable"]),
+      env: s.env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines = proxy.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let stderr = "";
+    try {
+      while (!stderr.includes("listening on")) {
+        const { value, done } = await lines.read();
+        if (done) break;
+        stderr += value;
+      }
+      assertStringIncludes(stderr, "--allow-dumpable: this process stays readable");
+      assertStringIncludes(stderr, "listening on");
+    } finally {
+      proxy.kill("SIGTERM");
+      for (;;) {
+        const { done } = await lines.read();
+        if (done) break;
+      }
+      await proxy.status;
+    }
+  },
+});
