@@ -1,7 +1,9 @@
 /**
- * `exec` and `proxy` as real processes of an ordinary user: what their children (and other
- * processes of that user) can read of them through /proc. Root may read any /proc file, so
- * under root the commands run as `nobody` (setpriv); otherwise as the current user.
+ * `exec` and `proxy` as real processes without privileges: what their children (and other
+ * processes of the same user) can read of them through /proc. Root may read any /proc file
+ * (CAP_SYS_PTRACE), so under root every process here runs with all capabilities dropped, the
+ * bounding set included (setpriv): for the kernel's ptrace access check that is an ordinary
+ * user, and unlike switching to `nobody` it needs no world-readable checkout or deno binary.
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
@@ -26,6 +28,7 @@ interface Finding {
 }
 interface Probe {
   uid: number;
+  capEff: string;
   target: number;
   environ: Finding;
   mem: Finding;
@@ -33,10 +36,9 @@ interface Probe {
   grandchild?: Omit<Probe, "grandchild">;
 }
 
-/** A directory an unprivileged user can use, with a profile reading the env provider. */
+/** A directory with a profile reading the env provider. */
 async function setUp() {
   const dir = await tempDir();
-  await Deno.chmod(dir, 0o777);
   const profile = `${dir}/mlflow-auth.yaml`;
   await Deno.writeTextFile(
     profile,
@@ -46,7 +48,6 @@ hosts:
   - { match: "http://127.0.0.1:9", provider: ci, secret: { var: MLFLOW_TOKEN }, auth: bearer }
 `,
   );
-  await Deno.chmod(profile, 0o644);
   const canary = `canary-${crypto.randomUUID()}-${crypto.randomUUID()}`.slice(0, 64);
   const env = {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
@@ -58,10 +59,16 @@ hosts:
   return { dir, profile, canary, env };
 }
 
-/** The command run as an ordinary user: `nobody` under root, else as is. */
+/** The command without privileges: under root, with every capability dropped; else as is. */
 function unprivileged(args: string[]): [string, string[]] {
   if (Deno.uid() !== 0) return [args[0]!, args.slice(1)];
-  return ["setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", ...args]];
+  return ["setpriv", [
+    "--inh-caps=-all",
+    "--ambient-caps=-all",
+    "--bounding-set=-all",
+    "--",
+    ...args,
+  ]];
 }
 
 /** The probe as `exec`'s child; the canary is passed reversed, so no argument holds it. */
@@ -95,8 +102,47 @@ async function runExec(flags: string[], extra: string[], s: Awaited<ReturnType<t
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/**
+ * Starts `cli.ts proxy` as a process; `listening` resolves true once it says so, false if it
+ * exits first; `stop()` ends it (if still running) and returns everything it wrote on stderr.
+ */
+function spawnProxy(cmd: string, args: string[], env: Record<string, string>) {
+  const child = new Deno.Command(cmd, {
+    args,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const { promise: listening, resolve } = Promise.withResolvers<boolean>();
+  const drained = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        stderr += chunk;
+        if (stderr.includes("listening on")) resolve(true);
+      },
+    }),
+  ).finally(() => resolve(false));
+  return {
+    pid: child.pid,
+    listening,
+    async stop(): Promise<string> {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already exited.
+      }
+      await child.status;
+      await drained;
+      return stderr;
+    },
+  };
+}
+
 function assertSealed(probe: Omit<Probe, "grandchild">, who: string): void {
-  if (Deno.uid() === 0) assert(probe.uid !== 0, `${who} ran as root`);
+  assertEquals(probe.capEff, "0000000000000000", `${who} has capabilities`);
   assertEquals(probe.environ, { readable: false, canary: false, error: "PermissionDenied" }, who);
   assertEquals(probe.mem, { readable: false, canary: false, error: "PermissionDenied" }, who);
   assertEquals(probe.ownEnvironment, false, `${who}: the credential is in its own environment`);
@@ -137,6 +183,7 @@ Deno.test({
     assertEquals(exposed.code, 0, exposed.stderr);
     assertStringIncludes(exposed.stderr, "--allow-dumpable: this process stays readable");
     const probe: Probe = JSON.parse(exposed.stdout.trim().split("\n").at(-1)!);
+    assertEquals(probe.capEff, "0000000000000000", "the child has capabilities");
     assertEquals(probe.environ, { readable: true, canary: true });
     assertEquals(probe.mem, { readable: true, canary: true });
     assertEquals(probe.grandchild?.environ, { readable: true, canary: true });
@@ -164,23 +211,9 @@ Deno.test({
       "--listen",
       "127.0.0.1:0",
     ]);
-    const proxy = new Deno.Command(cmd, {
-      args,
-      env: s.env,
-      clearEnv: true,
-      cwd: s.dir,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const lines = proxy.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let stderr = "";
+    const proxy = spawnProxy(cmd, args, s.env);
     try {
-      while (!stderr.includes("listening on")) {
-        const { value, done } = await lines.read();
-        if (done) throw new Error(`the proxy did not start: ${stderr}`);
-        stderr += value;
-      }
+      if (!await proxy.listening) throw new Error(`the proxy did not start: ${await proxy.stop()}`);
       const [pcmd, pargs] = unprivileged(probeCommand(s.canary, String(proxy.pid)));
       const out = await new Deno.Command(pcmd, {
         args: pargs,
@@ -193,15 +226,9 @@ Deno.test({
       assertSealed(probe, "a process of the same user");
       assertSealed(probe.grandchild!, "its child");
     } finally {
-      proxy.kill("SIGTERM");
-      for (;;) {
-        const { value, done } = await lines.read();
-        if (done) break;
-        stderr += value;
-      }
-      await proxy.status;
+      const stderr = await proxy.stop();
+      assert(!stderr.includes(s.canary), "canary printed");
     }
-    assert(!stderr.includes(s.canary), "canary printed");
   },
 });
 
@@ -224,42 +251,17 @@ Deno.test({
       "127.0.0.1:0",
       ...extra,
     ];
-    const refused = await new Deno.Command(DENO, {
-      args: args([]),
-      env: s.env,
-      clearEnv: true,
-      stdin: "null",
-    }).output();
-    const err = new TextDecoder().decode(refused.stderr);
-    assertEquals(refused.code, 2, err);
+    const refused = spawnProxy(DENO, args([]), s.env);
+    const started = await refused.listening;
+    const err = await refused.stop();
+    assert(!started, "the proxy started without --allow-ffi");
     assertStringIncludes(err, "Cannot make the proxy process unreadable");
     assertStringIncludes(err, "--allow-ffi is not granted");
 
-    const proxy = new Deno.Command(DENO, {
-      args: args(["--allow-dumpable"]),
-      env: s.env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const lines = proxy.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let stderr = "";
-    try {
-      while (!stderr.includes("listening on")) {
-        const { value, done } = await lines.read();
-        if (done) break;
-        stderr += value;
-      }
-      assertStringIncludes(stderr, "--allow-dumpable: this process stays readable");
-      assertStringIncludes(stderr, "listening on");
-    } finally {
-      proxy.kill("SIGTERM");
-      for (;;) {
-        const { done } = await lines.read();
-        if (done) break;
-      }
-      await proxy.status;
-    }
+    const allowed = spawnProxy(DENO, args(["--allow-dumpable"]), s.env);
+    const up = await allowed.listening;
+    const stderr = await allowed.stop();
+    assert(up, `the proxy did not start with --allow-dumpable: ${stderr}`);
+    assertStringIncludes(stderr, "--allow-dumpable: this process stays readable");
   },
 });

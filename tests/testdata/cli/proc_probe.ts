@@ -86,6 +86,11 @@ if (mode !== "--grandchild") {
   }).outputSync();
   grandchild = JSON.parse(new TextDecoder().decode(out.stdout));
 }
-console.log(
-  JSON.stringify({ uid: Deno.uid(), target: pid, ...self, ...(grandchild ? { grandchild } : {}) }),
-);
+const capEff = /^CapEff:\s*(\S+)/m.exec(Deno.readTextFileSync("/proc/self/status"))?.[1];
+console.log(JSON.stringify({
+  uid: Deno.uid(),
+  capEff,
+  target: pid,
+  ...self,
+  ...(grandchild ? { grandchild } : {}),
+}));
