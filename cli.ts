@@ -339,6 +339,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       "also remove AWS_*, AZURE_* and Azure managed identity variables from the child (kept by default)",
     )
     .option(
+      "--keep-env <names>",
+      "comma-separated variables to keep although the profile names them (a copy of the credential is removed all the same)",
+    )
+    .option(
       "--allow-dumpable",
       "start even when this process cannot be made unreadable to the child (needs Linux and --allow-ffi)",
     )
@@ -355,7 +359,9 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
         "variable the profile names (${VAR}, *_env settings, the env provider's var, VAULT_TOKEN",
         "for a vault provider), and every variable holding a copy of the credential (the log",
         "line names it). Kept by default: AWS_*, AZURE_* and Azure managed identity variables, which",
-        "the job may need for its artifact store; --scrub-cloud-env removes them too.",
+        "the job may need for its artifact store; --scrub-cloud-env removes them too. --keep-env",
+        "keeps named variables the job needs (a port, a host name); whatever holds a copy of the",
+        "credential is removed all the same.",
         "",
         "This process makes itself non-dumpable (prctl PR_SET_DUMPABLE, through --allow-ffi), so",
         "the child cannot read its environment or memory in /proc; without that it refuses to",

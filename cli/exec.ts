@@ -71,6 +71,11 @@ export interface ExecOptions {
   readonly logFormat?: string | undefined;
   /** Also remove ambient cloud credentials (`AWS_*`, `AZURE_*`, managed identity) from the child. */
   readonly scrubCloudEnv?: boolean | undefined;
+  /**
+   * Comma-separated variables to keep although the profile names them (or `--scrub-cloud-env`
+   * covers them). A variable holding a form of the credential is removed all the same.
+   */
+  readonly keepEnv?: string | undefined;
   /** Run even when this process cannot be made non-dumpable (with a warning). */
   readonly allowDumpable?: boolean | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
@@ -169,6 +174,7 @@ export async function runExec(
   try {
     const childEnv = childEnvironment(environ, profile, plan, {
       scrubCloud: options.scrubCloudEnv === true,
+      keep: keepList(options.keepEnv),
       logger,
     });
     if (mode === "proxy") {
@@ -231,26 +237,53 @@ function ruleFor(plan: Plan, upstream: string): PlanRule {
   return rule;
 }
 
+/** The names `--keep-env` lists. */
+function keepList(value: string | undefined): ReadonlySet<string> {
+  const names = (value ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new UsageError(
+        `Cannot use --keep-env "${name}": not a variable name; list names separated by commas`,
+      );
+    }
+    if (MLFLOW_CREDENTIAL_VARS.includes(name)) {
+      throw new UsageError(
+        `Cannot use --keep-env "${name}": exec sets or removes the MLflow credential variables itself`,
+      );
+    }
+  }
+  return new Set(names);
+}
+
 /**
  * A copy of the environment without the MLflow credential variables, the variables the profile
- * names and, with `scrubCloud`, the ambient cloud credentials.
+ * names and, with `scrubCloud`, the ambient cloud credentials; `keep` exempts names from the
+ * last two.
  */
 function childEnvironment(
   environ: Readonly<Record<string, string>>,
   profile: Profile,
   plan: Plan,
-  options: { scrubCloud: boolean; logger: Logger },
+  options: { scrubCloud: boolean; keep: ReadonlySet<string>; logger: Logger },
 ): Record<string, string> {
   const env: Record<string, string> = { ...environ };
   for (const name of MLFLOW_CREDENTIAL_VARS) delete env[name];
-  const named = [...profileVariables(profile, plan).keys()].filter((n) => Object.hasOwn(env, n));
+  const present = [...profileVariables(profile, plan).keys()].filter((n) => Object.hasOwn(env, n));
+  const named = present.filter((n) => !options.keep.has(n));
   for (const name of named) delete env[name];
   if (named.length > 0) {
     options.logger.info("removed the variables the profile names from the child's environment", {
       variables: named.sort().join(","),
     });
   }
-  const cloud = Object.keys(env).filter(isCloudVariable).sort();
+  const kept = present.filter((n) => options.keep.has(n));
+  if (kept.length > 0) {
+    options.logger.warn(
+      "kept variables the profile names in the child's environment (--keep-env); any holding a form of the credential is removed all the same",
+      { variables: kept.sort().join(",") },
+    );
+  }
+  const cloud = Object.keys(env).filter((n) => isCloudVariable(n) && !options.keep.has(n)).sort();
   if (options.scrubCloud) {
     for (const name of cloud) delete env[name];
     if (cloud.length > 0) {

@@ -12,7 +12,8 @@ import {
 } from "../../cli/_child_env.ts";
 import { createPlan } from "../../config/plan.ts";
 import { parseProfile } from "../../config/profile.ts";
-import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
+import { UsageError } from "../../runtime/errors.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempDir } from "./_io.ts";
 
@@ -20,7 +21,7 @@ import { fakeIo, tempDir } from "./_io.ts";
 async function childEnv(
   profile: string,
   environ: Record<string, string>,
-  options: { upstream?: string; scrubCloudEnv?: boolean; envMode?: string } = {},
+  options: { upstream?: string; scrubCloudEnv?: boolean; envMode?: string; keepEnv?: string } = {},
 ): Promise<{ env: Record<string, string>; err: string }> {
   await using up = await startServer(() => new Response("ok"));
   const dir = await tempDir();
@@ -35,6 +36,7 @@ async function childEnv(
       upstream: options.upstream ?? up.origin,
       scrubCloudEnv: options.scrubCloudEnv,
       envMode: options.envMode,
+      keepEnv: options.keepEnv,
     },
     io,
     { environ: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...environ }, stdio: "null" },
@@ -119,6 +121,44 @@ Deno.test("runExec() removes from the child every variable the profile names, an
   for (const value of Object.values({ ...NAMED, ...CLOUD })) {
     assert(!err.includes(value) && !scrubbed.err.includes(value), "a value was logged");
   }
+});
+
+Deno.test("runExec() --keep-env keeps named variables the job needs, never one holding the credential", async () => {
+  const profile = `
+version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: UPSTREAM
+    provider: ci
+    secret: { var: MLFLOW_TOKEN }
+    auth: bearer
+  - { match: "https://\${OTHER_HOST}", provider: ci, secret: { var: OTHER_TOKEN }, auth: bearer }
+`;
+  const environ = {
+    MLFLOW_TOKEN: "tok-keep-0123456789",
+    OTHER_HOST: "mlflow.example.com",
+    AWS_REGION: "eu",
+  };
+  const { env, err } = await childEnv(profile, environ, {
+    keepEnv: "OTHER_HOST, MLFLOW_TOKEN,AWS_REGION",
+    scrubCloudEnv: true,
+  });
+  assertEquals(env.OTHER_HOST, "mlflow.example.com");
+  assertEquals(env.AWS_REGION, "eu");
+  assertEquals(env.MLFLOW_TOKEN, undefined, "--keep-env let the credential through");
+  assertStringIncludes(err, `variables="MLFLOW_TOKEN,OTHER_HOST"`);
+  assertStringIncludes(err, "variable=MLFLOW_TOKEN");
+  assert(!err.includes("tok-keep-0123456789"), "a value was logged");
+  await assertRejects(
+    () => childEnv(profile, environ, { keepEnv: "MLFLOW_TRACKING_TOKEN" }),
+    UsageError,
+    "exec sets or removes the MLflow credential variables itself",
+  );
+  await assertRejects(
+    () => childEnv(profile, environ, { keepEnv: "A B" }),
+    UsageError,
+    'Cannot use --keep-env "A B": not a variable name',
+  );
 });
 
 Deno.test("profileVariables() derives the names from the profile: ${VAR}, *_env settings, env vars, provider defaults", () => {
