@@ -288,6 +288,12 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
     )
     .option("--allow-remote", "allow a non-loopback --listen address (needs --client-token-env)")
     .option(
+      "--allowed-host <host>",
+      "also serve this Host (name:port, name for any port, * for any); repeatable. By default only the listen address and localhost:PORT are served",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option(
       "--client-token-env <name>",
       "variable holding the token clients must send as Authorization: Bearer <token>",
     )

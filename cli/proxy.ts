@@ -23,6 +23,8 @@ export interface ProxyCommandOptions {
   readonly upstream?: string | undefined;
   readonly listen?: string | undefined;
   readonly allowRemote?: boolean | undefined;
+  /** `--allowed-host`: more Host values to serve (see `ProxyOptions.allowedHosts`). */
+  readonly allowedHost?: readonly string[] | undefined;
   readonly clientTokenEnv?: string | undefined;
   /** `false` with `--no-access-log`. */
   readonly accessLog?: boolean | undefined;
@@ -83,6 +85,7 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
     upstream,
     listen: options.listen ?? section.listen ?? DEFAULT_LISTEN,
     allowRemote: options.allowRemote === true,
+    ...(options.allowedHost?.length ? { allowedHosts: options.allowedHost } : {}),
     ...(clientToken !== undefined ? { clientToken } : {}),
     resolver,
     logger,

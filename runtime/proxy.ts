@@ -12,7 +12,11 @@
  * - Request and response bodies stream both ways; a request body is buffered only when it is
  *   small enough to be replayed after a 401 (the same limit as the middleware, 1 MiB).
  * - Redirects from the upstream are passed back, not followed; a `Location` on the upstream
- *   origin is rewritten to point at the proxy, any other is left untouched.
+ *   origin is rewritten to point at the proxy's own URL (never at the request's `Host`), any
+ *   other is left untouched.
+ * - Browsers are kept out: only a `Host` naming the listen address (or one of `allowedHosts`)
+ *   is served, and a request with a foreign `Origin` or `Sec-Fetch-Site: cross-site|same-site`
+ *   gets 403, so neither DNS rebinding nor a cross-site form can use the credential.
  * - `/__mlflow-secrets-auth/health` and `/__mlflow-secrets-auth/metrics` (Prometheus) are served
  *   by the proxy itself; they show counts, never values.
  *
@@ -20,6 +24,7 @@
  */
 
 import { isLoopbackHost } from "./loopback.ts";
+import { createRequestGuard, type RequestGuard } from "./_proxy_guard.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import type { Profile } from "../config/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
@@ -47,6 +52,13 @@ export interface ProxyOptions {
   readonly listen?: string | { readonly hostname?: string; readonly port?: number };
   /** Allow a non-loopback address. A client token is then required too. */
   readonly allowRemote?: boolean;
+  /**
+   * More `Host` values to serve besides the listen address (`127.0.0.1:PORT` or `[::1]:PORT` as
+   * bound, and `localhost:PORT`): `name:port`, `name` for any port, or `*` for any. For clients
+   * that reach a remote proxy by name (`allowRemote`). Every other `Host` gets 403, so a web page
+   * cannot use the proxy through DNS rebinding.
+   */
+  readonly allowedHosts?: readonly string[];
   /** When set, clients must send `Authorization: Bearer <clientToken>`. */
   readonly clientToken?: string;
   /** A resolver to share (cache, single-flight, redactor). Default: a new one, closed at shutdown. */
@@ -88,9 +100,15 @@ export interface ProxyMetrics {
   readonly inFlight: number;
   /** Upstream responses by status class (a 401 answered by a refresh and retry counts twice). */
   readonly upstreamStatus: Readonly<Record<StatusClass, number>>;
-  /** Requests answered by the proxy itself: bad client token (401), secret unavailable (503), upstream unreachable (502). */
+  /**
+   * Requests answered by the proxy itself: bad client token (401), secret unavailable (503),
+   * upstream unreachable (502), a `Host` not its own (403, 400 without one), a cross-site browser
+   * request (403).
+   */
   readonly rejected: {
     readonly clientToken: number;
+    readonly host: number;
+    readonly crossSite: number;
     readonly secretUnavailable: number;
     readonly upstreamError: number;
   };
@@ -298,6 +316,11 @@ export async function startProxy(
   }
   const addr = server.addr;
   const url = `http://${formatHostPort(addr.hostname, addr.port)}`;
+  core.bind(
+    createRequestGuard(addr, options.allowedHosts),
+    // Bound to every interface, the proxy has no one URL: a Location stays origin-relative.
+    addr.hostname === "0.0.0.0" || addr.hostname === "::" ? "" : url,
+  );
 
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let stopping: Promise<void> | undefined;
@@ -351,6 +374,10 @@ class ProxyCore {
   readonly #token: Uint8Array | undefined;
   readonly #dropByRule = new Map<number, ReadonlySet<string>>();
   readonly #abort = new AbortController();
+  #guard: RequestGuard | undefined;
+  #ownOrigin = "";
+  #rejectedHost = 0;
+  #rejectedCrossSite = 0;
   #requests = 0;
   #inFlight = 0;
   #rejectedToken = 0;
@@ -381,6 +408,12 @@ class ProxyCore {
     }
   }
 
+  /** Sets what is known once the address is bound: the request guard and the proxy's URL. */
+  bind(guard: RequestGuard, ownOrigin: string): void {
+    this.#guard = guard;
+    this.#ownOrigin = ownOrigin;
+  }
+
   abortAll(): void {
     this.#abort.abort(new DOMException("The proxy is shutting down", "AbortError"));
   }
@@ -388,6 +421,24 @@ class ProxyCore {
   async handle(req: Request, remote: Deno.NetAddr): Promise<Response> {
     const started = performance.now();
     const url = new URL(req.url);
+    const refusal = this.#guard?.check(
+      req.headers.get("host"),
+      req.headers.get("origin"),
+      req.headers.get("sec-fetch-site"),
+    ) ?? (this.#guard === undefined
+      ? { status: 503 as const, reason: "host" as const, message: "The proxy is starting" }
+      : undefined);
+    if (refusal !== undefined) {
+      if (refusal.reason === "host") this.#rejectedHost++;
+      else this.#rejectedCrossSite++;
+      this.#access(req, url, remote, refusal.status, started, { rejected: refusal.reason });
+      return jsonError(
+        refusal.status,
+        refusal.status === 400 ? "BAD_REQUEST" : "PERMISSION_DENIED",
+        refusal.message,
+        { "cache-control": "no-store" },
+      );
+    }
     if (url.pathname.startsWith(RESERVED_PREFIX)) return this.#reserved(req, url);
     this.#requests++;
 
@@ -451,7 +502,7 @@ class ProxyCore {
     if (REDIRECTS.has(status)) {
       const location = response.headers.get("location");
       if (location !== null) {
-        const rewritten = rewriteLocation(location, target, up, url.origin);
+        const rewritten = rewriteLocation(location, target, up, this.#ownOrigin);
         if (rewritten !== location) out.set("location", rewritten);
       }
     }
@@ -626,6 +677,8 @@ class ProxyCore {
       upstreamStatus: { ...this.#status },
       rejected: {
         clientToken: this.#rejectedToken,
+        host: this.#rejectedHost,
+        crossSite: this.#rejectedCrossSite,
         secretUnavailable: this.#rejectedSecret,
         upstreamError: this.#rejectedUpstream,
       },
@@ -854,6 +907,8 @@ export function formatPrometheus(m: ProxyMetrics): string {
     "Requests answered by the proxy itself, by reason.",
     [
       ['{reason="client_token"}', m.rejected.clientToken],
+      ['{reason="host"}', m.rejected.host],
+      ['{reason="cross_site"}', m.rejected.crossSite],
       ['{reason="secret_unavailable"}', m.rejected.secretUnavailable],
       ['{reason="upstream_error"}', m.rejected.upstreamError],
     ],
