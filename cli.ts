@@ -297,6 +297,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       "--client-token-env <name>",
       "variable holding the token clients must send as Authorization: Bearer <token>",
     )
+    .option(
+      "--max-connections <n>",
+      "most client connections at once; past it the longest-idle one is closed, else 503 (default: from the open-file limit)",
+    )
     .option("--no-access-log", "no line per request on stderr")
     .addOption(proxyLogLevel)
     .addOption(proxyLogFormat)

@@ -30,6 +30,8 @@ export interface ProxyCommandOptions {
   readonly accessLog?: boolean | undefined;
   readonly logLevel?: string | undefined;
   readonly logFormat?: string | undefined;
+  /** `--max-connections`: most client connections at once. */
+  readonly maxConnections?: string | undefined;
   /** How long to wait for in-flight requests at shutdown, in seconds. */
   readonly drainTimeout?: string | undefined;
   /** Run even when this process cannot be made non-dumpable (with a warning). */
@@ -81,6 +83,7 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
     fallbackLevel: accessLog ? "info" : undefined,
   }, options.providers);
   const drainTimeoutMs = parseSeconds(options.drainTimeout, "--drain-timeout") ?? 30_000;
+  const maxConnections = parseCount(options.maxConnections, "--max-connections");
   const proxy = await startProxy(plan, {
     upstream,
     listen: options.listen ?? section.listen ?? DEFAULT_LISTEN,
@@ -91,6 +94,7 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
     logger,
     accessLog,
     drainTimeoutMs,
+    ...(maxConnections === undefined ? {} : { maxConnections }),
   }).catch(async (error) => {
     await resolver.close();
     throw error;
@@ -223,6 +227,15 @@ export function parseSeconds(value: string | undefined, flag: string): number | 
     throw new UsageError(`Cannot use ${flag} "${value}": expected a number of seconds`);
   }
   return Math.round(n * 1000);
+}
+
+/** Parses a positive whole number given on the command line. */
+function parseCount(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(value) || Number(value) < 1) {
+    throw new UsageError(`Cannot use ${flag} "${value}": expected a whole number of at least 1`);
+  }
+  return Number(value);
 }
 
 /** Installed signal listeners, for removal. */

@@ -25,6 +25,8 @@
 
 import { isLoopbackHost } from "./loopback.ts";
 import { createRequestGuard, type RequestGuard } from "./_proxy_guard.ts";
+import { type HttpServer, serveHttp } from "./_http_server.ts";
+import { raiseOpenFileLimit } from "./_file_limit.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import type { Profile } from "../config/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
@@ -83,6 +85,21 @@ export interface ProxyOptions {
   readonly now?: () => number;
   /** Largest request body buffered so it can be replayed after a 401. Default 1 MiB. */
   readonly maxReplayBytes?: number;
+  /**
+   * Most client connections open at once. Past it, the connection idle the longest is closed to
+   * make room, or the new one gets 503. Default: half the open-file limit less a reserve (each
+   * connection may hold one toward the upstream), 480 under a limit of 1,024; 512 when the limit
+   * cannot be read (no `--allow-ffi`).
+   */
+  readonly maxConnections?: number;
+  /** Time a client has to send a whole request head (slow-header clients). Default 10 s. */
+  readonly headersTimeoutMs?: number;
+  /** Time a kept-alive connection may wait for its next request. Default 30 s. */
+  readonly keepAliveTimeoutMs?: number;
+  /** Time a request body or a response may make no progress. Default 60 s. */
+  readonly idleTimeoutMs?: number;
+  /** Largest request head accepted (431 past it). Default 64 KiB. */
+  readonly maxHeaderBytes?: number;
   /** How long `shutdown()` waits for in-flight requests before aborting them. Default 30 s. */
   readonly drainTimeoutMs?: number;
   /** Shuts the proxy down when aborted. */
@@ -121,6 +138,8 @@ export interface ProxyMetrics {
     /** Cumulative bucket counts, `le` in seconds. */
     readonly buckets: readonly { readonly le: number; readonly count: number }[];
   };
+  /** Client connections: open now, and counts since start. */
+  readonly connections: ProxyConnectionStats;
   /** Successful secret fetches from providers. */
   readonly secretFetches: number;
   /** Provider calls, retries included. */
@@ -131,6 +150,24 @@ export interface ProxyMetrics {
   readonly cacheMisses: number;
   /** Secret refreshes forced by a tracking-server status (401). */
   readonly refreshes: number;
+}
+
+/** Client connection counts of the proxy. */
+export interface ProxyConnectionStats {
+  /** Connections open now. */
+  readonly open: number;
+  /** Connections accepted since start. */
+  readonly accepted: number;
+  /** Idle connections closed to make room (past `maxConnections`, or when accept fails). */
+  readonly shed: number;
+  /** Connections answered 503 and closed past `maxConnections`. */
+  readonly refused: number;
+  /** Connections closed by a timeout (request head, keep-alive, stalled body or write). */
+  readonly timedOut: number;
+  /** Requests refused as malformed (400, 417, 431, 501, 505). */
+  readonly malformed: number;
+  /** Failed accepts (EMFILE and the like). */
+  readonly acceptErrors: number;
 }
 
 /** A running proxy. */
@@ -289,17 +326,10 @@ export async function startProxy(
     replayLimit: options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT,
   });
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const fileLimit = raiseOpenFileLimit();
+  let listener: Deno.TcpListener;
   try {
-    server = Deno.serve({
-      hostname: listen.hostname,
-      port: listen.port,
-      onListen() {},
-      onError(error) {
-        logger.error("proxy handler failed", { error: describe(error) });
-        return jsonError(500, "INTERNAL_ERROR", "The auth proxy failed; see its log");
-      },
-    }, (req, info) => core.handle(req, info.remoteAddr));
+    listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
   } catch (cause) {
     if (ownResolver) await resolver.close();
     const why = cause instanceof Deno.errors.AddrInUse
@@ -314,6 +344,26 @@ export async function startProxy(
       { cause },
     );
   }
+  const server: HttpServer = serveHttp({
+    listener,
+    maxConnections: options.maxConnections ?? defaultMaxConnections(fileLimit?.soft),
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024,
+    onError(error) {
+      logger.error("proxy handler failed", { error: describe(error) });
+      return jsonError(500, "INTERNAL_ERROR", "The auth proxy failed; see its log");
+    },
+    onAcceptError(error, open) {
+      logger.warn("cannot accept a connection; closing idle ones and retrying", {
+        error: describe(error),
+        open,
+        ...(fileLimit === undefined ? {} : { fileLimit: fileLimit.soft }),
+      });
+    },
+  }, (req, info) => core.handle(req, info.remoteAddr));
+  core.server = server;
   const addr = server.addr;
   const url = `http://${formatHostPort(addr.hostname, addr.port)}`;
   core.bind(
@@ -326,7 +376,10 @@ export async function startProxy(
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
-      const timer = setTimeout(() => core.abortAll(), drainTimeoutMs);
+      const timer = setTimeout(() => {
+        core.abortAll();
+        server.closeAll();
+      }, drainTimeoutMs);
       try {
         await server.shutdown();
       } finally {
@@ -375,6 +428,7 @@ class ProxyCore {
   readonly #dropByRule = new Map<number, ReadonlySet<string>>();
   readonly #abort = new AbortController();
   #guard: RequestGuard | undefined;
+  server: HttpServer | undefined;
   #ownOrigin = "";
   #rejectedHost = 0;
   #rejectedCrossSite = 0;
@@ -613,17 +667,15 @@ class ProxyCore {
       return jsonError(405, "METHOD_NOT_ALLOWED", "Use GET", { allow: "GET, HEAD" });
     }
     if (name === "health") {
-      return new Response(
-        req.method === "HEAD" ? null : JSON.stringify({ status: "ok" }),
-        { headers: { "content-type": "application/json", "cache-control": "no-store" } },
-      );
+      return sized(req.method, JSON.stringify({ status: "ok" }), 200, {
+        "content-type": "application/json",
+        "cache-control": "no-store",
+      });
     }
     if (name === "metrics") {
-      return new Response(req.method === "HEAD" ? null : formatPrometheus(this.snapshot()), {
-        headers: {
-          "content-type": "text/plain; version=0.0.4; charset=utf-8",
-          "cache-control": "no-store",
-        },
+      return sized(req.method, formatPrometheus(this.snapshot()), 200, {
+        "content-type": "text/plain; version=0.0.4; charset=utf-8",
+        "cache-control": "no-store",
       });
     }
     return jsonError(
@@ -684,6 +736,15 @@ class ProxyCore {
       },
       retriedAfterRefresh: this.#retried,
       latency: { count: this.#latencyCount, sumSeconds: this.#latencySum, buckets },
+      connections: this.server?.stats ?? {
+        open: 0,
+        accepted: 0,
+        shed: 0,
+        refused: 0,
+        timedOut: 0,
+        malformed: 0,
+        acceptErrors: 0,
+      },
       secretFetches: resolver.stats.secretFetches,
       providerCalls: resolver.stats.providerCalls,
       cacheHits: resolver.cache.stats.hits,
@@ -801,6 +862,12 @@ export function parseListen(
 /** Whether a host name is loopback (see {@linkcode isLoopbackHost}). */
 export const isLoopback: (hostname: string) => boolean = isLoopbackHost;
 
+/** Half the open-file limit less a reserve for the resolver, logs and upstream pool. */
+function defaultMaxConnections(fileLimit: number | undefined): number {
+  if (fileLimit === undefined) return 512;
+  return Math.max(16, Math.min(10_000, Math.floor((fileLimit - 64) / 2)));
+}
+
 function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
@@ -857,9 +924,23 @@ function jsonError(
   message: string,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify({ error_code: code, message }), {
+  return sized("GET", JSON.stringify({ error_code: code, message }), status, {
+    "content-type": "application/json",
+    ...headers,
+  });
+}
+
+/** A response of the proxy's own, with its Content-Length (HEAD: the length, no body). */
+function sized(
+  method: string,
+  text: string,
+  status: number,
+  headers: Record<string, string>,
+): Response {
+  const bytes = encoder.encode(text);
+  return new Response(method === "HEAD" ? null : bytes, {
     status,
-    headers: { "content-type": "application/json", ...headers },
+    headers: { ...headers, "content-length": String(bytes.byteLength) },
   });
 }
 
@@ -931,6 +1012,25 @@ export function formatPrometheus(m: ProxyMetrics): string {
     `${p}_proxy_request_duration_seconds_sum ${m.latency.sumSeconds}`,
     `${p}_proxy_request_duration_seconds_count ${m.latency.count}`,
   );
+  metric(`${p}_proxy_connections_open`, "gauge", "Client connections open now.", [[
+    "",
+    m.connections.open,
+  ]]);
+  metric(
+    `${p}_proxy_connections_closed_total`,
+    "counter",
+    "Client connections the proxy closed or refused, by reason.",
+    [
+      ['{reason="shed_idle"}', m.connections.shed],
+      ['{reason="limit_503"}', m.connections.refused],
+      ['{reason="timeout"}', m.connections.timedOut],
+      ['{reason="malformed"}', m.connections.malformed],
+    ],
+  );
+  metric(`${p}_proxy_accept_errors_total`, "counter", "Failed accepts (e.g. EMFILE).", [[
+    "",
+    m.connections.acceptErrors,
+  ]]);
   metric(`${p}_secret_fetches_total`, "counter", "Secrets fetched from providers successfully.", [[
     "",
     m.secretFetches,
