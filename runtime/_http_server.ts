@@ -27,7 +27,11 @@
  *   CONNECT and any transfer coding but `chunked`; 505 for another HTTP version; 417 for an
  *   `Expect` other than `100-continue`.
  * - Bodies stream both ways, `Content-Length` or chunked (chunked toward an HTTP/1.1 client
- *   when the length is unknown); HEAD, 204 and 304 answers carry no body.
+ *   when the length is unknown); HEAD, 204 and 304 answers carry no body. A body of known length
+ *   up to 64 KiB is sent with the head in one write.
+ * - A client that goes away before its answer is written (end of stream while its body is read,
+ *   while the handler waits, or while the answer streams) aborts the request's `signal`, so the
+ *   handler can cancel what it started upstream.
  * - Keep-alive and pipelining: requests on one connection are answered one at a time, in order;
  *   bytes after a request wait in the buffer until its answer is written. A request whose body
  *   was not read to the end closes the connection after its answer.
@@ -124,6 +128,8 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
 const MAX_FIELDS = 100;
 const MAX_CHUNK_LINE = 4096;
+/** Bodies up to this length are read whole and written with the head. */
+const SMALL_BODY = 64 * 1024;
 
 /**
  * Parses a request head (the bytes before the blank line, without it).
@@ -279,8 +285,16 @@ class Connection {
       // Already closed.
     }
   }
-  /** Reads more bytes into the buffer, growing it up to `max`. Returns false at EOF. */
-  async fill(max: number): Promise<boolean> {
+  #reading: Promise<boolean> | undefined;
+  /**
+   * Reads more bytes into the buffer, growing it up to `max`. Returns false at EOF. Calls made
+   * while a read is pending share it (the close watch and the next request's head).
+   */
+  fill(max: number): Promise<boolean> {
+    this.#reading ??= this.#fill(max).finally(() => this.#reading = undefined);
+    return this.#reading;
+  }
+  async #fill(max: number): Promise<boolean> {
     if (this.start === this.end) this.start = this.end = 0;
     if (this.end === this.buf.length) {
       if (this.start > 0) {
@@ -516,8 +530,26 @@ export function serveHttp(
         }
         return;
       }
-      const body = requestBody(c, head, options, setPhase);
+      // Aborted when the client goes away before its answer is written (the handler cancels the
+      // upstream request). Watched once the body is read, so no body byte is read ahead.
       const abort = new AbortController();
+      let watching = true;
+      const watchClose = async (): Promise<void> => {
+        while (watching && !c.closed) {
+          // Bytes of a pipelined request fill the buffer: stop watching rather than grow it.
+          if (c.end - c.start >= c.buf.length) return;
+          const more = await c.fill(c.buf.length).catch(() => false);
+          if (!more) {
+            if (watching) gone();
+            return;
+          }
+        }
+      };
+      const gone = (): void => abort.abort(new DOMException("The client went away", "AbortError"));
+      const body = requestBody(c, head, options, setPhase, {
+        complete: () => void watchClose(),
+        gone,
+      });
       const headers = new Headers();
       try {
         for (const [name, value] of head.fields) headers.append(name, value);
@@ -546,6 +578,11 @@ export function serveHttp(
       } catch (error) {
         response = options.onError(error);
       }
+      if (abort.signal.aborted) {
+        // The client went away: nobody to answer.
+        await response.body?.cancel().catch(() => {});
+        return;
+      }
       if (body.failed !== undefined) {
         // The client broke the body's framing: its answer is 400, whatever the handler said.
         await response.body?.cancel().catch(() => {});
@@ -553,7 +590,8 @@ export function serveHttp(
         await writeSimple(c, 400, `The auth proxy refused a malformed request: ${body.failed}`);
         return;
       }
-      const keepAlive = !head.close && !closing && head.minor === 1;
+      // A body the handler left unread ends the connection: say so in the answer.
+      const keepAlive = !head.close && !closing && head.minor === 1 && body.complete();
       setPhase(c, "write", options.idleTimeoutMs);
       const reusable = await writeResponse(
         c,
@@ -562,7 +600,8 @@ export function serveHttp(
         keepAlive,
         () => setPhase(c, "write", options.idleTimeoutMs),
       );
-      abort.abort();
+      watching = false;
+      if (!reusable) gone();
       if (!reusable || !keepAlive || !body.complete()) return;
     }
   };
@@ -646,8 +685,11 @@ function requestBody(
   head: RequestHead,
   options: HttpServerOptions,
   setPhase: (c: Connection, phase: Phase, ms: number) => void,
+  hooks: { readonly complete: () => void; readonly gone: () => void },
 ): BodyState {
+  const onComplete = hooks.complete;
   if (head.body.kind === "none") {
+    onComplete();
     return { stream: null, failed: undefined, complete: () => true };
   }
   let done = false;
@@ -669,7 +711,10 @@ function requestBody(
     } catch {
       ok = false;
     }
-    if (!ok) fail("the client closed the connection before the end of the body");
+    if (!ok) {
+      hooks.gone();
+      fail("the client closed the connection before the end of the body");
+    }
     // Between reads the handler waits on the upstream, which has no deadline here.
     setPhase(c, "handler", Infinity);
   };
@@ -707,6 +752,7 @@ function requestBody(
                 if (++trailers > MAX_FIELDS) fail("too many trailer fields");
               }
               done = true;
+              onComplete();
               controller.close();
               return;
             }
@@ -720,6 +766,7 @@ function requestBody(
           }
           if (remaining === 0) {
             done = true;
+            onComplete();
             controller.close();
             return;
           }
@@ -727,9 +774,12 @@ function requestBody(
           const piece = c.take(remaining);
           remaining -= piece.byteLength;
           if (remaining === 0 && chunked) chunkedState = "end";
-          if (remaining === 0 && !chunked) done = true;
           controller.enqueue(piece);
-          if (remaining === 0 && !chunked) controller.close();
+          if (remaining === 0 && !chunked) {
+            done = true;
+            onComplete();
+            controller.close();
+          }
           return;
         }
       } catch (error) {
@@ -818,6 +868,26 @@ async function writeResponse(
   }
   if (!keepAlive) lines += "connection: close\r\n";
   lines += "\r\n";
+  if (body !== null && framing === "length" && Number(length) <= SMALL_BODY) {
+    // A small body of known length: read it whole (no stream round trips) and send it with the
+    // head in one write.
+    let bytes: Uint8Array;
+    try {
+      bytes = await response.bytes();
+    } catch {
+      c.close();
+      return false;
+    }
+    if (bytes.byteLength !== Number(length)) {
+      c.close();
+      return false;
+    }
+    const head = encoder.encode(lines);
+    const out = new Uint8Array(head.byteLength + bytes.byteLength);
+    out.set(head);
+    out.set(bytes, head.byteLength);
+    return await writeAll(c, out) && keepAlive;
+  }
   if (!await writeAll(c, encoder.encode(lines))) {
     await body?.cancel().catch(() => {});
     return false;

@@ -126,6 +126,8 @@ export interface ProxyMetrics {
     readonly clientToken: number;
     readonly host: number;
     readonly crossSite: number;
+    /** The client went away before its answer; the upstream request was cancelled. */
+    readonly clientClosed: number;
     readonly secretUnavailable: number;
     readonly upstreamError: number;
   };
@@ -431,6 +433,7 @@ class ProxyCore {
   server: HttpServer | undefined;
   #ownOrigin = "";
   #rejectedHost = 0;
+  #clientClosed = 0;
   #rejectedCrossSite = 0;
   #requests = 0;
   #inFlight = 0;
@@ -511,9 +514,10 @@ class ProxyCore {
     const target = new URL(`${up.url.origin}${up.prefix}${url.pathname}${url.search}`);
     const rule = matchRule(this.#o.plan, target);
     const headers = this.#requestHeaders(req.headers, rule);
-    // Not req.signal: a client that goes away cancels the response body, which cancels the
-    // upstream body in turn. This signal aborts what is left when a drain times out.
-    const signal = this.#abort.signal;
+    // The server aborts req.signal when the client goes away before its answer is written; the
+    // proxy's own signal aborts what is left when a drain times out. Either cancels the upstream
+    // request, or the upstream body being streamed back.
+    const signal = AbortSignal.any([this.#abort.signal, req.signal]);
     this.#inFlight++;
     let refreshed = false;
     let response: Response;
@@ -622,6 +626,16 @@ class ProxyCore {
     rule: PlanRule | undefined,
   ): Response {
     const redactor = this.#o.resolver.redactor;
+    if (req.signal.aborted && !this.#abort.signal.aborted) {
+      // Nobody to answer: the upstream request was cancelled with it.
+      this.#clientClosed++;
+      this.#o.logger.debug("the client went away; its upstream request was cancelled", {
+        method: req.method,
+        path: redactor.redact(url.pathname),
+      });
+      this.#access(req, url, remote, 499, started, { rejected: "client_closed" });
+      return jsonError(499, "CLIENT_CLOSED", "The client closed the connection");
+    }
     if (error instanceof SecretResolutionError) {
       this.#rejectedSecret++;
       this.#o.logger.warn("request not sent: the credential could not be resolved", {
@@ -731,6 +745,7 @@ class ProxyCore {
         clientToken: this.#rejectedToken,
         host: this.#rejectedHost,
         crossSite: this.#rejectedCrossSite,
+        clientClosed: this.#clientClosed,
         secretUnavailable: this.#rejectedSecret,
         upstreamError: this.#rejectedUpstream,
       },
@@ -990,6 +1005,7 @@ export function formatPrometheus(m: ProxyMetrics): string {
       ['{reason="client_token"}', m.rejected.clientToken],
       ['{reason="host"}', m.rejected.host],
       ['{reason="cross_site"}', m.rejected.crossSite],
+      ['{reason="client_closed"}', m.rejected.clientClosed],
       ['{reason="secret_unavailable"}', m.rejected.secretUnavailable],
       ['{reason="upstream_error"}', m.rejected.upstreamError],
     ],
