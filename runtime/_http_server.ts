@@ -128,6 +128,8 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
 const MAX_FIELDS = 100;
 const MAX_CHUNK_LINE = 4096;
+/** Largest single read of a request body from the socket. */
+const BODY_READ = 256 * 1024;
 /** Bodies up to this length are read whole and written with the head. */
 const SMALL_BODY = 64 * 1024;
 
@@ -313,6 +315,12 @@ class Connection {
     if (n === null) return false;
     this.end += n;
     return true;
+  }
+  /** Reads up to `max` bytes into a new array, bypassing the buffer (which must be empty). */
+  async readDirect(max: number): Promise<Uint8Array | null> {
+    const out = new Uint8Array(max);
+    const n = await this.conn.read(out);
+    return n === null ? null : out.subarray(0, n);
   }
   /** Takes up to `n` buffered bytes (a copy). */
   take(n: number): Uint8Array {
@@ -550,25 +558,21 @@ export function serveHttp(
         complete: () => void watchClose(),
         gone,
       });
-      const headers = new Headers();
-      try {
-        for (const [name, value] of head.fields) headers.append(name, value);
-      } catch {
-        stats.malformed++;
-        await writeSimple(c, 400, "The auth proxy refused a malformed request: a field value");
-        return;
-      }
       let request: Request;
       try {
         request = new Request(`${base}${head.target}`, {
           method: head.method,
-          headers,
+          headers: head.fields as [string, string][],
           signal: abort.signal,
           ...(body.stream === null ? {} : { body: body.stream, duplex: "half" }),
         } as RequestInit);
       } catch {
         stats.malformed++;
-        await writeSimple(c, 400, "The auth proxy refused a malformed request: its target");
+        await writeSimple(
+          c,
+          400,
+          "The auth proxy refused a malformed request: its target or a field",
+        );
         return;
       }
       setPhase(c, "handler", Infinity);
@@ -770,8 +774,21 @@ function requestBody(
             controller.close();
             return;
           }
-          if (c.start === c.end) await more();
-          const piece = c.take(remaining);
+          let piece: Uint8Array;
+          if (c.start === c.end) {
+            // Nothing buffered: read the body straight into a chunk of its own (no copy, large
+            // reads), never past this body's end.
+            setPhase(c, "body", options.idleTimeoutMs);
+            const direct = await c.readDirect(Math.min(remaining, BODY_READ)).catch(() => null);
+            if (direct === null) {
+              hooks.gone();
+              fail("the client closed the connection before the end of the body");
+            }
+            setPhase(c, "handler", Infinity);
+            piece = direct!;
+          } else {
+            piece = c.take(remaining);
+          }
           remaining -= piece.byteLength;
           if (remaining === 0 && chunked) chunkedState = "end";
           controller.enqueue(piece);
