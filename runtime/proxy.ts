@@ -17,6 +17,11 @@
  * - Browsers are kept out: only a `Host` naming the listen address (or one of `allowedHosts`)
  *   is served, and a request with a foreign `Origin` or `Sec-Fetch-Site: cross-site|same-site`
  *   gets 403, so neither DNS rebinding nor a cross-site form can use the credential.
+ * - It serves on its own HTTP/1.1 server over `Deno.listen` (see `_http_server.ts` for why not
+ *   `Deno.serve` or `node:http`): a strict parser (no request smuggling), a connection bound with
+ *   idle connections shed first, head, keep-alive and idle timeouts, an accept loop that survives
+ *   EMFILE, the soft open-file limit raised to the hard one when `--allow-ffi` is granted; a
+ *   client that goes away cancels its upstream request.
  * - `/__mlflow-secrets-auth/health` and `/__mlflow-secrets-auth/metrics` (Prometheus) are served
  *   by the proxy itself; they show counts, never values.
  *
