@@ -7,8 +7,11 @@
  * connections):
  * - `Deno.serve` exits the process: `Uncaught (in promise) Http: Error: Too many open files`. It
  *   offers no hook on accept, no connection bound, no header or idle timeouts.
- * - `node:http` (with `maxConnections`, `headersTimeout`, `keepAliveTimeout`) stayed up, but
- *   served nothing after the flood was gone: no request got an answer until a restart.
+ * - `node:http` (with `maxConnections`, `headersTimeout`, `keepAliveTimeout`) survived only while
+ *   its bound stayed under the descriptor limit (500: it dropped the excess and served again
+ *   afterwards). Once `accept()` hit EMFILE (bound 5,000) it stayed up but answered nothing, even
+ *   after the flood was gone; it offers no hook on accept errors and no shedding of idle
+ *   connections.
  * - An accept loop of our own over `Deno.listen` sees EMFILE as an ordinary rejected `accept()`,
  *   backs off, sheds idle connections, and serves again as soon as descriptors are free.
  *
