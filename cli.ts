@@ -353,6 +353,14 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       "comma-separated variables to keep although the profile names them (a copy of the credential is removed all the same)",
     )
     .option(
+      "--preflight",
+      "resolve the secret before the child starts and refuse to start it on failure (the default)",
+    )
+    .option(
+      "--no-preflight",
+      "secret stores (vault, aws, azure): start the child at once and resolve the secret meanwhile; copies of it in the environment are then not removed",
+    )
+    .option(
       "--allow-dumpable",
       "start even when this process cannot be made unreadable to the child (needs Linux and --allow-ffi)",
     )
@@ -372,6 +380,14 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
         "the job may need for its artifact store; --scrub-cloud-env removes them too. --keep-env",
         "keeps named variables the job needs (a port, a host name); whatever holds a copy of the",
         "credential is removed all the same.",
+        "",
+        "Start-up: env and file secrets are read before the child starts (microseconds). A secret",
+        "from a store (vault, aws-secrets-manager, azure-key-vault) is resolved first too, by",
+        "default: a failure stops exec before the child exists, and copies of the value in the",
+        "environment are removed. --no-preflight starts the child at once instead: its first",
+        "request waits for the secret, a failure answers 503 (naming the provider and reference)",
+        "and is logged; the named variables are still removed, but copies of the value under other",
+        "names cannot be searched for before the child starts (a warning names any found later).",
         "",
         "This process makes itself non-dumpable (prctl PR_SET_DUMPABLE, through --allow-ffi), so",
         "the child cannot read its environment or memory in /proc; without that it refuses to",
