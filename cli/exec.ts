@@ -37,6 +37,8 @@
  *
  * SIGINT and SIGTERM are forwarded (a Ctrl-C that already reached the child through the terminal
  * is not sent twice); the exit code is the child's (128 + signal number when a signal killed it).
+ * Once the child has exited, requests still in flight (from its descendants) are drained before
+ * `exec` exits; a signal during that drain ends `exec` at once.
  *
  * `--env-mode direct` skips the proxy and exports the real credential instead
  * (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`). That is
@@ -240,7 +242,19 @@ export async function runExec(
     }
     return await runChild(command, childEnv, io, deps, proxy);
   } finally {
-    await proxy?.shutdown();
+    if (proxy !== undefined) {
+      // The child is gone, but requests of its descendants may still be in flight: they finish
+      // (up to the proxy's drain time) before exec exits. The signal listeners are removed by
+      // now, so a SIGINT or SIGTERM here ends exec at once (128 + signal number).
+      const inFlight = proxy.metrics.inFlight;
+      if (inFlight > 0) {
+        logger.info(
+          "the child has exited; waiting for the requests still in flight before exiting (a signal exits at once)",
+          { requests: inFlight },
+        );
+      }
+      await proxy.shutdown();
+    }
     await resolver.close();
   }
 }
