@@ -40,7 +40,7 @@ async function until(what: string, ready: () => boolean | Promise<boolean>): Pro
 
 /** `promise`, or an error naming `what` after 20 s (no test waits forever on a planted bug). */
 async function within<T>(what: string, promise: Promise<T>): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out waiting until: ${what}`)), 20_000);
   });
