@@ -19,7 +19,7 @@
  * @module
  */
 
-import { Argument, Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Argument, Command, CommanderError, Option } from "./deps/commander.ts";
 import { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
 import { type CliIo, processIo } from "./cli/io.ts";
 import { runValidate } from "./cli/validate.ts";

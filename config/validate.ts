@@ -5,8 +5,8 @@
  * @module
  */
 
-import { Ajv2020 } from "ajv/dist/2020.js";
-import type { ErrorObject, ValidateFunction } from "ajv";
+import { Ajv2020 } from "../deps/ajv.ts";
+import type { ErrorObject, ValidateFunction } from "../deps/ajv.ts";
 import schema from "../schema/profile.schema.json" with { type: "json" };
 import type { ProfileIssue } from "../runtime/errors.ts";
 import { compileHostPattern, isLoopbackHost } from "./host_match.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import type { Document, Node } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "../deps/yaml.ts";
+import type { Document, Node } from "../deps/yaml.ts";
 import { ProfileError, type ProfileIssue } from "../runtime/errors.ts";
 
 /** A position in the source text (1-based). */

@@ -13,7 +13,7 @@
  * environment. No test ever reaches 169.254.169.254.
  */
 
-import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
+import type { KeyVaultSecret, SecretClient } from "../../deps/azure_keyvault_secrets.ts";
 import {
   type AzureKeyVaultProviderOptions,
   createAzureKeyVaultProvider,
@@ -131,7 +131,7 @@ function providerFor(
 
 /** The real SecretClient, with a token allowed everything, for seeding. */
 async function seeder(d: KeyVaultDouble): Promise<SecretClient> {
-  const { SecretClient } = await import("@azure/keyvault-secrets");
+  const { SecretClient } = await import("../../deps/azure_keyvault_secrets.ts");
   const { rootCertificates } = await import("node:tls");
   const credential = {
     getToken: () =>
