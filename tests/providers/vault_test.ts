@@ -840,7 +840,10 @@ Deno.test("createVaultProvider() rejects incomplete auth and TLS settings when c
 
 Deno.test("createVaultProvider() loads node-vault only inside resolve", async () => {
   const source = await Deno.readTextFile(new URL("../../providers/vault.ts", import.meta.url));
-  assert(!/^import[^;]*["'][^"']*node_vault[^"']*["']/m.test(source), "no static import of node-vault");
+  assert(
+    !/^import[^;]*["'][^"']*node_vault[^"']*["']/m.test(source),
+    "no static import of node-vault",
+  );
   assertStringIncludes(source, 'await import("../deps/node_vault.ts")');
 });
 
