@@ -5,8 +5,8 @@
  * @module
  */
 
-import { Ajv2020 } from "../deps/ajv.ts";
 import type { ErrorObject, ValidateFunction } from "../deps/ajv.ts";
+import * as compiled from "./_profile_validator.js";
 import schema from "../schema/profile.schema.json" with { type: "json" };
 import type { ProfileIssue } from "../runtime/errors.ts";
 import { compileHostPattern, isLoopbackHost } from "./host_match.ts";
@@ -30,16 +30,20 @@ interface Validators {
 
 let validators: Validators | undefined;
 
+/**
+ * The schema's validators, compiled ahead of time (`deno task gen:validator`; a test fails when
+ * `_profile_validator.js` is out of date with the schema).
+ */
 function getValidators(): Validators {
   if (validators !== undefined) return validators;
-  const ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true });
-  ajv.addSchema(schema);
-  const profile = ajv.getSchema(schema.$id)!;
+  const byName = compiled as Readonly<Record<string, ValidateFunction | undefined>>;
   const secret = new Map<string, ValidateFunction>();
   for (const kind of SCHEMA_KINDS) {
-    secret.set(kind, ajv.getSchema(`${schema.$id}#/$defs/secret_${kind.replaceAll("-", "_")}`)!);
+    const check = byName[`secret_${kind.replaceAll("-", "_")}`];
+    if (check === undefined) throw new Error(`No compiled validator for kind "${kind}"`);
+    secret.set(kind, check);
   }
-  validators = { profile, secret };
+  validators = { profile: compiled.profile, secret };
   return validators;
 }
 
