@@ -1,3 +1,5 @@
+// deno-lint-ignore-file no-import-prefix -- deps/ is the one place that pins npm packages, so
+// that the module resolves without this repository's deno.json.
 /**
  * The JSON-Schema compiler (ajv, draft 2020-12) and its standalone code generator, pinned once.
  * Used only to generate `config/_profile_validator.js` (`deno task gen:validator`); at run time

@@ -1,3 +1,5 @@
+// deno-lint-ignore-file no-import-prefix -- deps/ is the one place that pins npm packages, so
+// that the module resolves without this repository's deno.json.
 /**
  * The few ajv run-time helpers the generated profile validator calls, without the compiler.
  * Same package and version as {@link ./ajv.ts}; a test holds the two equal.
