@@ -2,6 +2,7 @@
 // Regenerate with: deno task gen:validator
 import type { ValidateFunction } from "../deps/ajv.ts";
 export declare const profile: ValidateFunction;
+export declare const provider: ValidateFunction;
 export declare const secret_env: ValidateFunction;
 export declare const secret_file: ValidateFunction;
 export declare const secret_vault: ValidateFunction;

@@ -4218,8 +4218,7 @@ return errors === 0;
 }
 validate20.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const secret_env = validate35;
-const schema64 = {"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+export const provider = validate35;
 
 function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4231,9 +4230,1151 @@ evaluated0.props = undefined;
 if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
+const _errs2 = errors;
+let valid1 = true;
+const _errs3 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing0;
+if((data.kind === undefined) && (missing0 = "kind")){
+const err0 = {};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+else {
+if(data.kind !== undefined){
+if("env" !== data.kind){
+const err1 = {};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+}
+}
+var _valid0 = _errs3 === errors;
+errors = _errs2;
+if(vErrors !== null){
+if(_errs2){
+vErrors.length = _errs2;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid0){
+const _errs5 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!(key0 === "kind")){
+const err2 = {instancePath,schemaPath:"#/$defs/provider_env/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.kind !== undefined){
+let data1 = data.kind;
+if("env" !== data1){
+const err3 = {instancePath:instancePath+"/kind",schemaPath:"#/$defs/provider_env/properties/kind/const",keyword:"const",params:{allowedValue: "env"},message:"must be equal to constant",schema:"env",parentSchema:schema33.properties.kind,data:data1};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+}
+else {
+const err4 = {instancePath,schemaPath:"#/$defs/provider_env/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.type,parentSchema:schema33,data};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+var _valid0 = _errs5 === errors;
+valid1 = _valid0;
+if(valid1){
+var props0 = true;
+}
+}
+if(!valid1){
+const err5 = {instancePath,schemaPath:"#/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema32.allOf[0].if,parentSchema:schema32.allOf[0],data};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+const _errs11 = errors;
+let valid5 = true;
+const _errs12 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing1;
+if((data.kind === undefined) && (missing1 = "kind")){
+const err6 = {};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+else {
+if(data.kind !== undefined){
+if("file" !== data.kind){
+const err7 = {};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+}
+}
+var _valid1 = _errs12 === errors;
+errors = _errs11;
+if(vErrors !== null){
+if(_errs11){
+vErrors.length = _errs11;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid1){
+const _errs14 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key1 in data){
+if(!(key1 === "kind")){
+const err8 = {instancePath,schemaPath:"#/$defs/provider_file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data.kind !== undefined){
+let data3 = data.kind;
+if("file" !== data3){
+const err9 = {instancePath:instancePath+"/kind",schemaPath:"#/$defs/provider_file/properties/kind/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema34.properties.kind,data:data3};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+}
+else {
+const err10 = {instancePath,schemaPath:"#/$defs/provider_file/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+var _valid1 = _errs14 === errors;
+valid5 = _valid1;
+if(valid5){
+var props1 = true;
+}
+}
+if(!valid5){
+const err11 = {instancePath,schemaPath:"#/allOf/1/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema32.allOf[1].if,parentSchema:schema32.allOf[1],data};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if(props0 !== true && props1 !== undefined){
+if(props1 === true){
+props0 = true;
+}
+else {
+props0 = props0 || {};
+Object.assign(props0, props1);
+}
+}
+const _errs20 = errors;
+let valid9 = true;
+const _errs21 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing2;
+if((data.kind === undefined) && (missing2 = "kind")){
+const err12 = {};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+else {
+if(data.kind !== undefined){
+if("vault" !== data.kind){
+const err13 = {};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+}
+}
+var _valid2 = _errs21 === errors;
+errors = _errs20;
+if(vErrors !== null){
+if(_errs20){
+vErrors.length = _errs20;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid2){
+const _errs23 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.kind === undefined){
+const err14 = {instancePath,schemaPath:"#/$defs/provider_vault/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'",schema:schema35.required,parentSchema:schema35,data};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if(data.address === undefined){
+const err15 = {instancePath,schemaPath:"#/$defs/provider_vault/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'",schema:schema35.required,parentSchema:schema35,data};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(data.auth === undefined){
+const err16 = {instancePath,schemaPath:"#/$defs/provider_vault/required",keyword:"required",params:{missingProperty: "auth"},message:"must have required property '"+"auth"+"'",schema:schema35.required,parentSchema:schema35,data};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+for(const key2 in data){
+if(!((((((key2 === "kind") || (key2 === "address")) || (key2 === "namespace")) || (key2 === "allow_insecure_http")) || (key2 === "tls")) || (key2 === "auth"))){
+const err17 = {instancePath,schemaPath:"#/$defs/provider_vault/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema35,data};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+if(data.kind !== undefined){
+let data5 = data.kind;
+if("vault" !== data5){
+const err18 = {instancePath:instancePath+"/kind",schemaPath:"#/$defs/provider_vault/properties/kind/const",keyword:"const",params:{allowedValue: "vault"},message:"must be equal to constant",schema:"vault",parentSchema:schema35.properties.kind,data:data5};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data.address !== undefined){
+let data6 = data.address;
+if(typeof data6 === "string"){
+if(func1(data6) < 1){
+const err19 = {instancePath:instancePath+"/address",schemaPath:"#/$defs/provider_vault/properties/address/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema35.properties.address,data:data6};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/address",schemaPath:"#/$defs/provider_vault/properties/address/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.address.type,parentSchema:schema35.properties.address,data:data6};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+if(data.namespace !== undefined){
+let data7 = data.namespace;
+if(typeof data7 !== "string"){
+const err21 = {instancePath:instancePath+"/namespace",schemaPath:"#/$defs/provider_vault/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.namespace.type,parentSchema:schema35.properties.namespace,data:data7};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data.allow_insecure_http !== undefined){
+let data8 = data.allow_insecure_http;
+if(typeof data8 !== "boolean"){
+const err22 = {instancePath:instancePath+"/allow_insecure_http",schemaPath:"#/$defs/provider_vault/properties/allow_insecure_http/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema35.properties.allow_insecure_http.type,parentSchema:schema35.properties.allow_insecure_http,data:data8};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data.tls !== undefined){
+let data9 = data.tls;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+for(const key3 in data9){
+if(!(((key3 === "ca_cert") || (key3 === "client_cert")) || (key3 === "client_key"))){
+const err23 = {instancePath:instancePath+"/tls",schemaPath:"#/$defs/provider_vault/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema35.properties.tls,data:data9};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data9.ca_cert !== undefined){
+let data10 = data9.ca_cert;
+if(typeof data10 !== "string"){
+const err24 = {instancePath:instancePath+"/tls/ca_cert",schemaPath:"#/$defs/provider_vault/properties/tls/properties/ca_cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.tls.properties.ca_cert.type,parentSchema:schema35.properties.tls.properties.ca_cert,data:data10};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data9.client_cert !== undefined){
+let data11 = data9.client_cert;
+if(typeof data11 !== "string"){
+const err25 = {instancePath:instancePath+"/tls/client_cert",schemaPath:"#/$defs/provider_vault/properties/tls/properties/client_cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.tls.properties.client_cert.type,parentSchema:schema35.properties.tls.properties.client_cert,data:data11};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data9.client_key !== undefined){
+let data12 = data9.client_key;
+if(typeof data12 !== "string"){
+const err26 = {instancePath:instancePath+"/tls/client_key",schemaPath:"#/$defs/provider_vault/properties/tls/properties/client_key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.tls.properties.client_key.type,parentSchema:schema35.properties.tls.properties.client_key,data:data12};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/tls",schemaPath:"#/$defs/provider_vault/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.properties.tls.type,parentSchema:schema35.properties.tls,data:data9};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data.auth !== undefined){
+let data13 = data.auth;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.method === undefined){
+const err28 = {instancePath:instancePath+"/auth",schemaPath:"#/$defs/provider_vault/properties/auth/required",keyword:"required",params:{missingProperty: "method"},message:"must have required property '"+"method"+"'",schema:schema35.properties.auth.required,parentSchema:schema35.properties.auth,data:data13};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+for(const key4 in data13){
+if(!(func2.call(schema35.properties.auth.properties, key4))){
+const err29 = {instancePath:instancePath+"/auth",schemaPath:"#/$defs/provider_vault/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema35.properties.auth,data:data13};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data13.method !== undefined){
+let data14 = data13.method;
+if(!((((data14 === "token") || (data14 === "token_file")) || (data14 === "approle")) || (data14 === "kubernetes"))){
+const err30 = {instancePath:instancePath+"/auth/method",schemaPath:"#/$defs/provider_vault/properties/auth/properties/method/enum",keyword:"enum",params:{allowedValues: schema35.properties.auth.properties.method.enum},message:"must be equal to one of the allowed values",schema:schema35.properties.auth.properties.method.enum,parentSchema:schema35.properties.auth.properties.method,data:data14};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data13.token_env !== undefined){
+let data15 = data13.token_env;
+if(typeof data15 === "string"){
+if(!pattern5.test(data15)){
+const err31 = {instancePath:instancePath+"/auth/token_env",schemaPath:"#/$defs/provider_vault/properties/auth/properties/token_env/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema35.properties.auth.properties.token_env,data:data15};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/auth/token_env",schemaPath:"#/$defs/provider_vault/properties/auth/properties/token_env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.token_env.type,parentSchema:schema35.properties.auth.properties.token_env,data:data15};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data13.token_file !== undefined){
+let data16 = data13.token_file;
+if(typeof data16 !== "string"){
+const err33 = {instancePath:instancePath+"/auth/token_file",schemaPath:"#/$defs/provider_vault/properties/auth/properties/token_file/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.token_file.type,parentSchema:schema35.properties.auth.properties.token_file,data:data16};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data13.role_id_env !== undefined){
+let data17 = data13.role_id_env;
+if(typeof data17 === "string"){
+if(!pattern5.test(data17)){
+const err34 = {instancePath:instancePath+"/auth/role_id_env",schemaPath:"#/$defs/provider_vault/properties/auth/properties/role_id_env/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema35.properties.auth.properties.role_id_env,data:data17};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+else {
+const err35 = {instancePath:instancePath+"/auth/role_id_env",schemaPath:"#/$defs/provider_vault/properties/auth/properties/role_id_env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.role_id_env.type,parentSchema:schema35.properties.auth.properties.role_id_env,data:data17};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data13.role_id_file !== undefined){
+let data18 = data13.role_id_file;
+if(typeof data18 !== "string"){
+const err36 = {instancePath:instancePath+"/auth/role_id_file",schemaPath:"#/$defs/provider_vault/properties/auth/properties/role_id_file/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.role_id_file.type,parentSchema:schema35.properties.auth.properties.role_id_file,data:data18};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data13.secret_id_env !== undefined){
+let data19 = data13.secret_id_env;
+if(typeof data19 === "string"){
+if(!pattern5.test(data19)){
+const err37 = {instancePath:instancePath+"/auth/secret_id_env",schemaPath:"#/$defs/provider_vault/properties/auth/properties/secret_id_env/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema35.properties.auth.properties.secret_id_env,data:data19};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/auth/secret_id_env",schemaPath:"#/$defs/provider_vault/properties/auth/properties/secret_id_env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.secret_id_env.type,parentSchema:schema35.properties.auth.properties.secret_id_env,data:data19};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data13.secret_id_file !== undefined){
+let data20 = data13.secret_id_file;
+if(typeof data20 !== "string"){
+const err39 = {instancePath:instancePath+"/auth/secret_id_file",schemaPath:"#/$defs/provider_vault/properties/auth/properties/secret_id_file/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.secret_id_file.type,parentSchema:schema35.properties.auth.properties.secret_id_file,data:data20};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data13.role !== undefined){
+let data21 = data13.role;
+if(typeof data21 !== "string"){
+const err40 = {instancePath:instancePath+"/auth/role",schemaPath:"#/$defs/provider_vault/properties/auth/properties/role/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.role.type,parentSchema:schema35.properties.auth.properties.role,data:data21};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data13.jwt_file !== undefined){
+let data22 = data13.jwt_file;
+if(typeof data22 !== "string"){
+const err41 = {instancePath:instancePath+"/auth/jwt_file",schemaPath:"#/$defs/provider_vault/properties/auth/properties/jwt_file/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.jwt_file.type,parentSchema:schema35.properties.auth.properties.jwt_file,data:data22};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data13.mount !== undefined){
+let data23 = data13.mount;
+if(typeof data23 !== "string"){
+const err42 = {instancePath:instancePath+"/auth/mount",schemaPath:"#/$defs/provider_vault/properties/auth/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.properties.auth.properties.mount.type,parentSchema:schema35.properties.auth.properties.mount,data:data23};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+}
+else {
+const err43 = {instancePath:instancePath+"/auth",schemaPath:"#/$defs/provider_vault/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.properties.auth.type,parentSchema:schema35.properties.auth,data:data13};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+}
+else {
+const err44 = {instancePath,schemaPath:"#/$defs/provider_vault/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema35.type,parentSchema:schema35,data};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+var _valid2 = _errs23 === errors;
+valid9 = _valid2;
+if(valid9){
+var props2 = true;
+}
+}
+if(!valid9){
+const err45 = {instancePath,schemaPath:"#/allOf/2/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema32.allOf[2].if,parentSchema:schema32.allOf[2],data};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+if(props0 !== true && props2 !== undefined){
+if(props2 === true){
+props0 = true;
+}
+else {
+props0 = props0 || {};
+Object.assign(props0, props2);
+}
+}
+const _errs66 = errors;
+let valid15 = true;
+const _errs67 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing3;
+if((data.kind === undefined) && (missing3 = "kind")){
+const err46 = {};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+else {
+if(data.kind !== undefined){
+if("aws-secrets-manager" !== data.kind){
+const err47 = {};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+}
+}
+var _valid3 = _errs67 === errors;
+errors = _errs66;
+if(vErrors !== null){
+if(_errs66){
+vErrors.length = _errs66;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid3){
+const _errs69 = errors;
+if(!(validate22(data, {instancePath,parentData,parentDataProperty,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate22.errors : vErrors.concat(validate22.errors);
+errors = vErrors.length;
+}
+var _valid3 = _errs69 === errors;
+valid15 = _valid3;
+if(valid15){
+var props3 = true;
+}
+}
+if(!valid15){
+const err48 = {instancePath,schemaPath:"#/allOf/3/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema32.allOf[3].if,parentSchema:schema32.allOf[3],data};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+if(props0 !== true && props3 !== undefined){
+if(props3 === true){
+props0 = true;
+}
+else {
+props0 = props0 || {};
+Object.assign(props0, props3);
+}
+}
+const _errs71 = errors;
+let valid17 = true;
+const _errs72 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing4;
+if((data.kind === undefined) && (missing4 = "kind")){
+const err49 = {};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+else {
+if(data.kind !== undefined){
+if("azure-key-vault" !== data.kind){
+const err50 = {};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+}
+var _valid4 = _errs72 === errors;
+errors = _errs71;
+if(vErrors !== null){
+if(_errs71){
+vErrors.length = _errs71;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid4){
+const _errs74 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.kind === undefined){
+const err51 = {instancePath,schemaPath:"#/$defs/provider_azure_key_vault/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'",schema:schema38.required,parentSchema:schema38,data};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+if(data.vault_url === undefined){
+const err52 = {instancePath,schemaPath:"#/$defs/provider_azure_key_vault/required",keyword:"required",params:{missingProperty: "vault_url"},message:"must have required property '"+"vault_url"+"'",schema:schema38.required,parentSchema:schema38,data};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+for(const key5 in data){
+if(!(((((key5 === "kind") || (key5 === "vault_url")) || (key5 === "credential")) || (key5 === "disable_challenge_resource_verification")) || (key5 === "tls"))){
+const err53 = {instancePath,schemaPath:"#/$defs/provider_azure_key_vault/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema38,data};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+if(data.kind !== undefined){
+let data26 = data.kind;
+if("azure-key-vault" !== data26){
+const err54 = {instancePath:instancePath+"/kind",schemaPath:"#/$defs/provider_azure_key_vault/properties/kind/const",keyword:"const",params:{allowedValue: "azure-key-vault"},message:"must be equal to constant",schema:"azure-key-vault",parentSchema:schema38.properties.kind,data:data26};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+if(data.vault_url !== undefined){
+let data27 = data.vault_url;
+if(typeof data27 === "string"){
+if(!pattern11.test(data27)){
+const err55 = {instancePath:instancePath+"/vault_url",schemaPath:"#/$defs/provider_azure_key_vault/properties/vault_url/pattern",keyword:"pattern",params:{pattern: "^https://"},message:"must match pattern \""+"^https://"+"\"",schema:"^https://",parentSchema:schema38.properties.vault_url,data:data27};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/vault_url",schemaPath:"#/$defs/provider_azure_key_vault/properties/vault_url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.vault_url.type,parentSchema:schema38.properties.vault_url,data:data27};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+if(data.credential !== undefined){
+let data28 = data.credential;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+for(const key6 in data28){
+if(!(((((((key6 === "type") || (key6 === "tenant_id")) || (key6 === "client_id")) || (key6 === "client_secret_env")) || (key6 === "client_secret_file")) || (key6 === "authority_host")) || (key6 === "additionally_allowed_tenants"))){
+const err57 = {instancePath:instancePath+"/credential",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema38.properties.credential,data:data28};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+}
+if(data28.type !== undefined){
+let data29 = data28.type;
+if(!(((((data29 === "default") || (data29 === "client_secret")) || (data29 === "managed_identity")) || (data29 === "workload_identity")) || (data29 === "azure_cli"))){
+const err58 = {instancePath:instancePath+"/credential/type",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/type/enum",keyword:"enum",params:{allowedValues: schema38.properties.credential.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema38.properties.credential.properties.type.enum,parentSchema:schema38.properties.credential.properties.type,data:data29};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+if(data28.tenant_id !== undefined){
+let data30 = data28.tenant_id;
+if(typeof data30 !== "string"){
+const err59 = {instancePath:instancePath+"/credential/tenant_id",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/tenant_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.credential.properties.tenant_id.type,parentSchema:schema38.properties.credential.properties.tenant_id,data:data30};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+if(data28.client_id !== undefined){
+let data31 = data28.client_id;
+if(typeof data31 !== "string"){
+const err60 = {instancePath:instancePath+"/credential/client_id",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/client_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.credential.properties.client_id.type,parentSchema:schema38.properties.credential.properties.client_id,data:data31};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data28.client_secret_env !== undefined){
+let data32 = data28.client_secret_env;
+if(typeof data32 === "string"){
+if(!pattern5.test(data32)){
+const err61 = {instancePath:instancePath+"/credential/client_secret_env",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/client_secret_env/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema38.properties.credential.properties.client_secret_env,data:data32};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+else {
+const err62 = {instancePath:instancePath+"/credential/client_secret_env",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/client_secret_env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.credential.properties.client_secret_env.type,parentSchema:schema38.properties.credential.properties.client_secret_env,data:data32};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+if(data28.client_secret_file !== undefined){
+let data33 = data28.client_secret_file;
+if(typeof data33 !== "string"){
+const err63 = {instancePath:instancePath+"/credential/client_secret_file",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/client_secret_file/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.credential.properties.client_secret_file.type,parentSchema:schema38.properties.credential.properties.client_secret_file,data:data33};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+if(data28.authority_host !== undefined){
+let data34 = data28.authority_host;
+if(typeof data34 !== "string"){
+const err64 = {instancePath:instancePath+"/credential/authority_host",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/authority_host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.credential.properties.authority_host.type,parentSchema:schema38.properties.credential.properties.authority_host,data:data34};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+if(data28.additionally_allowed_tenants !== undefined){
+let data35 = data28.additionally_allowed_tenants;
+if(Array.isArray(data35)){
+const len0 = data35.length;
+for(let i0=0; i0<len0; i0++){
+let data36 = data35[i0];
+if(typeof data36 !== "string"){
+const err65 = {instancePath:instancePath+"/credential/additionally_allowed_tenants/" + i0,schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/additionally_allowed_tenants/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.credential.properties.additionally_allowed_tenants.items.type,parentSchema:schema38.properties.credential.properties.additionally_allowed_tenants.items,data:data36};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+}
+}
+else {
+const err66 = {instancePath:instancePath+"/credential/additionally_allowed_tenants",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/properties/additionally_allowed_tenants/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema38.properties.credential.properties.additionally_allowed_tenants.type,parentSchema:schema38.properties.credential.properties.additionally_allowed_tenants,data:data35};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/credential",schemaPath:"#/$defs/provider_azure_key_vault/properties/credential/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema38.properties.credential.type,parentSchema:schema38.properties.credential,data:data28};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+if(data.disable_challenge_resource_verification !== undefined){
+let data37 = data.disable_challenge_resource_verification;
+if(typeof data37 !== "boolean"){
+const err68 = {instancePath:instancePath+"/disable_challenge_resource_verification",schemaPath:"#/$defs/provider_azure_key_vault/properties/disable_challenge_resource_verification/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema38.properties.disable_challenge_resource_verification.type,parentSchema:schema38.properties.disable_challenge_resource_verification,data:data37};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data.tls !== undefined){
+let data38 = data.tls;
+if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
+for(const key7 in data38){
+if(!(key7 === "ca_cert")){
+const err69 = {instancePath:instancePath+"/tls",schemaPath:"#/$defs/provider_azure_key_vault/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema38.properties.tls,data:data38};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+if(data38.ca_cert !== undefined){
+let data39 = data38.ca_cert;
+if(typeof data39 === "string"){
+if(func1(data39) < 1){
+const err70 = {instancePath:instancePath+"/tls/ca_cert",schemaPath:"#/$defs/provider_azure_key_vault/properties/tls/properties/ca_cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema38.properties.tls.properties.ca_cert,data:data39};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+else {
+const err71 = {instancePath:instancePath+"/tls/ca_cert",schemaPath:"#/$defs/provider_azure_key_vault/properties/tls/properties/ca_cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema38.properties.tls.properties.ca_cert.type,parentSchema:schema38.properties.tls.properties.ca_cert,data:data39};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/tls",schemaPath:"#/$defs/provider_azure_key_vault/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema38.properties.tls.type,parentSchema:schema38.properties.tls,data:data38};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath,schemaPath:"#/$defs/provider_azure_key_vault/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema38.type,parentSchema:schema38,data};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+var _valid4 = _errs74 === errors;
+valid17 = _valid4;
+if(valid17){
+var props4 = true;
+}
+}
+if(!valid17){
+const err74 = {instancePath,schemaPath:"#/allOf/4/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema32.allOf[4].if,parentSchema:schema32.allOf[4],data};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+if(props0 !== true && props4 !== undefined){
+if(props4 === true){
+props0 = true;
+}
+else {
+props0 = props0 || {};
+Object.assign(props0, props4);
+}
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.kind === undefined){
+const err75 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'",schema:schema32.required,parentSchema:schema32,data};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+if(props0 !== true){
+props0 = props0 || {};
+props0.kind = true;
+}
+if(data.kind !== undefined){
+let data40 = data.kind;
+if(!(((((data40 === "env") || (data40 === "file")) || (data40 === "vault")) || (data40 === "aws-secrets-manager")) || (data40 === "azure-key-vault"))){
+const err76 = {instancePath:instancePath+"/kind",schemaPath:"#/properties/kind/enum",keyword:"enum",params:{allowedValues: schema32.properties.kind.enum},message:"must be equal to one of the allowed values",schema:schema32.properties.kind.enum,parentSchema:schema32.properties.kind,data:data40};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+}
+}
+else {
+const err77 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema32.type,parentSchema:schema32,data};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+validate35.errors = vErrors;
+evaluated0.props = props0;
+return errors === 0;
+}
+validate35.evaluated = {"dynamicProps":true,"dynamicItems":false};
+
+export const secret_env = validate37;
+const schema69 = {"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+
+function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate37.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.var === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "var"},message:"must have required property '"+"var"+"'",schema:schema64.required,parentSchema:schema64,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "var"},message:"must have required property '"+"var"+"'",schema:schema69.required,parentSchema:schema69,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4244,7 +5385,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "var") || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema64,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema69,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4258,7 +5399,7 @@ if(data.var !== undefined){
 let data0 = data.var;
 if(typeof data0 === "string"){
 if(!pattern5.test(data0)){
-const err2 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema64.properties.var,data:data0};
+const err2 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema69.properties.var,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4269,7 +5410,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.var.type,parentSchema:schema64.properties.var,data:data0};
+const err3 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.properties.var.type,parentSchema:schema69.properties.var,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4283,7 +5424,7 @@ if(data.field !== undefined){
 let data1 = data.field;
 if(typeof data1 === "string"){
 if(func1(data1) < 1){
-const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema64.properties.field,data:data1};
+const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema69.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4294,7 +5435,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema64.properties.field.type,parentSchema:schema64.properties.field,data:data1};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.properties.field.type,parentSchema:schema69.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4306,7 +5447,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema64.type,parentSchema:schema64,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.type,parentSchema:schema69,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4315,18 +5456,18 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate35.errors = vErrors;
+validate37.errors = vErrors;
 return errors === 0;
 }
-validate35.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const secret_file = validate36;
-const schema65 = {"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+export const secret_file = validate38;
+const schema70 = {"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
-function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate36.evaluated;
+const evaluated0 = validate38.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4335,7 +5476,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.path === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema65.required,parentSchema:schema65,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema70.required,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4346,7 +5487,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "path") || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema65,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4360,7 +5501,7 @@ if(data.path !== undefined){
 let data0 = data.path;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema65.properties.path,data:data0};
+const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema70.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4371,7 +5512,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.properties.path.type,parentSchema:schema65.properties.path,data:data0};
+const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.path.type,parentSchema:schema70.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4385,7 +5526,7 @@ if(data.field !== undefined){
 let data1 = data.field;
 if(typeof data1 === "string"){
 if(func1(data1) < 1){
-const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema65.properties.field,data:data1};
+const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema70.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4396,7 +5537,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema65.properties.field.type,parentSchema:schema65.properties.field,data:data1};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.field.type,parentSchema:schema70.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4408,7 +5549,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema65.type,parentSchema:schema65,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.type,parentSchema:schema70,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4417,18 +5558,18 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate36.errors = vErrors;
+validate38.errors = vErrors;
 return errors === 0;
 }
-validate36.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const secret_vault = validate37;
-const schema66 = {"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+export const secret_vault = validate39;
+const schema71 = {"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
-function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate37.evaluated;
+const evaluated0 = validate39.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4437,7 +5578,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.path === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema66.required,parentSchema:schema66,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema71.required,parentSchema:schema71,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4448,7 +5589,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((key0 === "path") || (key0 === "mount")) || (key0 === "kv")) || (key0 === "version")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema66,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema71,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4462,7 +5603,7 @@ if(data.path !== undefined){
 let data0 = data.path;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema66.properties.path,data:data0};
+const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4473,7 +5614,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.path.type,parentSchema:schema66.properties.path,data:data0};
+const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.path.type,parentSchema:schema71.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4486,7 +5627,7 @@ errors++;
 if(data.mount !== undefined){
 let data1 = data.mount;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/mount",schemaPath:"#/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.mount.type,parentSchema:schema66.properties.mount,data:data1};
+const err4 = {instancePath:instancePath+"/mount",schemaPath:"#/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.mount.type,parentSchema:schema71.properties.mount,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4499,7 +5640,7 @@ errors++;
 if(data.kv !== undefined){
 let data2 = data.kv;
 if(!(((data2 === 1) || (data2 === 2)) || (data2 === "auto"))){
-const err5 = {instancePath:instancePath+"/kv",schemaPath:"#/properties/kv/enum",keyword:"enum",params:{allowedValues: schema66.properties.kv.enum},message:"must be equal to one of the allowed values",schema:schema66.properties.kv.enum,parentSchema:schema66.properties.kv,data:data2};
+const err5 = {instancePath:instancePath+"/kv",schemaPath:"#/properties/kv/enum",keyword:"enum",params:{allowedValues: schema71.properties.kv.enum},message:"must be equal to one of the allowed values",schema:schema71.properties.kv.enum,parentSchema:schema71.properties.kv,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4512,7 +5653,7 @@ errors++;
 if(data.version !== undefined){
 let data3 = data.version;
 if(!((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3)))){
-const err6 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema66.properties.version.type,parentSchema:schema66.properties.version,data:data3};
+const err6 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema71.properties.version.type,parentSchema:schema71.properties.version,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4523,7 +5664,7 @@ errors++;
 }
 if(typeof data3 == "number"){
 if(data3 < 1 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema66.properties.version,data:data3};
+const err7 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema71.properties.version,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4538,7 +5679,7 @@ if(data.field !== undefined){
 let data4 = data.field;
 if(typeof data4 === "string"){
 if(func1(data4) < 1){
-const err8 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema66.properties.field,data:data4};
+const err8 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.properties.field,data:data4};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4549,7 +5690,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema66.properties.field.type,parentSchema:schema66.properties.field,data:data4};
+const err9 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.field.type,parentSchema:schema71.properties.field,data:data4};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -4561,7 +5702,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema66.type,parentSchema:schema66,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema71.type,parentSchema:schema71,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -4570,18 +5711,18 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate37.errors = vErrors;
+validate39.errors = vErrors;
 return errors === 0;
 }
-validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const secret_aws_secrets_manager = validate38;
-const schema67 = {"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+export const secret_aws_secrets_manager = validate40;
+const schema72 = {"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
-function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate38.evaluated;
+const evaluated0 = validate40.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4590,7 +5731,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema67.required,parentSchema:schema67,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema72.required,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4601,7 +5742,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "id") || (key0 === "version_stage")) || (key0 === "version_id")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema67,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4615,7 +5756,7 @@ if(data.id !== undefined){
 let data0 = data.id;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema67.properties.id,data:data0};
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4626,7 +5767,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.properties.id.type,parentSchema:schema67.properties.id,data:data0};
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.id.type,parentSchema:schema72.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4639,7 +5780,7 @@ errors++;
 if(data.version_stage !== undefined){
 let data1 = data.version_stage;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/version_stage",schemaPath:"#/properties/version_stage/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.properties.version_stage.type,parentSchema:schema67.properties.version_stage,data:data1};
+const err4 = {instancePath:instancePath+"/version_stage",schemaPath:"#/properties/version_stage/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.version_stage.type,parentSchema:schema72.properties.version_stage,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4652,7 +5793,7 @@ errors++;
 if(data.version_id !== undefined){
 let data2 = data.version_id;
 if(typeof data2 !== "string"){
-const err5 = {instancePath:instancePath+"/version_id",schemaPath:"#/properties/version_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.properties.version_id.type,parentSchema:schema67.properties.version_id,data:data2};
+const err5 = {instancePath:instancePath+"/version_id",schemaPath:"#/properties/version_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.version_id.type,parentSchema:schema72.properties.version_id,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4666,7 +5807,7 @@ if(data.field !== undefined){
 let data3 = data.field;
 if(typeof data3 === "string"){
 if(func1(data3) < 1){
-const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema67.properties.field,data:data3};
+const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.field,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4677,7 +5818,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema67.properties.field.type,parentSchema:schema67.properties.field,data:data3};
+const err7 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.field.type,parentSchema:schema72.properties.field,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4689,7 +5830,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema67.type,parentSchema:schema67,data};
+const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -4698,19 +5839,19 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate38.errors = vErrors;
+validate40.errors = vErrors;
 return errors === 0;
 }
-validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const secret_azure_key_vault = validate39;
-const schema68 = {"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
-const pattern33 = new RegExp("^[0-9A-Za-z-]+$", "u");
+export const secret_azure_key_vault = validate41;
+const schema73 = {"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const pattern38 = new RegExp("^[0-9A-Za-z-]+$", "u");
 
-function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate39.evaluated;
+const evaluated0 = validate41.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4719,7 +5860,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema68.required,parentSchema:schema68,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4730,7 +5871,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((key0 === "name") || (key0 === "version")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema68,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4743,8 +5884,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern33.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z-]+$"},message:"must match pattern \""+"^[0-9A-Za-z-]+$"+"\"",schema:"^[0-9A-Za-z-]+$",parentSchema:schema68.properties.name,data:data0};
+if(!pattern38.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z-]+$"},message:"must match pattern \""+"^[0-9A-Za-z-]+$"+"\"",schema:"^[0-9A-Za-z-]+$",parentSchema:schema73.properties.name,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4755,7 +5896,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.properties.name.type,parentSchema:schema68.properties.name,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.name.type,parentSchema:schema73.properties.name,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4768,7 +5909,7 @@ errors++;
 if(data.version !== undefined){
 let data1 = data.version;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.properties.version.type,parentSchema:schema68.properties.version,data:data1};
+const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.version.type,parentSchema:schema73.properties.version,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4782,7 +5923,7 @@ if(data.field !== undefined){
 let data2 = data.field;
 if(typeof data2 === "string"){
 if(func1(data2) < 1){
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema68.properties.field,data:data2};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema73.properties.field,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4793,7 +5934,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema68.properties.field.type,parentSchema:schema68.properties.field,data:data2};
+const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.field.type,parentSchema:schema73.properties.field,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4805,7 +5946,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema68.type,parentSchema:schema68,data};
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4814,8 +5955,8 @@ vErrors.push(err7);
 }
 errors++;
 }
-validate39.errors = vErrors;
+validate41.errors = vErrors;
 return errors === 0;
 }
-validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate41.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 

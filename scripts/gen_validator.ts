@@ -23,8 +23,8 @@ const HEADER = [
 ];
 
 /**
- * The generated module (`profile`, the whole schema, and one `secret_<kind>` export per
- * provider kind, its secret reference) and its type declarations.
+ * The generated module (`profile`, the whole schema; `provider`, one provider block; and one
+ * `secret_<kind>` export per provider kind, its secret reference) and its type declarations.
  *
  * @param source The schema (default `schema/profile.schema.json`).
  * @returns JavaScript (an ES module) and TypeScript declarations.
@@ -39,7 +39,10 @@ export function generateValidator(
     code: { source: true, esm: true, lines: true },
   });
   ajv.addSchema(source);
-  const refs: Record<string, string> = { profile: source.$id };
+  const refs: Record<string, string> = {
+    profile: source.$id,
+    provider: `${source.$id}#/$defs/provider`,
+  };
   for (const kind of source.$defs.provider.properties.kind.enum) {
     const name = `secret_${kind.replaceAll("-", "_")}`;
     refs[name] = `${source.$id}#/$defs/${name}`;
