@@ -21,7 +21,7 @@
 
 import type * as Commander from "./deps/commander.ts";
 import { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
-import { type CliIo, processIo } from "./cli/io.ts";
+import { type CliIo, processIo, profileOptionOf } from "./cli/io.ts";
 import { HELP } from "./cli/_help.ts";
 import type { EmbeddedProfile } from "./cli/load.ts";
 import type { Profile } from "./config/profile.ts";
@@ -99,6 +99,8 @@ export async function main(
       return 0;
     }
   }
+  const profileOption = profileOptionOf(args);
+  if (profileOption !== undefined) io = { ...io, profileOption };
   let code = 0;
   const commander = await import("./deps/commander.ts");
   const program = buildProgram(commander, io, (c) => {
@@ -179,15 +181,24 @@ function buildProgram(
     .description("Show which rule matches a URL and which headers it would inject (redacted)")
     .addOption(profileOption())
     .option("-u, --url <url...>", "tracking URL(s) to explain")
+    .argument("[url...]", "tracking URL(s) to explain, as with --url")
     .option("--json", "machine-readable output")
     .addOption(fromEnvOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  mlflow-secrets-auth explain\n  mlflow-secrets-auth explain --url https://mlflow.company.com/api/2.0/mlflow/runs/get\n  mlflow-secrets-auth explain --from-env      # migrate from the Python plugin's variables",
+      "\nExamples:\n  mlflow-secrets-auth explain\n  mlflow-secrets-auth explain https://mlflow.company.com/api/2.0/mlflow/runs/get\n  mlflow-secrets-auth explain --from-env      # migrate from the Python plugin's variables",
     )
-    .action(async (opts) => {
+    .action(async (urls, opts) => {
       const { runExplain } = await import("./cli/explain.ts");
-      setCode(await runExplain({ ...opts, embedded, loaded: await fromEnv(opts, io) }, io));
+      const url = [...(opts.url ?? []), ...urls];
+      setCode(
+        await runExplain({
+          ...opts,
+          ...(url.length > 0 ? { url } : {}),
+          embedded,
+          loaded: await fromEnv(opts, io),
+        }, io),
+      );
     });
 
   program.command("schema")

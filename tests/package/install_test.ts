@@ -26,12 +26,18 @@ async function run(
   cmd: string,
   args: readonly string[],
   cwd: string,
+  path: readonly string[] = [],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(cmd, {
     args: [...args],
     cwd,
     clearEnv: true,
-    env: { NO_COLOR: "1", HOME: cwd, DENO_DIR, PATH: `${dirname(DENO)}:/usr/bin:/bin` },
+    env: {
+      NO_COLOR: "1",
+      HOME: cwd,
+      DENO_DIR,
+      PATH: [...path, dirname(DENO), "/usr/bin", "/bin"].join(":"),
+    },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -66,6 +72,10 @@ Deno.test("cli.ts --help and validate work on a fresh clone with no set-up step,
     const help = await run(DENO, ["run", "-A", "cli.ts", "--help"], clone);
     assertEquals(help.code, 0, help.stderr);
     assertStringIncludes(help.stdout, "Usage: mlflow-secrets-auth");
+    // Not installed: a hint shows the command as run here.
+    const missing = await run(DENO, ["run", "-A", "cli.ts", "validate", "-p", "nope.yaml"], clone);
+    assertEquals(missing.code, 2);
+    assertStringIncludes(missing.stderr, "`deno run -A cli.ts init -p nope.yaml`");
     const task = await run(DENO, ["task", "cli", "validate"], clone);
     assertEquals(task.code, 0, task.stderr);
     assertStringIncludes(task.stdout, "mlflow-auth.yaml: valid (1 host rule");
@@ -107,8 +117,10 @@ Deno.test("deno task install-cli puts a working mlflow-secrets-auth on PATH (--h
     const validate = await run(bin, ["validate"], elsewhere);
     assertEquals(validate.code, 0, validate.stderr);
     assertStringIncludes(validate.stdout, "mlflow-auth.yaml: valid (1 host rule");
-    const missing = await run(bin, ["validate", "-p", "nope.yaml"], elsewhere);
+    // A hint that shows a command shows this one, as installed (not `deno run …`).
+    const missing = await run(bin, ["validate", "-p", "nope.yaml"], elsewhere, [`${root}/bin`]);
     assertEquals(missing.code, 2, "a usage error is exit 2 through the installed command too");
+    assertStringIncludes(missing.stderr, "`mlflow-secrets-auth init -p nope.yaml`");
   } finally {
     await Deno.remove(root, { recursive: true });
     await Deno.remove(elsewhere, { recursive: true });
