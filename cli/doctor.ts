@@ -343,7 +343,8 @@ async function checkTarget(
       cause: `its SDK "${broken.package}" does not load: ${
         ctx.redactor.redact(broken.error ?? "")
       }`,
-      hint: "install the locked packages (`deno install --frozen`, or `deno task setup`)",
+      hint:
+        "fill Deno's cache with the locked packages once, with the npm registry reachable (from a checkout: `deno install --frozen --entrypoint cli.ts deps/*.ts`), or build a bundle for a host without one",
     }, h);
     skipRest(["secret", "header", "server"], "the provider is not usable");
     return done();
