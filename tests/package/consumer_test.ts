@@ -14,6 +14,7 @@ const TOKEN = "consumer-canary-3f9a1c";
 
 const TYPES: Readonly<Record<string, string>> = {
   ".ts": "application/typescript; charset=utf-8",
+  ".js": "application/javascript; charset=utf-8",
   ".json": "application/json; charset=utf-8",
 };
 
