@@ -8,19 +8,12 @@ import { main } from "../../cli.ts";
 import { formatBytes } from "../../cli/_artifact.ts";
 import { type CompileReport, findCompileRuntime, runCompile } from "../../cli/compile.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 import { runAirgapped } from "./_airgap.ts";
 import { captureIo, ENV_PROFILE, run, tempFile } from "./_build.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** This run's Deno cache. */
-async function currentDenoDir(): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-  }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
-}
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
 /** A runtime available without touching the network: DENORT_BIN (a real denort) or the cache. */
@@ -34,7 +27,7 @@ Deno.test("main() compile fails at once without a runtime, naming DENORT_BIN and
   // machine sees.
   const { dir, path } = await tempFile("p.yaml", ENV_PROFILE);
   const denoDir = await Deno.makeTempDir({ prefix: "msa-empty-deno-dir-" });
-  await Deno.symlink(`${await currentDenoDir()}/npm`, `${denoDir}/npm`);
+  await Deno.symlink(`${DENO_DIR}/npm`, `${denoDir}/npm`);
   try {
     const output = `${dir}/dist/mlflow-auth`;
     const root = Deno.uid() === 0;

@@ -5,6 +5,7 @@
  * request to a local server.
  */
 
+import { DENO_DIR } from "../_deno_dir.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 
@@ -58,12 +59,6 @@ const res = await authFetch(\`\${origin}/api/2.0/mlflow/experiments/search\`);
 console.log(res.status, await res.text());
 await authFetch.close();
 `;
-
-/** This run's Deno cache: the consumer shares it (a fresh HOME must not mean a fresh cache). */
-const DENO_DIR = await (async () => {
-  const out = await new Deno.Command(DENO, { args: ["info", "--json"], stdout: "piped" }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
-})();
 
 async function deno(
   dir: string,

@@ -5,17 +5,12 @@
  */
 
 import { dirname } from "node:path";
+import { DENO_DIR } from "../_deno_dir.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { VERSION } from "../../cli.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const DENO = Deno.execPath();
-
-/** This run's Deno cache, shared with the children (a fresh HOME must not mean a fresh cache). */
-const DENO_DIR = await (async () => {
-  const out = await new Deno.Command(DENO, { args: ["info", "--json"], stdout: "piped" }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
-})();
 
 const PROFILE = `version: 1
 providers: { ci: { kind: env } }

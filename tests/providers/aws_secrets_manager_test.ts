@@ -32,6 +32,7 @@ import { startServer } from "../_servers.ts";
 import { issueTestCertificates } from "../_tls.ts";
 import { recordingContext } from "./_context.ts";
 import { runProviderContract } from "./_contract.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 
 const REGION = "us-east-1";
 const signal = (): AbortSignal => new AbortController().signal;
@@ -764,8 +765,8 @@ async function resolveInSubprocess(
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       NO_COLOR: "1",
-      // The same Deno cache as this process, so the subprocess compiles nothing anew.
-      ...(Deno.env.get("DENO_DIR") !== undefined ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+      // The same Deno cache as this process (the npm packages are there), whatever HOME is.
+      DENO_DIR,
       ...env,
     },
     stdout: "piped",
