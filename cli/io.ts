@@ -47,6 +47,13 @@ export function commandOf(io: CliIo): string {
  *
  * @param args Arguments after the program name.
  * @returns `-p`, `--profile`, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { profileOptionOf } from "./io.ts";
+ * if (profileOptionOf(["validate", "-p", "a.yaml"]) !== "-p") throw new Error("-p");
+ * if (profileOptionOf(["exec", "--", "tool", "--profile", "x"]) !== undefined) throw new Error("--");
+ * ```
  */
 export function profileOptionOf(args: readonly string[]): string | undefined {
   let found: string | undefined;

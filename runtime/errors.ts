@@ -85,6 +85,12 @@ export function formatIssueLocation(file: string, issue: ProfileIssue): string {
  *
  * @param n A count.
  * @returns The count and the noun.
+ *
+ * @example
+ * ```ts
+ * import { issueCount } from "./errors.ts";
+ * if (issueCount(1) !== "1 issue" || issueCount(5) !== "5 issues") throw new Error("plural");
+ * ```
  */
 export function issueCount(n: number): string {
   return `${n} issue${n === 1 ? "" : "s"}`;
