@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isLoopbackHost } from "../runtime/loopback.ts";
+
 /** A compiled pattern. */
 export interface HostPattern {
   /** `http:` or `https:`. */
@@ -110,6 +112,12 @@ export function matchesHostPattern(pattern: HostPattern, url: URL): boolean {
   const port = url.port === "" ? DEFAULT_PORT[pattern.protocol] : Number(url.port);
   if (port !== pattern.port) return false;
   const host = normaliseHost(url.hostname);
+  // Over plain http, a loopback rule covers loopback only: `localhost.` goes to DNS.
+  if (
+    pattern.protocol === "http:" && !isLoopbackHost(url.hostname) && isLoopbackHost(pattern.host)
+  ) {
+    return false;
+  }
   if (pattern.wildcard) {
     if (!host.endsWith(`.${pattern.host}`)) return false;
     const labels = host.slice(0, -pattern.host.length - 1);
@@ -135,7 +143,7 @@ export function specificity(p: HostPattern): readonly [number, number, number] {
   return [p.wildcard ? 0 : 1, p.host.split(".").length, p.path.split("/").length];
 }
 
-export { isLoopbackHost } from "../runtime/loopback.ts";
+export { isLoopbackHost };
 
 function normaliseHost(hostname: string): string {
   return hostname.toLowerCase().replace(/\.$/, "");

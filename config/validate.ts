@@ -167,7 +167,10 @@ function semanticIssues(data: ProfileData, v: Validators, locate: Locate): Profi
     try {
       const p = compileHostPattern(rule.match);
       canonical = p.canonical;
-      if (p.protocol === "http:" && !isLoopbackHost(p.host) && rule.allow_insecure_http !== true) {
+      if (
+        p.protocol === "http:" && !isLoopbackHost(writtenHostname(rule.match)) &&
+        rule.allow_insecure_http !== true
+      ) {
         at(
           `${base}/match`,
           `"${rule.match}" sends credentials over plain http to a non-loopback host; use https, or set allow_insecure_http: true on this rule if you accept that`,
@@ -399,4 +402,13 @@ function dedupe(issues: ProfileIssue[]): ProfileIssue[] {
     seen.add(k);
     return true;
   });
+}
+
+/** The host of a rule's match as written: the compiled pattern drops a trailing dot, URL keeps it. */
+function writtenHostname(match: string): string {
+  try {
+    return new URL(match.trim()).hostname;
+  } catch {
+    return "";
+  }
 }

@@ -14,6 +14,9 @@ const TABLE: readonly [pattern: string, url: string, expected: boolean][] = [
   ["https://MLflow.Company.COM", "https://mlflow.company.com/", true],
   ["https://mlflow.company.com", "https://MLFLOW.company.com./x", true],
   ["https://mlflow.company.com.", "https://mlflow.company.com/x", true],
+  // Over plain http, "localhost." is a DNS name, not loopback.
+  ["http://localhost:5000", "http://localhost.:5000/x", false],
+  ["http://LOCALHOST:5000", "http://localhost:5000/x", true],
   // Look-alikes.
   ["https://mlflow.company.com", "https://mlflow.company.com.evil.com/", false],
   ["https://mlflow.company.com", "https://evilmlflow.company.com/", false],
@@ -106,6 +109,10 @@ Deno.test("isLoopbackHost() accepts only loopback names and addresses", () => {
       "[::2]",
       "mlflow.company.com",
       "api.localhost",
+      "localhost.",
+      "LOCALHOST.",
+      "127.0.0.1.",
+      "[::1].",
     ]
   ) {
     assert(!isLoopbackHost(h), h);

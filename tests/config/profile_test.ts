@@ -95,6 +95,13 @@ Deno.test("parseProfile() refuses http rules for non-loopback hosts unless allow
   parseProfile(rule("http://[::1]:5000"), { env: {} });
 });
 
+Deno.test("parseProfile() treats localhost. (trailing dot, resolved by DNS) as not loopback", () => {
+  const rule = (match: string) =>
+    `version: 1\nproviders: { ci: { kind: env } }\nhosts:\n  - { match: "${match}", provider: ci, secret: { var: T }, auth: bearer }\n`;
+  assertEquals(issuesOf(rule("http://localhost.:5000")).map((i) => i.rule), ["insecure-http"]);
+  assertEquals(issuesOf(rule("http://LOCALHOST.")).map((i) => i.rule), ["insecure-http"]);
+});
+
 Deno.test("parseProfile() checks the secret reference against the provider's kind", () => {
   const text = `version: 1
 providers: { f: { kind: file } }

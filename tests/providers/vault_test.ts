@@ -804,6 +804,11 @@ Deno.test("createVaultProvider() rejects http:// to a host that is not loopback 
   h.provider({ address: "http://localhost:8200" });
   h.provider({ address: "http://[::1]:8200" });
   h.provider({ address: "http://127.10.0.1:8200" });
+  assertThrows(
+    () => h.provider({ address: "http://localhost.:8200" }),
+    Error,
+    "allow_insecure_http",
+  );
   h.provider({ address: "https://vault.company.com:8200" });
   assertThrows(() => h.provider({ address: "ftp://vault" }), Error, "https://");
   assertThrows(() => h.provider({ address: "vault:8200/x" }), Error);

@@ -388,6 +388,11 @@ Deno.test("startProxy() refuses a non-loopback address without allowRemote and a
     "not a loopback address",
   );
   await assertRejects(
+    () => startProxy(profile, { ...opts, listen: "localhost.:0" }),
+    UsageError,
+    "not a loopback address",
+  );
+  await assertRejects(
     () => startProxy(profile, { ...opts, listen: "0.0.0.0:0", allowRemote: true }),
     UsageError,
     "needs a client token",
