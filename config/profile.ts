@@ -5,6 +5,7 @@
  */
 
 import { ProfileError } from "../runtime/errors.ts";
+import { FileRefusal, readRegularTextFile } from "../runtime/_regular_file.ts";
 import { type EnvLookup, interpolate } from "./interpolate.ts";
 import type { ProfileData } from "./types.ts";
 import { validateProfileData } from "./validate.ts";
@@ -90,13 +91,18 @@ export interface LoadProfileOptions {
   readonly env?: EnvLookup | Readonly<Record<string, string>>;
 }
 
+/** The largest profile read: real ones are a few KiB; this stops a device or a huge file. */
+const MAX_PROFILE_BYTES = 1 << 20;
+
 /**
- * Reads and validates a profile file.
+ * Reads and validates a profile file. Only a regular file of at most 1 MiB is read: a FIFO, a
+ * device or a directory is refused before it is opened.
  *
  * @param path File path.
  * @param options Environment for interpolation.
  * @returns The profile.
- * @throws {ProfileError} when the file is missing, unreadable or invalid.
+ * @throws {ProfileError} when the file is missing, unreadable, not a regular file, over 1 MiB
+ *   or invalid.
  *
  * @example
  * ```ts
@@ -111,9 +117,13 @@ export async function loadProfile(
 ): Promise<Profile> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    ({ text } = await readRegularTextFile(path, { maxBytes: MAX_PROFILE_BYTES }));
   } catch (cause) {
-    const why = cause instanceof Deno.errors.NotFound
+    const why = cause instanceof FileRefusal
+      ? `${cause.message}; give the path of the profile's YAML file${
+        cause.reason === "too-large" ? ", which is a few KiB at most" : ""
+      }`
+      : cause instanceof Deno.errors.NotFound
       ? "the file does not exist; check the path"
       : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
       ? "permission denied; check the file mode and --allow-read"

@@ -20,6 +20,7 @@
  */
 
 import { SecretResolutionError } from "../runtime/errors.ts";
+import { checkRegularFile, FileRefusal, readRegularTextFile } from "../runtime/_regular_file.ts";
 import { secretFromText } from "./_json_value.ts";
 import type {
   ProviderContext,
@@ -81,18 +82,12 @@ export function createFileProvider(
       const path = String(ref.path);
       const reference = `file:${path}`;
       try {
-        const info = await Deno.stat(path);
-        if (!info.isFile) {
-          throw new SecretResolutionError(`"${path}" is not a regular file; point path at a file`, {
-            provider: name,
-            reference,
-            status: 404,
-          });
-        }
-        const stamp = `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+        const stat = await Deno.stat(path);
+        checkRegularFile(stat);
         const known = memo.get(path);
-        if (known !== undefined && known.stamp === stamp) return known.value;
-        const text = await Deno.readTextFile(path, { signal });
+        if (known !== undefined && known.stamp === stampOf(stat)) return known.value;
+        const { text, info } = await readRegularTextFile(path, { signal });
+        const stamp = stampOf(info);
         const trimmed = text.endsWith("\r\n")
           ? text.slice(0, -2)
           : text.endsWith("\n")
@@ -103,6 +98,14 @@ export function createFileProvider(
         return value;
       } catch (cause) {
         if (cause instanceof SecretResolutionError) throw cause;
+        if (cause instanceof FileRefusal) {
+          throw new SecretResolutionError(`"${path}" is not a regular file; point path at a file`, {
+            provider: name,
+            reference,
+            status: 404,
+            cause,
+          });
+        }
         if (cause instanceof Deno.errors.NotFound) {
           throw new SecretResolutionError(
             `file "${path}" does not exist; check the path and that the secret is mounted`,
@@ -134,3 +137,7 @@ export const fileProvider: ProviderFactory = {
   create: (name, config, context) =>
     createFileProvider(name, config as FileProviderOptions, context),
 };
+
+function stampOf(info: Deno.FileInfo): string {
+  return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+}

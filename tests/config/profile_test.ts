@@ -1,8 +1,14 @@
-import { parseProfile, resolveProfilePath } from "../../config/profile.ts";
+import { loadProfile, parseProfile, resolveProfilePath } from "../../config/profile.ts";
 import { PROFILE_SCHEMA, SCHEMA_KINDS } from "../../config/validate.ts";
 import { PROVIDERS } from "../../providers/registry.ts";
 import { ProfileError } from "../../runtime/errors.ts";
-import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../_assert.ts";
 
 const VALID = `version: 1
 providers:
@@ -300,4 +306,44 @@ Deno.test("parseProfile() points YAML indentation errors at the offending column
   const lines = first.message.split("\n");
   assertEquals(lines.at(-1), "   ^");
   assertEquals(lines.at(-2), "   secret: { var: T }");
+});
+
+Deno.test("loadProfile() refuses a FIFO, a device, a directory and a file over 1 MiB, saying what and where", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/fifo.yaml`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert(made.success, "mkfifo failed");
+    // Today's reader blocks on the FIFO: unblock it after a while so the test fails, not hangs.
+    let settled = false;
+    const unblock = setTimeout(async () => {
+      if (!settled) (await Deno.open(fifo, { write: true })).close();
+    }, 5_000);
+    const loading = loadProfile(fifo, { env: {} });
+    const err = await assertRejects(() => loading, ProfileError).finally(() => {
+      settled = true;
+      clearTimeout(unblock);
+    });
+    assertStringIncludes(err.message, `"${fifo}"`);
+    assertStringIncludes(err.message, "a FIFO (named pipe), not a regular file");
+    assertStringIncludes(err.message, "give the path of the profile's YAML file");
+
+    const dev = await assertRejects(() => loadProfile("/dev/zero", { env: {} }), ProfileError);
+    assertStringIncludes(dev.message, "a character device, not a regular file");
+    const folder = await assertRejects(() => loadProfile(dir, { env: {} }), ProfileError);
+    assertStringIncludes(folder.message, "a directory, not a regular file");
+
+    const big = `${dir}/big.yaml`;
+    await Deno.writeTextFile(big, VALID);
+    await Deno.truncate(big, 2 * 1024 * 1024);
+    const large = await assertRejects(() => loadProfile(big, { env: {} }), ProfileError);
+    assertStringIncludes(large.message, "it is 2 MiB, over the 1 MiB limit");
+    assertEquals(large.issues[0]!.rule, "read");
+
+    const ok = `${dir}/ok.yaml`;
+    await Deno.writeTextFile(ok, VALID);
+    assertEquals((await loadProfile(ok, { env: {} })).data.hosts[0]!.provider, "ci");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
