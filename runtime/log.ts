@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Redactor } from "./redact.ts";
+import { REDACTION_FAILED, type Redactor } from "./redact.ts";
 
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -49,7 +49,9 @@ export interface LoggerOptions {
 }
 
 /**
- * Creates a logger. Every line, fields included, passes through the redactor.
+ * Creates a logger. Every line, fields included, passes through the redactor. A line that cannot
+ * be built or masked (a field that does not serialise, a failing redactor) is never written: a
+ * fixed notice ({@linkcode REDACTION_FAILED}) is written in its place.
  *
  * @param options Level, format, redactor and writer.
  * @returns A logger.
@@ -71,19 +73,27 @@ export function createLogger(options: LoggerOptions): Logger {
   const format = options.format ?? "text";
   const now = options.now ?? Date.now;
   const write = options.write ?? writeStderr;
+  const format_ = (time: string, level: LogLevel, message: string, fields?: LogFields) => {
+    if (format === "json") {
+      return JSON.stringify({ time, level, msg: message, ...safeFields(fields) });
+    }
+    const extra = fields === undefined ? "" : Object.entries(safeFields(fields))
+      .map(([k, v]) => ` ${k}=${typeof v === "string" ? quoteIfNeeded(v) : JSON.stringify(v)}`)
+      .join("");
+    return `${time} ${level.toUpperCase()} ${message}${extra}`;
+  };
   const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
     if (RANK[level] < min) return;
     const time = new Date(now()).toISOString();
     let line: string;
-    if (format === "json") {
-      line = JSON.stringify({ time, level, msg: message, ...safeFields(fields) });
-    } else {
-      const extra = fields === undefined ? "" : Object.entries(safeFields(fields))
-        .map(([k, v]) => ` ${k}=${typeof v === "string" ? quoteIfNeeded(v) : JSON.stringify(v)}`)
-        .join("");
-      line = `${time} ${level.toUpperCase()} ${message}${extra}`;
+    try {
+      line = options.redactor.redact(format_(time, level, message, fields));
+    } catch {
+      line = REDACTION_FAILED;
     }
-    write(options.redactor.redact(line) + "\n");
+    // A line that could not be built or masked is dropped; a fixed notice takes its place.
+    if (line === REDACTION_FAILED) line = format_(time, level, REDACTION_FAILED);
+    write(line + "\n");
   };
   return {
     debug: (m, f) => emit("debug", m, f),
