@@ -117,7 +117,9 @@ export class Redactor {
     let coverStart = -1; // the mask being grown covers [coverStart, coverEnd)
     let coverEnd = -1;
     const n = text.length;
+    const heads = this.#heads;
     for (let i = 0; i + MIN_LENGTH <= n; i++) {
+      if (heads[((text.charCodeAt(i) * 31) ^ text.charCodeAt(i + 1)) & 0xffff] === 0) continue;
       const end = this.#longestAt(text, i);
       if (end < 0) continue;
       if (i < coverEnd) {
@@ -135,9 +137,8 @@ export class Redactor {
     return out + text.slice(copied, coverStart) + MASK + text.slice(coverEnd);
   }
 
-  /** End of the longest registered form starting at `i`, or -1. */
+  /** End of the longest registered form starting at `i`, or -1 (`i` passed the head filter). */
   #longestAt(text: string, i: number): number {
-    if (this.#heads[head(text, i)] === 0) return -1;
     const room = text.length - i;
     let best = -1;
     for (const length of this.#anchorLengths) {
@@ -245,7 +246,7 @@ function derivedForms(value: string): string[] {
   return forms;
 }
 
-/** A 16-bit hash of the two code units at `i` (the text has at least two there). */
+/** A 16-bit hash of the two code units at `i` (`#mask` inlines it). */
 function head(text: string, i: number): number {
   return ((text.charCodeAt(i) * 31) ^ text.charCodeAt(i + 1)) & 0xffff;
 }
