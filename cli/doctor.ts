@@ -25,6 +25,7 @@ import {
 } from "../runtime/errors.ts";
 import { createLogger, type LogLevel } from "../runtime/log.ts";
 import { Redactor } from "../runtime/redact.ts";
+import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
 import { SecretResolver } from "../runtime/resolver.ts";
 import type { ProviderFactory, SecretValue } from "../providers/types.ts";
 import { redactUrl } from "./explain.ts";
@@ -908,10 +909,12 @@ function parseTarget(text: string): URL {
   let url: URL;
   try {
     url = new URL(text);
-  } catch (cause) {
+  } catch {
     throw new UsageError(
-      `Cannot check "${text}": it is not an absolute URL; pass the tracking URL, e.g. --url https://mlflow.company.com`,
-      { cause },
+      `Cannot check "${
+        maskUserinfo(text)
+      }": it is not an absolute URL; pass the tracking URL, e.g. --url https://mlflow.company.com`,
+      { cause: invalidUrlCause(text) },
     );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {

@@ -50,6 +50,7 @@
 
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import { UsageError } from "../runtime/errors.ts";
+import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
 import type { Logger } from "../runtime/log.ts";
 import { type ProxyHandle, startProxy } from "../runtime/proxy.ts";
 import type { ProviderFactory } from "../providers/types.ts";
@@ -180,7 +181,9 @@ export async function runExec(
   }
   if (!/^https?:\/\//i.test(upstream)) {
     throw new UsageError(
-      `Cannot exec: the tracking server "${upstream}" is not an http(s) URL; pass --upstream https://…`,
+      `Cannot exec: the tracking server "${
+        maskUserinfo(upstream)
+      }" is not an http(s) URL; pass --upstream https://…`,
     );
   }
   const { resolver, logger } = createCliResolver(plan, io, {
@@ -316,8 +319,10 @@ function ruleFor(plan: Plan, upstream: string): PlanRule {
   let url: URL;
   try {
     url = new URL(upstream);
-  } catch (cause) {
-    throw new UsageError(`Cannot exec: "${upstream}" is not an absolute URL`, { cause });
+  } catch {
+    throw new UsageError(`Cannot exec: "${maskUserinfo(upstream)}" is not an absolute URL`, {
+      cause: invalidUrlCause(upstream),
+    });
   }
   const rule = url.username === "" && url.password === "" ? matchRule(plan, url) : undefined;
   if (rule === undefined) {

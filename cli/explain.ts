@@ -9,6 +9,7 @@ import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.
 import { formatDuration } from "../config/duration.ts";
 import type { AuthSpec } from "../config/auth_header.ts";
 import { UsageError } from "../runtime/errors.ts";
+import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
 import type { Profile } from "../config/profile.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
@@ -91,12 +92,12 @@ function explainUrl(
   let url: URL;
   try {
     url = new URL(text);
-  } catch (cause) {
+  } catch {
     throw new UsageError(
-      `Cannot explain "${text}": it is not an absolute URL; pass e.g. https://mlflow.company.com/`,
-      {
-        cause,
-      },
+      `Cannot explain "${
+        maskUserinfo(text)
+      }": it is not an absolute URL; pass e.g. https://mlflow.company.com/`,
+      { cause: invalidUrlCause(text) },
     );
   }
   const shown = redactUrl(url);
@@ -119,7 +120,12 @@ export function summarise(rule: PlanRule): RuleSummary {
     kind: rule.providerKind,
     secret: rule.secret,
     headers: [
-      { name: rule.authHeader, value: headerShape(rule.auth) },
+      {
+        name: rule.authHeader,
+        value: rule.sensitiveAuthTemplate
+          ? "<redacted: a template from the environment and the secret>"
+          : headerShape(rule.auth),
+      },
       ...Object.entries(rule.headers).map(([name, value]) => ({
         name,
         value: rule.sensitiveHeaders.has(name) ? "<redacted: from the environment>" : value,
@@ -165,7 +171,7 @@ function formatRule(r: RuleSummary): string {
   ].join("\n");
 }
 
-/** A URL for display: userinfo and query values removed. */
+/** A URL for display: userinfo and query values masked. */
 export function redactUrl(url: URL): string {
   const copy = new URL(url.href);
   if (copy.username !== "" || copy.password !== "") {
@@ -173,5 +179,6 @@ export function redactUrl(url: URL): string {
     copy.password = "";
   }
   for (const key of new Set(copy.searchParams.keys())) copy.searchParams.set(key, "***");
-  return copy.href;
+  // An opaque URL (`bob:pw@host` parses with scheme "bob:") keeps its "userinfo" in the path.
+  return maskUserinfo(copy.href);
 }

@@ -8,6 +8,7 @@
 
 import { parseProfile } from "../config/profile.ts";
 import { UsageError } from "../runtime/errors.ts";
+import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
 import { buildProfileFromEnv, printWarnings } from "./from_env.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReferenceFor } from "./_schema_ref.ts";
@@ -289,10 +290,12 @@ function normaliseHost(text: string): string {
   let url: URL;
   try {
     url = new URL(text);
-  } catch (cause) {
+  } catch {
     throw new UsageError(
-      `Cannot write a profile: --host "${text}" is not a URL; pass the tracking server's URL, e.g. https://mlflow.company.com`,
-      { cause },
+      `Cannot write a profile: --host "${
+        maskUserinfo(text)
+      }" is not a URL; pass the tracking server's URL, e.g. https://mlflow.company.com`,
+      { cause: invalidUrlCause(text) },
     );
   }
   if (url.username !== "" || url.password !== "") {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { maskUserinfo } from "../runtime/_display_url.ts";
 import { isLoopbackHost } from "../runtime/loopback.ts";
 
 /** A compiled pattern. */
@@ -41,20 +42,22 @@ const DEFAULT_PORT = { "http:": 80, "https:": 443 } as const;
  * ```
  */
 export function compileHostPattern(text: string): HostPattern {
+  // Messages quote the pattern back: never with a password in it.
+  const shown = maskUserinfo(text);
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(text.trim());
   if (m === null) {
     throw new TypeError(
-      `"${text}" is not scheme://host[:port][/path]; write e.g. "https://mlflow.company.com"`,
+      `"${shown}" is not scheme://host[:port][/path]; write e.g. "https://mlflow.company.com"`,
     );
   }
   const scheme = m[1]!.toLowerCase();
   let authority = m[2]!;
   const rawPath = m[3]!;
   if (scheme !== "http" && scheme !== "https") {
-    throw new TypeError(`"${text}" uses scheme "${scheme}"; only http and https are supported`);
+    throw new TypeError(`"${shown}" uses scheme "${scheme}"; only http and https are supported`);
   }
   if (authority.includes("@")) {
-    throw new TypeError(`"${text}" contains userinfo ("@"); write only the host`);
+    throw new TypeError(`"${shown}" contains userinfo ("@"); write only the host`);
   }
   let wildcard = false;
   if (authority.startsWith("*.")) {
@@ -62,28 +65,28 @@ export function compileHostPattern(text: string): HostPattern {
     authority = authority.slice(2);
   }
   if (authority.includes("*")) {
-    throw new TypeError(`"${text}" has "*" somewhere else than a leading "*." label`);
+    throw new TypeError(`"${shown}" has "*" somewhere else than a leading "*." label`);
   }
   if (authority === "" || authority.startsWith(":")) {
-    throw new TypeError(`"${text}" has no host`);
+    throw new TypeError(`"${shown}" has no host`);
   }
   let url: URL;
   try {
     url = new URL(`${scheme}://${authority}${rawPath}`);
   } catch {
-    throw new TypeError(`"${text}" is not a valid URL`);
+    throw new TypeError(`"${shown}" is not a valid URL`);
   }
   if (url.search !== "" || url.hash !== "") {
-    throw new TypeError(`"${text}" has a query or fragment; remove it`);
+    throw new TypeError(`"${shown}" has a query or fragment; remove it`);
   }
   const protocol = url.protocol as "http:" | "https:";
   const host = normaliseHost(url.hostname);
   if (wildcard && (host.startsWith("[") || /^[0-9.]+$/.test(host))) {
-    throw new TypeError(`"${text}" puts a wildcard before an IP address`);
+    throw new TypeError(`"${shown}" puts a wildcard before an IP address`);
   }
   if (wildcard && !host.includes(".")) {
     throw new TypeError(
-      `"${text}" wildcards a top-level domain; name at least two labels after "*."`,
+      `"${shown}" wildcards a top-level domain; name at least two labels after "*."`,
     );
   }
   const port = url.port === "" ? DEFAULT_PORT[protocol] : Number(url.port);

@@ -49,6 +49,11 @@ export interface PlanRule {
    * secret, masked in logs and never printed by `explain`.
    */
   readonly sensitiveHeaders: ReadonlySet<string>;
+  /**
+   * Whether the auth header's template (`auth: { type: header, value }`) holds text from the
+   * environment (`${VAR}`): then `explain` never prints it.
+   */
+  readonly sensitiveAuthTemplate: boolean;
   /** Cache settings. */
   readonly cache: CachePolicy;
   /** Retry settings. */
@@ -112,6 +117,7 @@ export function createPlan(profile: Profile): Plan {
           profile.interpolated.has(`/hosts/${index}/headers/${escapePointer(name)}`)
         ),
       ),
+      sensitiveAuthTemplate: profile.interpolated.has(`/hosts/${index}/auth/value`),
       cache: cachePolicy(h, defaults),
       retry: retryPolicy(h, defaults),
       refreshOn: h.refresh_on ?? defaults.refresh_on ?? [401],

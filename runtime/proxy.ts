@@ -32,6 +32,7 @@ import { isLoopbackHost } from "./loopback.ts";
 import { createRequestGuard, type RequestGuard } from "./_proxy_guard.ts";
 import { type HttpServer, serveHttp } from "./_http_server.ts";
 import { raiseOpenFileLimit } from "./_file_limit.ts";
+import { invalidUrlCause, maskUserinfo } from "./_display_url.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import type { Profile } from "../config/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
@@ -809,12 +810,12 @@ function parseUpstream(value: string | URL): Upstream {
   let url: URL;
   try {
     url = new URL(String(value));
-  } catch (cause) {
+  } catch {
     throw new UsageError(
       `Cannot start the proxy: upstream "${
-        String(value)
+        maskUserinfo(String(value))
       }" is not an absolute URL; pass e.g. https://mlflow.company.com`,
-      { cause },
+      { cause: invalidUrlCause(String(value)) },
     );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
