@@ -1,31 +1,34 @@
 /**
- * Minimal assertions (JSR's @std/assert is unreachable here) and the canary leak check.
+ * Assertions built on `node:assert/strict` (JSR's @std/assert is unreachable here) and the canary
+ * leak check.
  */
+
+import { AssertionError, deepStrictEqual, ok } from "node:assert/strict";
 
 /** Throws when `cond` is falsy. */
 export function assert(cond: unknown, message = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(message);
+  ok(cond, message);
 }
 
-/** Deep equality via a canonical JSON form. */
+/**
+ * Deep strict equality (`node:assert/strict` `deepStrictEqual`): prototypes, `Map` and `Set`
+ * contents, typed arrays, `undefined`-valued properties and `-0` all count.
+ */
 export function assertEquals(actual: unknown, expected: unknown, message?: string): void {
-  const a = canonical(actual);
-  const e = canonical(expected);
-  if (a !== e) {
-    throw new Error(
-      `${message ? message + ": " : ""}values differ\n  actual:   ${a}\n  expected: ${e}`,
-    );
-  }
+  deepStrictEqual(actual, expected, message);
 }
 
 /** Asserts that `text` contains `part`. */
 export function assertStringIncludes(text: string, part: string, message?: string): void {
-  if (!text.includes(part)) {
-    throw new Error(
-      `${message ? message + ": " : ""}expected ${JSON.stringify(text)} to include ${
+  if (typeof text !== "string" || !text.includes(part)) {
+    throw new AssertionError({
+      message: `${message ? message + ": " : ""}expected ${JSON.stringify(text)} to include ${
         JSON.stringify(part)
       }`,
-    );
+      actual: text,
+      expected: part,
+      operator: "includes",
+    });
   }
 }
 
@@ -40,15 +43,9 @@ export async function assertRejects<E extends Error>(
   try {
     value = await fn();
   } catch (e) {
-    if (cls !== undefined && !(e instanceof cls)) {
-      throw new Error(
-        `expected ${cls.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
-      );
-    }
-    if (includes !== undefined) assertStringIncludes((e as Error).message, includes);
-    return e as E;
+    return checkError(e, cls, includes);
   }
-  throw new Error(`expected a rejection, got ${JSON.stringify(value)}`);
+  throw new AssertionError({ message: `expected a rejection, got ${Deno.inspect(value)}` });
 }
 
 /** Asserts that `fn` throws, and returns the error. */
@@ -61,15 +58,31 @@ export function assertThrows<E extends Error>(
   try {
     fn();
   } catch (e) {
-    if (cls !== undefined && !(e instanceof cls)) {
-      throw new Error(
-        `expected ${cls.name}, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
-      );
-    }
-    if (includes !== undefined) assertStringIncludes((e as Error).message, includes);
-    return e as E;
+    return checkError(e, cls, includes);
   }
-  throw new Error("expected an exception");
+  throw new AssertionError({ message: "expected an exception" });
+}
+
+function checkError<E extends Error>(
+  e: unknown,
+  // deno-lint-ignore no-explicit-any
+  cls: (new (...args: any[]) => E) | undefined,
+  includes: string | undefined,
+): E {
+  if (cls !== undefined && !(e instanceof cls)) {
+    throw new AssertionError({
+      message: `expected ${cls.name}, got ${
+        e instanceof Error ? `${e.name}: ${e.message}` : Deno.inspect(e)
+      }`,
+    });
+  }
+  if (includes !== undefined) {
+    if (!(e instanceof Error)) {
+      throw new AssertionError({ message: `expected an Error, got ${Deno.inspect(e)}` });
+    }
+    assertStringIncludes(e.message, includes);
+  }
+  return e as E;
 }
 
 /**
@@ -106,14 +119,4 @@ export function assertNoCanary(value: unknown, canary: string, seen = new Set<un
 /** The forms a secret travels in. */
 export function canaryForms(canary: string): string[] {
   return [canary, btoa(canary), encodeURIComponent(canary)];
-}
-
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => {
-    if (x instanceof Uint8Array) return { $bytes: [...x] };
-    if (x !== null && typeof x === "object" && !Array.isArray(x)) {
-      return Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)));
-    }
-    return x;
-  }) ?? String(v);
 }
