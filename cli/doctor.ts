@@ -51,6 +51,8 @@ export interface DoctorOptions {
   readonly providers?: ReadonlyMap<string, ProviderFactory> | undefined;
   /** The fetch the live call goes through (under the middleware). Default `globalThis.fetch`. */
   readonly fetch?: typeof fetch | undefined;
+  /** The transport of providers (never the live call's fetch). Default `globalThis.fetch`. */
+  readonly providerFetch?: typeof fetch | undefined;
 }
 
 /** Outcome of a step. `warn` and `skip` are not passes. */
@@ -201,7 +203,7 @@ export async function runDoctor(options: DoctorOptions, io: CliIo): Promise<numb
     redactor,
     logger,
     env: io.env,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.providerFetch ? { providerFetch: options.providerFetch } : {}),
     ...(options.providers ? { providers: options.providers } : {}),
   });
   const authFetch = createAuthFetch(plan, {

@@ -19,8 +19,17 @@ import type { ProviderFactory } from "../providers/types.ts";
 
 /** Options of {@linkcode createAuthFetch}. */
 export interface AuthFetchOptions {
-  /** The inner fetch. Default: `globalThis.fetch` as it is when the function is created. */
+  /**
+   * The inner fetch, for tracking requests only. Default: `globalThis.fetch` as it is when the
+   * function is created. Providers never use it (see `providerFetch`).
+   */
   readonly fetch?: typeof fetch;
+  /**
+   * The transport of providers that speak HTTP themselves (Vault, its token included), kept apart
+   * from `fetch` so that provider traffic never passes through a wrapper meant for the tracking
+   * server. Default: `globalThis.fetch` as it is when the function is created.
+   */
+  readonly providerFetch?: typeof fetch;
   /** Environment lookup for providers. Default: the process environment. */
   readonly env?: (name: string) => string | undefined;
   /** Clock. */

@@ -28,7 +28,8 @@ export interface GlobalFetchDisposer extends Disposable, AsyncDisposable {
  * original one.
  *
  * @param profile A validated profile or a plan.
- * @param options As for `createAuthFetch` (its `fetch` defaults to the original global fetch).
+ * @param options As for `createAuthFetch` (its `fetch` and `providerFetch` default to the
+ *   original global fetch).
  * @returns A disposer that restores the original.
  *
  * @example
@@ -58,7 +59,12 @@ export function installGlobalFetch(
   const original = current[ORIGINAL] ?? current;
   // A previous installation is replaced, and its providers closed.
   current[DISPOSER]?.().catch(() => {});
-  const authFetch = createAuthFetch(profile, { fetch: original, ...options });
+  // Providers keep the original fetch too: the wrapper installed below must never carry them.
+  const authFetch = createAuthFetch(profile, {
+    fetch: original,
+    providerFetch: original,
+    ...options,
+  });
   const installed = Object.assign(authFetch, {
     [ORIGINAL]: original,
     [DISPOSER]: (): Promise<void> => dispose(),

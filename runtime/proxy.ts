@@ -71,8 +71,10 @@ export interface ProxyOptions {
   readonly clientToken?: string;
   /** A resolver to share (cache, single-flight, redactor). Default: a new one, closed at shutdown. */
   readonly resolver?: SecretResolver;
-  /** fetch used for upstream requests (and handed to providers by a new resolver). */
+  /** fetch used for upstream requests only. */
   readonly fetch?: typeof fetch;
+  /** Transport of a new resolver's providers (see `AuthFetchOptions.providerFetch`). */
+  readonly providerFetch?: typeof fetch;
   /** Logger for access lines (level info) and failures. Default: stderr, redacting. */
   readonly logger?: Logger;
   /** Level of the default logger. Default: `MLFLOW_SECRETS_AUTH_LOG_LEVEL`, else the profile's. */

@@ -26,8 +26,11 @@ import { type CachedSecret, SecretCache } from "./secret_cache.ts";
 export interface SecretResolverOptions {
   /** Environment lookup handed to providers. Default: the process environment. */
   readonly env?: (name: string) => string | undefined;
-  /** fetch handed to providers. Default `globalThis.fetch` at creation time. */
-  readonly fetch?: typeof fetch;
+  /**
+   * The transport of providers that speak HTTP themselves (Vault): never the tracking fetch.
+   * Default: `globalThis.fetch` as it is when the resolver is created.
+   */
+  readonly providerFetch?: typeof fetch;
   /** Clock. */
   readonly now?: () => number;
   /** Random source, for jitter. */
@@ -92,6 +95,7 @@ export class SecretResolver {
   readonly #bindings = new Map<number, Binding>();
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #providerFetch: typeof fetch;
   /** The cache. */
   readonly cache: SecretCache;
   /** The redactor every secret is registered with. */
@@ -110,6 +114,8 @@ export class SecretResolver {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    // Captured now: a fetch installed later (installGlobalFetch) must not carry provider traffic.
+    this.#providerFetch = options.providerFetch ?? globalThis.fetch;
     this.redactor = options.redactor ?? new Redactor();
     this.cache = new SecretCache({
       now: this.#now,
@@ -418,7 +424,7 @@ export class SecretResolver {
     const env = this.#options.env ?? ((name: string) => Deno.env.get(name));
     p = factory.create(rule.provider, settings, {
       env,
-      fetch: this.#options.fetch ?? globalThis.fetch,
+      fetch: this.#providerFetch,
       now: this.#now,
       logger: this.#logger,
       redactor: this.redactor,
@@ -453,8 +459,11 @@ export function stableJson(value: unknown): string {
 export interface ResolverSetup {
   /** Environment lookup. Default: the process environment (unreadable variables are unset). */
   readonly env?: (name: string) => string | undefined;
-  /** fetch handed to providers. */
-  readonly fetch?: typeof fetch;
+  /**
+   * The transport of providers (Vault traffic, its token included): separate from any fetch the
+   * adapter uses for tracking requests. Default: `globalThis.fetch` when the resolver is created.
+   */
+  readonly providerFetch?: typeof fetch;
   /** Clock. */
   readonly now?: () => number;
   /** Random source, for jitter. */
@@ -521,7 +530,7 @@ export function createResolver(plan: Plan, setup: ResolverSetup = {}): SecretRes
     redactor,
     logger: setup.logger ?? createPlanLogger(plan, setup, redactor),
     env: setup.env ?? processEnv,
-    ...(setup.fetch ? { fetch: setup.fetch } : {}),
+    ...(setup.providerFetch ? { providerFetch: setup.providerFetch } : {}),
     ...(setup.now ? { now: setup.now } : {}),
     ...(setup.random ? { random: setup.random } : {}),
     ...(setup.providers ? { providers: setup.providers } : {}),
