@@ -3,6 +3,8 @@
  * stopping a child process gracefully with a hard deadline.
  */
 
+import { DENO_DIR } from "../_deno_dir.ts";
+
 /** A port of 127.0.0.1 that was free a moment ago: bind port 0, read the port, close. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -40,4 +42,65 @@ export async function stopChild(
   }, graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+let ownHome: string | undefined;
+
+/**
+ * The environment of a peer process (Python, MLflow, moto, nginx, a CLI child): `PATH`, the Deno
+ * and npm caches, a fresh `HOME` with nothing in it, and `extra`. Nothing else of this process's
+ * environment passes, so no ambient `VAULT_*`, `AWS_*` or `AZURE_*` variable and no
+ * `~/.vault-token` or `~/.aws/credentials` of the developer's machine reaches a peer. Use it with
+ * `clearEnv: true`.
+ *
+ * Under `scripts/sealed_env.sh` (the test task) the HOME is the sealed one; otherwise one empty
+ * directory per test process, removed when it ends.
+ *
+ * @param extra The variables the peer needs.
+ * @returns The whole environment.
+ */
+export function peerEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const get = (name: string): string | undefined => Deno.env.get(name);
+  const sealed = get("MSA_SEALED_HOME");
+  let home = sealed;
+  if (home === undefined) {
+    if (ownHome === undefined) {
+      const dir = Deno.makeTempDirSync({ prefix: "msa-peer-home-" });
+      ownHome = dir;
+      // Maven artifacts (never settings.xml), as scripts/sealed_env.sh does.
+      const m2 = `${get("HOME") ?? ""}/.m2/repository`;
+      try {
+        if (Deno.statSync(m2).isDirectory) {
+          Deno.mkdirSync(`${dir}/.m2`);
+          Deno.symlinkSync(m2, `${dir}/.m2/repository`);
+        }
+      } catch {
+        // No Maven repository here.
+      }
+      globalThis.addEventListener("unload", () => {
+        try {
+          Deno.removeSync(dir, { recursive: true });
+        } catch {
+          // Already gone.
+        }
+      });
+    }
+    home = ownHome;
+  }
+  const realHome = sealed === undefined ? get("HOME") : undefined;
+  const npmCache = get("npm_config_cache") ??
+    (realHome !== undefined ? `${realHome}/.npm` : undefined);
+  const env: Record<string, string> = {
+    PATH: get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+    HOME: home,
+    ...(sealed !== undefined ? { MSA_SEALED_HOME: sealed } : {}),
+    // This run's Deno cache (the npm packages live there): Deno would look under the new HOME.
+    DENO_DIR,
+    ...(npmCache !== undefined ? { npm_config_cache: npmCache } : {}),
+  };
+  for (const name of ["TMPDIR", "LANG", "LC_ALL", "TZ"]) {
+    const v = get(name);
+    if (v !== undefined) env[name] = v;
+  }
+  return { ...env, ...extra };
 }

@@ -10,7 +10,7 @@
  * ignores SIGINT: a Ctrl-C reaches the whole foreground process group, and the owner decides.
  */
 
-import { freePort, stopChild } from "./_process.ts";
+import { freePort, peerEnv, stopChild } from "./_process.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -180,7 +180,8 @@ async function tryStart(
   const child = new Deno.Command(PYTHON, {
     args,
     cwd: dir,
-    env,
+    env: peerEnv(env),
+    clearEnv: true,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -294,7 +295,8 @@ export async function run(
 ): Promise<ProcessResult> {
   const out = await new Deno.Command(command, {
     args: [...args],
-    env: { ...MLFLOW_QUIET_ENV, ...env },
+    env: peerEnv({ ...MLFLOW_QUIET_ENV, ...env }),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

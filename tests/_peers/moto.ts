@@ -7,7 +7,7 @@
  * process even when that process is killed before `close()` runs.
  */
 
-import { freePort, stopChild } from "./_process.ts";
+import { freePort, peerEnv, stopChild } from "./_process.ts";
 const ROOT = new URL("../../", import.meta.url);
 const PYTHON = new URL(".venv/bin/python", ROOT).pathname;
 const MOTO_SERVER = new URL(".venv/bin/moto_server", ROOT).pathname;
@@ -125,7 +125,8 @@ async function tryStart(
   const child = new Deno.Command(PYTHON, {
     args: ["-c", LAUNCHER, String(port)],
     cwd: dir,
-    env,
+    env: peerEnv(env),
+    clearEnv: true,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

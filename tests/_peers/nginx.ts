@@ -6,7 +6,7 @@
  * passing the request on.
  */
 
-import { freePort, stopChild } from "./_process.ts";
+import { freePort, peerEnv, stopChild } from "./_process.ts";
 
 /** Options of {@linkcode startNginx}. */
 export interface StartNginxOptions {
@@ -67,6 +67,8 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
   );
   const child = new Deno.Command(bin, {
     args: ["-e", `${dir}/error.log`, "-p", dir, "-c", `${dir}/nginx.conf`],
+    env: peerEnv(),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

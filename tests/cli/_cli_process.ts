@@ -1,10 +1,11 @@
 /**
  * The real CLI (`deno run -A cli.ts …`) as a child process with a clean environment: only `PATH`,
- * `NO_COLOR`, the Deno cache and the variables a test names; HOME is a fresh directory. Used where
+ * `NO_COLOR`, the Deno cache and the variables a test names; HOME is a fresh directory (see
+ * `peerEnv`). Used where
  * a test must see what the process itself writes, and that it survives.
  */
 
-import { tempDir } from "./_io.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -22,17 +23,8 @@ export interface CliResult {
  * @param env The variables the test gives.
  * @returns The whole environment.
  */
-export async function cliEnv(
-  env: Readonly<Record<string, string>> = {},
-): Promise<Record<string, string>> {
-  const denoDir = Deno.env.get("DENO_DIR");
-  return {
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    NO_COLOR: "1",
-    HOME: await tempDir(),
-    ...(denoDir !== undefined ? { DENO_DIR: denoDir } : {}),
-    ...env,
-  };
+export function cliEnv(env: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return peerEnv({ NO_COLOR: "1", ...env });
 }
 
 /**
@@ -48,7 +40,7 @@ export async function runCli(
 ): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
-    env: await cliEnv(env),
+    env: cliEnv(env),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -82,7 +74,7 @@ export async function startCliProxy(
 ): Promise<CliProxy> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, "proxy", "--listen", "127.0.0.1:0", ...args],
-    env: await cliEnv(env),
+    env: cliEnv(env),
     clearEnv: true,
     stdin: "null",
     stdout: "null",

@@ -4,6 +4,7 @@ import { SecretResolutionError, UsageError } from "../../runtime/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempDir } from "./_io.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const DENO = Deno.execPath();
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
@@ -230,7 +231,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
           signal.slice(3)
         }; touch ${ready}; while :; do sleep 0.05; done`,
       ],
-      env: { MLFLOW_TOKEN: "tok-abcdefgh" },
+      env: peerEnv({ MLFLOW_TOKEN: "tok-abcdefgh" }),
+      clearEnv: true,
       stdin: "null",
       stdout: "null",
       stderr: "piped",

@@ -9,6 +9,7 @@ import { buildProfileFromEnv, globMatch } from "../../cli/from_env.ts";
 import { UsageError } from "../../runtime/errors.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
 import { closedPort, fakeIo } from "./_io.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const VAULT_ENV = {
   MLFLOW_SECRETS_AUTH_ENABLE: "vault",
@@ -303,6 +304,8 @@ Deno.test("globMatch() agrees with Python's fnmatch on host names", async () => 
       "import fnmatch, json, sys\nprint(json.dumps([fnmatch.fnmatch(h, p) for p, h in json.loads(sys.argv[1])]))",
       JSON.stringify(cases),
     ],
+    env: peerEnv(),
+    clearEnv: true,
     stdout: "piped",
   }).output();
   assert(out.success, "python failed");

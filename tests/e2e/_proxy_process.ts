@@ -4,6 +4,7 @@
  */
 
 import { MLFLOW_QUIET_ENV } from "../_peers/mlflow.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -35,7 +36,8 @@ export async function startProxyProcess(
 ): Promise<ProxyProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, "proxy", "--listen", "127.0.0.1:0", ...args],
-    env: { ...MLFLOW_QUIET_ENV, ...env },
+    env: peerEnv({ ...MLFLOW_QUIET_ENV, ...env }),
+    clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

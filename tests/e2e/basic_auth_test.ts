@@ -10,6 +10,7 @@ import { logRunOverRest } from "../../examples/rest_client.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { MOTO_CREDENTIALS, startMoto } from "../_peers/moto.ts";
 import { MLFLOW_QUIET_ENV, PYTHON, run, startMlflow } from "../_peers/mlflow.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CLI = `${ROOT}cli.ts`;
@@ -138,7 +139,8 @@ hosts:
       const progressFile = `${work}/progress`;
       const child = new Deno.Command(Deno.execPath(), {
         args: execArgs("--access-log", "--", PYTHON, LOOP, stopFile, progressFile),
-        env: { ...MLFLOW_QUIET_ENV, ...shellEnv },
+        env: peerEnv({ ...MLFLOW_QUIET_ENV, ...shellEnv }),
+        clearEnv: true,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",

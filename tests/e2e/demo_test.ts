@@ -5,6 +5,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -18,7 +19,8 @@ Deno.test("scripts/demo.ts logs runs from Python under exec and from Deno, and f
   const out = await new Deno.Command(Deno.execPath(), {
     args: command.slice(1),
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: peerEnv({ NO_COLOR: "1" }),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

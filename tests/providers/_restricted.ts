@@ -1,5 +1,6 @@
 import { SecretResolutionError } from "../../runtime/errors.ts";
 import type { SecretProvider, SecretRef } from "../../providers/types.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 /**
  * A provider whose `resolve` runs the real provider of `kind` in a child Deno process started
@@ -14,6 +15,8 @@ export function restrictedProvider(kind: string, permissions: readonly string[])
       const child = new URL("./_restricted_child.ts", import.meta.url).pathname;
       const out = await new Deno.Command(Deno.execPath(), {
         args: ["run", "--quiet", ...permissions, child, kind, JSON.stringify(ref)],
+        env: peerEnv(),
+        clearEnv: true,
         stdout: "piped",
         stderr: "piped",
       }).output();

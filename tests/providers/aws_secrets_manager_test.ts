@@ -32,7 +32,7 @@ import { startServer } from "../_servers.ts";
 import { issueTestCertificates } from "../_tls.ts";
 import { recordingContext } from "./_context.ts";
 import { runProviderContract } from "./_contract.ts";
-import { DENO_DIR } from "../_deno_dir.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const REGION = "us-east-1";
 const signal = (): AbortSignal => new AbortController().signal;
@@ -762,13 +762,8 @@ async function resolveInSubprocess(
     ],
     cwd: root,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      NO_COLOR: "1",
-      // The same Deno cache as this process (the npm packages are there), whatever HOME is.
-      DENO_DIR,
-      ...env,
-    },
+    // The same Deno cache as this process (so nothing compiles anew), a fresh HOME.
+    env: peerEnv({ NO_COLOR: "1", ...env }),
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -38,7 +38,7 @@ import { type KeyVaultDouble, startKeyVaultDouble } from "../_peers/key_vault_do
 import type { ChildOutcome } from "./_azure_child.ts";
 import { type RecordingContext, recordingContext } from "./_context.ts";
 import { runProviderContract } from "./_contract.ts";
-import { DENO_DIR } from "../_deno_dir.ts";
+import { peerEnv } from "../_peers/_process.ts";
 
 const once = (): { signal: AbortSignal } => ({ signal: new AbortController().signal });
 
@@ -204,11 +204,6 @@ async function inChild(
   env: Readonly<Record<string, string>>,
   permissions: readonly string[] = CHILD_PERMISSIONS,
 ): Promise<ChildOutcome> {
-  const keep = ["PATH", "HOME"].flatMap((k) => {
-    const v = Deno.env.get(k);
-    return v === undefined ? [] : [[k, v] as const];
-  });
-  keep.push(["DENO_DIR", DENO_DIR]);
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -218,7 +213,7 @@ async function inChild(
     ],
     cwd: new URL("../../", import.meta.url).pathname,
     clearEnv: true,
-    env: { ...Object.fromEntries(keep), NO_COLOR: "1", ...env },
+    env: peerEnv({ NO_COLOR: "1", ...env }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

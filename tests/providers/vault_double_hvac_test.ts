@@ -6,6 +6,7 @@
  */
 
 import { VaultDouble } from "../_peers/vault_double.ts";
+import { peerEnv } from "../_peers/_process.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
@@ -118,7 +119,9 @@ Deno.test("VaultDouble answers every provider call the way the hvac client expec
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { PYTHONDONTWRITEBYTECODE: "1", NO_PROXY: "127.0.0.1", no_proxy: "127.0.0.1" },
+    // hvac reads VAULT_* and ~/.vault-token: none of the machine's may reach it.
+    env: peerEnv({ PYTHONDONTWRITEBYTECODE: "1", NO_PROXY: "127.0.0.1", no_proxy: "127.0.0.1" }),
+    clearEnv: true,
   }).spawn();
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(JSON.stringify(fixture)));
