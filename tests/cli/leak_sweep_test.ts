@@ -270,11 +270,11 @@ Deno.test("every command, on every failure path, with a 64-byte canary and a 100
               });
               const body = await res.text();
               // Only what the proxy writes itself: pass-through bodies and headers (this upstream
-            // echoes the credential in them) are the upstream's.
+              // echoes the credential in them) are the upstream's.
               if (res.status >= 500 || res.headers.get("content-type")?.includes("json")) {
                 own.push(body);
               }
-                return res.status;
+              return res.status;
             };
             assertEquals(await hit("/api/2.0/mlflow/runs/get"), 401);
             assertEquals(await hit(`/api/2.0/mlflow/runs/get?token=${CANARY}`), 401);
