@@ -14,12 +14,13 @@ Deno.test("scripts/demo.ts logs runs from Python under exec and from Deno, and f
   // The task's own command after the set-up: the same permissions, not -A.
   const command = task.split("&&").at(-1)!.trim().split(/\s+/);
   assertEquals(command.slice(0, 2), ["deno", "run"]);
-  const before = new Set(await demoDirs());
+  // A TMPDIR of its own: another demo running on this machine cannot count as a leftover.
+  const tmp = await Deno.makeTempDir({ prefix: "msa-demo-tmpdir-" });
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: command.slice(1),
     cwd: ROOT,
-    env: peerEnv({ NO_COLOR: "1" }),
+    env: peerEnv({ NO_COLOR: "1", TMPDIR: tmp }),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -36,13 +37,13 @@ Deno.test("scripts/demo.ts logs runs from Python under exec and from Deno, and f
   );
   assert(/secrets in logs\s+0 found in \d+ captured lines/.test(stdout), stdout);
   assertStringIncludes(stdout, "cleaned up: servers stopped, temporary files removed");
-  const left = (await demoDirs()).filter((d) => !before.has(d));
+  const left = await demoDirs(tmp);
+  await Deno.remove(tmp, { recursive: true });
   assertEquals(left, [], "temporary directories left behind");
   console.log(`demo: ${Math.round(performance.now() - started)} ms`);
 });
 
-async function demoDirs(): Promise<string[]> {
-  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+async function demoDirs(tmp: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(tmp)) {
     if (e.name.startsWith("mlflow-secrets-auth-demo-")) out.push(e.name);
