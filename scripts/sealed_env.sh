@@ -16,7 +16,9 @@ fi
 
 real_home="${HOME:-}"
 if [[ -z "${DENO_DIR:-}" ]]; then
-  export DENO_DIR="${XDG_CACHE_HOME:-$real_home/.cache}/deno"
+  # Where this deno keeps its cache (the npm packages live there), asked before HOME changes.
+  DENO_DIR="$(deno info --json 2>/dev/null | sed -n 's/^ *"denoDir": *"\(.*\)",\{0,1\}$/\1/p' | head -n 1)"
+  export DENO_DIR="${DENO_DIR:-${XDG_CACHE_HOME:-$real_home/.cache}/deno}"
 fi
 if [[ -z "${npm_config_cache:-}" && -n "$real_home" ]]; then
   export npm_config_cache="$real_home/.npm"
