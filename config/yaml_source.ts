@@ -4,7 +4,7 @@
  * @module
  */
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import type { Document, Node } from "yaml";
 import { ProfileError, type ProfileIssue } from "../runtime/errors.ts";
 
@@ -60,7 +60,9 @@ export function parseYamlSource(text: string, file: string): YamlSource {
       const pos = e.linePos?.[0];
       return {
         pointer: "",
-        ...(pos ? { line: pos.line, column: pos.col } : {}),
+        // Every issue has a position; the rare error the parser cannot place is at the start.
+        line: pos?.line ?? 1,
+        column: pos?.col ?? 1,
         message: `YAML ${e.name === "YAMLWarning" ? "warning" : "syntax error"}: ${
           e.message.replace(/\s+at line \d+, column \d+:?/, "").trim()
         }`,
@@ -73,8 +75,19 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   try {
     data = doc.toJS({ maxAliasCount: 50 });
   } catch (cause) {
+    // Point at the first alias: the expansion failed on one of them.
+    let offset = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const pos = lineCounter.linePos(offset);
     throw new ProfileError(file, [{
       pointer: "",
+      line: pos.line,
+      column: pos.col,
       message: `YAML cannot be expanded: ${(cause as Error).message}; remove excessive aliases`,
       rule: "yaml.alias",
     }], { cause });
