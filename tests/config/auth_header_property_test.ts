@@ -21,10 +21,11 @@ const nasty = fc.constantFrom(
   " ",
 );
 const secretText = fc.array(
-  fc.oneof({ weight: 3, arbitrary: fc.string({ unit: "binary", maxLength: 8 }) }, {
-    weight: 1,
-    arbitrary: nasty,
-  }),
+  fc.oneof(
+    { weight: 4, arbitrary: fc.string({ unit: "grapheme-ascii", maxLength: 8 }) },
+    { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 4 }) },
+    { weight: 2, arbitrary: nasty },
+  ),
   { maxLength: 8 },
 ).map((parts) => parts.join(""));
 
