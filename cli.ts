@@ -288,13 +288,27 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
     )
     .option("--allow-remote", "allow a non-loopback --listen address (needs --client-token-env)")
     .option(
+      "--allowed-host <host>",
+      "also serve this Host (name:port, name for any port, * for any); repeatable. By default only the listen address and localhost:PORT are served",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option(
       "--client-token-env <name>",
       "variable holding the token clients must send as Authorization: Bearer <token>",
+    )
+    .option(
+      "--max-connections <n>",
+      "most client connections at once; past it the longest-idle one is closed, else 503 (default: from the open-file limit)",
     )
     .option("--no-access-log", "no line per request on stderr")
     .addOption(proxyLogLevel)
     .addOption(proxyLogFormat)
     .option("--drain-timeout <seconds>", "time SIGINT/SIGTERM allow in-flight requests", "30")
+    .option(
+      "--allow-dumpable",
+      "start even when this process cannot be made unreadable to other processes of the same user (needs Linux and --allow-ffi)",
+    )
     .addHelpText(
       "after",
       [
@@ -330,6 +344,18 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       ).choices(["proxy", "direct"]).default("proxy"),
     )
     .option("--access-log", "one line per proxied request on stderr")
+    .option(
+      "--scrub-cloud-env",
+      "also remove AWS_*, AZURE_* and Azure managed identity variables from the child (kept by default)",
+    )
+    .option(
+      "--keep-env <names>",
+      "comma-separated variables to keep although the profile names them (a copy of the credential is removed all the same)",
+    )
+    .option(
+      "--allow-dumpable",
+      "start even when this process cannot be made unreadable to the child (needs Linux and --allow-ffi)",
+    )
     .addOption(execLogLevel)
     .addOption(execLogFormat)
     .argument("<command...>", "the command to run, after --")
@@ -339,8 +365,20 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       [
         "",
         "The child gets MLFLOW_TRACKING_URI (the proxy) and MLFLOW_TRACKING_TOKEN (a random client",
-        "token); MLFLOW_TRACKING_USERNAME/PASSWORD are removed. SIGINT and SIGTERM are forwarded;",
-        "the exit code is the child's (128 + signal number when a signal killed it).",
+        "token). Removed from its environment: MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, every",
+        "variable the profile names (${VAR}, *_env settings, the env provider's var, VAULT_TOKEN",
+        "for a vault provider), and every variable holding a copy of the credential (the log",
+        "line names it). Kept by default: AWS_*, AZURE_* and Azure managed identity variables, which",
+        "the job may need for its artifact store; --scrub-cloud-env removes them too. --keep-env",
+        "keeps named variables the job needs (a port, a host name); whatever holds a copy of the",
+        "credential is removed all the same.",
+        "",
+        "This process makes itself non-dumpable (prctl PR_SET_DUMPABLE, through --allow-ffi), so",
+        "the child cannot read its environment or memory in /proc; without that it refuses to",
+        "start unless --allow-dumpable is given. See SECURITY.md for what exec protects against.",
+        "",
+        "SIGINT and SIGTERM are forwarded; the exit code is the child's (128 + signal number when",
+        "a signal killed it).",
         "",
         "Examples:",
         "  mlflow-secrets-auth exec -- python train.py --epochs 3",

@@ -55,7 +55,13 @@ export type { AuthFetch, AuthFetchOptions } from "./runtime/auth_fetch.ts";
 export { installGlobalFetch } from "./runtime/global_fetch.ts";
 export type { GlobalFetchDisposer } from "./runtime/global_fetch.ts";
 export { startProxy } from "./runtime/proxy.ts";
-export type { ProxyHandle, ProxyMetrics, ProxyOptions, StatusClass } from "./runtime/proxy.ts";
+export type {
+  ProxyConnectionStats,
+  ProxyHandle,
+  ProxyMetrics,
+  ProxyOptions,
+  StatusClass,
+} from "./runtime/proxy.ts";
 export { SecretResolver } from "./runtime/resolver.ts";
 export type { ResolverStats, RuleHeaders, SecretResolverOptions } from "./runtime/resolver.ts";
 export { Redactor } from "./runtime/redact.ts";

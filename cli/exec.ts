@@ -2,12 +2,31 @@
  * `exec`: runs a command with MLflow pointed at a private auth proxy.
  *
  * The proxy listens on an ephemeral loopback port and demands a random client token. The child
- * gets `MLFLOW_TRACKING_URI` (the proxy) and `MLFLOW_TRACKING_TOKEN` (the client token), loses any
- * inherited `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`, and never sees the real
- * credential: the variables the profile's `env` provider reads, and any variable holding a
- * resolved secret, are removed from its environment. SIGINT and SIGTERM are forwarded (a Ctrl-C
- * that already reached the child through the terminal is not sent twice); the exit code is the
- * child's (128 + signal number when a signal killed it).
+ * gets `MLFLOW_TRACKING_URI` (the proxy) and `MLFLOW_TRACKING_TOKEN` (the client token) and never
+ * the real credential, nor what leads to it:
+ *
+ * - This process makes itself non-dumpable before it reads any secret
+ *   (`prctl(PR_SET_DUMPABLE, 0)`, which needs `--allow-ffi`), so the child and its descendants
+ *   cannot read its initial environment (`/proc/<pid>/environ`, where the `env` provider's
+ *   variable still sits) or its memory (`/proc/<pid>/mem`). Where that cannot be done (no
+ *   `--allow-ffi`, not Linux) it refuses to start unless `--allow-dumpable` accepts the risk.
+ * - Every variable the profile names is removed from the child's environment: each `${NAME}`,
+ *   each `*_env` setting (`token_env`, `role_id_env`, `secret_id_env`, `client_secret_env`, …),
+ *   the `env` provider's `var`, the variables a provider reads by default (`VAULT_TOKEN`), and
+ *   `MLFLOW_TRACKING_USERNAME` / `PASSWORD` / `TOKEN`. `--keep-env` exempts names the job needs
+ *   (a port, a host name) from this, never from the next point.
+ * - Every variable holding a copy of the credential is removed too: a value equal to any form
+ *   of it (the secret, the fields a header is built from, the header value, for basic auth the
+ *   password, `user:password` and its base64, static header values from the environment), or
+ *   containing a form of six characters or more. The log line names the variable, never the
+ *   value.
+ * - Ambient cloud credentials (`AWS_*`, `AZURE_*`, Azure managed identity variables) stay by
+ *   default, because the job may need them for its artifact store; `--scrub-cloud-env` removes
+ *   them too. With a cloud provider in the profile, the child can read the secret with them: a
+ *   warning says so.
+ *
+ * SIGINT and SIGTERM are forwarded (a Ctrl-C that already reached the child through the terminal
+ * is not sent twice); the exit code is the child's (128 + signal number when a signal killed it).
  *
  * `--env-mode direct` skips the proxy and exports the real credential instead
  * (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`). That is
@@ -22,6 +41,16 @@ import { UsageError } from "../runtime/errors.ts";
 import type { Logger } from "../runtime/log.ts";
 import { type ProxyHandle, startProxy } from "../runtime/proxy.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import type { Profile } from "../config/profile.ts";
+import {
+  credentialForms,
+  decodeBasic,
+  holdsCredential,
+  isCloudVariable,
+  MLFLOW_CREDENTIAL_VARS,
+  profileVariables,
+} from "./_child_env.ts";
+import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 import {
@@ -41,6 +70,15 @@ export interface ExecOptions {
   readonly accessLog?: boolean | undefined;
   readonly logLevel?: string | undefined;
   readonly logFormat?: string | undefined;
+  /** Also remove ambient cloud credentials (`AWS_*`, `AZURE_*`, managed identity) from the child. */
+  readonly scrubCloudEnv?: boolean | undefined;
+  /**
+   * Comma-separated variables to keep although the profile names them (or `--scrub-cloud-env`
+   * covers them). A variable holding a form of the credential is removed all the same.
+   */
+  readonly keepEnv?: string | undefined;
+  /** Run even when this process cannot be made non-dumpable (with a warning). */
+  readonly allowDumpable?: boolean | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
   readonly embedded?: EmbeddedProfile | undefined;
   /** Provider factories (an artifact carries its own); default the built-in registry. */
@@ -55,14 +93,9 @@ export interface ExecDeps {
   readonly stdio?: "inherit" | "null";
   /** Called once the child is running, with its pid and the proxy (tests). */
   readonly onSpawn?: (info: { pid: number; proxy?: ProxyHandle }) => void;
+  /** Makes this process non-dumpable. Default: `prctl(PR_SET_DUMPABLE, 0)` through FFI. */
+  readonly protect?: () => ProtectResult;
 }
-
-/** Variables removed from every child environment. */
-const MLFLOW_CREDENTIAL_VARS = [
-  "MLFLOW_TRACKING_USERNAME",
-  "MLFLOW_TRACKING_PASSWORD",
-  "MLFLOW_TRACKING_TOKEN",
-];
 
 /** Linux signal numbers, for the 128 + n exit code. */
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
@@ -91,8 +124,8 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
  * @param io Streams and environment.
  * @param deps Environment and stdio overrides (tests).
  * @returns The child's exit code; 127 when the command is not found, 126 when it cannot run.
- * @throws {UsageError} for a missing or unusable upstream, or `--env-mode direct` with a header
- *   rule.
+ * @throws {UsageError} for a missing or unusable upstream, `--env-mode direct` with a header
+ *   rule, or a process that cannot be made non-dumpable without `--allow-dumpable`.
  * @throws {SecretResolutionError} when the credential cannot be resolved (the child is not
  *   started).
  */
@@ -111,6 +144,12 @@ export async function runExec(
   if (mode !== "proxy" && mode !== "direct") {
     throw new UsageError(`Cannot use --env-mode "${mode}": expected "proxy" or "direct"`);
   }
+  // Before any secret is read: the child must not be able to read this process.
+  protectOrRefuse("exec", {
+    allowDumpable: options.allowDumpable === true,
+    warn: io.stderr,
+    protect: deps.protect,
+  });
   const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
   const plan = createPlan(profile);
   const upstream = options.upstream ?? proxySection(profile).upstream ??
@@ -134,7 +173,11 @@ export async function runExec(
 
   let proxy: ProxyHandle | undefined;
   try {
-    const childEnv = childEnvironment(environ, plan);
+    const childEnv = childEnvironment(environ, profile, plan, {
+      scrubCloud: options.scrubCloudEnv === true,
+      keep: keepList(options.keepEnv),
+      logger,
+    });
     if (mode === "proxy") {
       const clientToken = randomToken();
       proxy = await startProxy(plan, {
@@ -147,7 +190,8 @@ export async function runExec(
       });
       // Fail closed before the child starts: a credential that cannot be had now is an error.
       const { headers } = await resolver.headersFor(proxy.rule);
-      dropSecretBearing(childEnv, credentialForms(proxy.rule, headers[0]![1]), logger);
+      const { value } = await resolver.secretFor(proxy.rule);
+      dropSecretBearing(childEnv, credentialForms(proxy.rule, value, headers), logger);
       childEnv.MLFLOW_TRACKING_URI = proxy.url;
       childEnv.MLFLOW_TRACKING_TOKEN = clientToken;
     } else {
@@ -158,8 +202,9 @@ export async function runExec(
         );
       }
       const { headers } = await resolver.headersFor(rule);
+      const { value } = await resolver.secretFor(rule);
       const credential = directCredential(rule, headers, logger);
-      dropSecretBearing(childEnv, credentialForms(rule, headers[0]![1]), logger);
+      dropSecretBearing(childEnv, credentialForms(rule, value, headers), logger);
       Object.assign(childEnv, credential);
       childEnv.MLFLOW_TRACKING_URI = upstream;
       io.stderr(
@@ -193,57 +238,86 @@ function ruleFor(plan: Plan, upstream: string): PlanRule {
   return rule;
 }
 
-/** A copy of the environment without MLflow credentials or the env provider's variables. */
+/** The names `--keep-env` lists. */
+function keepList(value: string | undefined): ReadonlySet<string> {
+  const names = (value ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new UsageError(
+        `Cannot use --keep-env "${name}": not a variable name; list names separated by commas`,
+      );
+    }
+    if (MLFLOW_CREDENTIAL_VARS.includes(name)) {
+      throw new UsageError(
+        `Cannot use --keep-env "${name}": exec sets or removes the MLflow credential variables itself`,
+      );
+    }
+  }
+  return new Set(names);
+}
+
+/**
+ * A copy of the environment without the MLflow credential variables, the variables the profile
+ * names and, with `scrubCloud`, the ambient cloud credentials; `keep` exempts names from the
+ * last two.
+ */
 function childEnvironment(
   environ: Readonly<Record<string, string>>,
+  profile: Profile,
   plan: Plan,
+  options: { scrubCloud: boolean; keep: ReadonlySet<string>; logger: Logger },
 ): Record<string, string> {
   const env: Record<string, string> = { ...environ };
   for (const name of MLFLOW_CREDENTIAL_VARS) delete env[name];
-  for (const rule of plan.rules) {
-    if (rule.providerKind === "env" && typeof rule.secret.var === "string") {
-      delete env[rule.secret.var];
+  const present = [...profileVariables(profile, plan).keys()].filter((n) => Object.hasOwn(env, n));
+  const named = present.filter((n) => !options.keep.has(n));
+  for (const name of named) delete env[name];
+  if (named.length > 0) {
+    options.logger.info("removed the variables the profile names from the child's environment", {
+      variables: named.sort().join(","),
+    });
+  }
+  const kept = present.filter((n) => options.keep.has(n));
+  if (kept.length > 0) {
+    options.logger.warn(
+      "kept variables the profile names in the child's environment (--keep-env); any holding a form of the credential is removed all the same",
+      { variables: kept.sort().join(",") },
+    );
+  }
+  const cloud = Object.keys(env).filter((n) => isCloudVariable(n) && !options.keep.has(n)).sort();
+  if (options.scrubCloud) {
+    for (const name of cloud) delete env[name];
+    if (cloud.length > 0) {
+      options.logger.info("removed the ambient cloud variables from the child's environment", {
+        variables: cloud.join(","),
+      });
+    }
+  } else if (cloud.length > 0) {
+    const kinds = new Set(Object.values(plan.providers).map((p) => p.kind));
+    if (kinds.has("aws-secrets-manager") || kinds.has("azure-key-vault")) {
+      options.logger.warn(
+        "the child keeps the ambient cloud variables, with which it may read the secret from the cloud provider itself; pass --scrub-cloud-env to remove them",
+        { variables: cloud.join(",") },
+      );
     }
   }
   return env;
 }
 
-/**
- * The strings that must not reach the child: the auth header value, the credential in it, and
- * for basic auth the password and `user:password`. Very short ones are skipped (they would match
- * unrelated values).
- */
-function credentialForms(rule: PlanRule, headerValue: string): string[] {
-  const forms = [headerValue];
-  if (rule.auth.type === "bearer") forms.push(headerValue.replace(/^Bearer /, ""));
-  if (rule.auth.type === "basic") {
-    const encoded = headerValue.replace(/^Basic /, "");
-    const decoded = decodeBasic(encoded);
-    forms.push(encoded, `${decoded.username}:${decoded.password}`, decoded.password);
-  }
-  return forms.filter((f) => f.length >= 6);
-}
-
-/** Removes every variable whose value contains one of the credential forms. */
+/** Removes every variable holding a form of the credential; logs each name (never a value). */
 function dropSecretBearing(
   env: Record<string, string>,
   forms: readonly string[],
   logger: Logger,
 ): void {
   for (const [name, value] of Object.entries(env)) {
-    if (forms.some((f) => value.includes(f))) {
+    if (holdsCredential(value, forms)) {
       delete env[name];
       logger.warn("removed a variable holding the credential from the child's environment", {
         variable: name,
       });
     }
   }
-}
-
-function decodeBasic(encoded: string): { username: string; password: string } {
-  const decoded = new TextDecoder().decode(Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)));
-  const colon = decoded.indexOf(":");
-  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 function directCredential(
@@ -260,7 +334,7 @@ function directCredential(
   if (rule.auth.type === "bearer") {
     return { MLFLOW_TRACKING_TOKEN: value.replace(/^Bearer /, "") };
   }
-  const { username, password } = decodeBasic(value.replace(/^Basic /, ""));
+  const { username, password } = decodeBasic(value.replace(/^Basic /, ""))!;
   return { MLFLOW_TRACKING_USERNAME: username, MLFLOW_TRACKING_PASSWORD: password };
 }
 

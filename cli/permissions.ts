@@ -2,8 +2,9 @@
  * The Deno permissions a built artifact (`bundle`, `compile`) needs to serve `proxy` for one
  * profile, as narrow as the profile allows: network access to the hosts its rules match (the
  * upstream must match one), to its providers and to the listen address; the environment
- * variables it names; the files its providers read; and system information only where an SDK
- * asks for it.
+ * variables it names; the files its providers read; system information only where an SDK
+ * asks for it; and `--allow-ffi`, with which `proxy` and `exec` make themselves non-dumpable
+ * (`prctl(PR_SET_DUMPABLE, 0)` in libc) before they read a secret.
  *
  * Values come from the profile as interpolated at build time. Where a host or port is written
  * with `${VAR}`, only the run-time value is right: a variable port grants every port of the
@@ -28,6 +29,12 @@ export interface ArtifactPermissions {
   readonly sys: readonly string[] | "all";
   /** `--allow-run` (for `exec`'s child). */
   readonly run: boolean;
+  /**
+   * `--allow-ffi`: `proxy` and `exec` call `prctl(PR_SET_DUMPABLE, 0)` in libc, so that other
+   * processes of the same user (`exec`'s child among them) cannot read their environment or
+   * memory; without it they refuse to start unless given `--allow-dumpable`.
+   */
+  readonly ffi: boolean;
   /** Why a permission is broader than a list, or what an operator must add. */
   readonly notes: readonly string[];
 }
@@ -283,6 +290,7 @@ export function artifactPermissions(
     read: sorted(acc.read),
     sys: acc.sysAll ? "all" : sorted(acc.sys),
     run: options.exec === true,
+    ffi: true,
     notes: acc.notes,
   };
 }
@@ -297,9 +305,10 @@ export function artifactPermissions(
  * ```ts
  * import { permissionFlags } from "./permissions.ts";
  * const flags = permissionFlags({
- *   net: ["127.0.0.1:5055"], env: "all", read: [], sys: ["osRelease"], run: false, notes: [],
+ *   net: ["127.0.0.1:5055"], env: "all", read: [], sys: ["osRelease"], run: false, ffi: true,
+ *   notes: [],
  * });
- * if (flags.join(" ") !== "--allow-net=127.0.0.1:5055 --allow-env --allow-sys=osRelease") {
+ * if (flags.join(" ") !== "--allow-net=127.0.0.1:5055 --allow-env --allow-sys=osRelease --allow-ffi") {
  *   throw new Error(flags.join(" "));
  * }
  * ```
@@ -317,6 +326,7 @@ export function permissionFlags(perms: ArtifactPermissions): string[] {
     ...flag("read", perms.read),
     ...flag("sys", perms.sys),
     ...(perms.run ? ["--allow-run"] : []),
+    ...(perms.ffi ? ["--allow-ffi"] : []),
   ];
 }
 

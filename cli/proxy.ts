@@ -13,6 +13,7 @@ import { startProxy } from "../runtime/proxy.ts";
 import { Redactor } from "../runtime/redact.ts";
 import { SecretResolver } from "../runtime/resolver.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 
@@ -22,13 +23,21 @@ export interface ProxyCommandOptions {
   readonly upstream?: string | undefined;
   readonly listen?: string | undefined;
   readonly allowRemote?: boolean | undefined;
+  /** `--allowed-host`: more Host values to serve (see `ProxyOptions.allowedHosts`). */
+  readonly allowedHost?: readonly string[] | undefined;
   readonly clientTokenEnv?: string | undefined;
   /** `false` with `--no-access-log`. */
   readonly accessLog?: boolean | undefined;
   readonly logLevel?: string | undefined;
   readonly logFormat?: string | undefined;
+  /** `--max-connections`: most client connections at once. */
+  readonly maxConnections?: string | undefined;
   /** How long to wait for in-flight requests at shutdown, in seconds. */
   readonly drainTimeout?: string | undefined;
+  /** Run even when this process cannot be made non-dumpable (with a warning). */
+  readonly allowDumpable?: boolean | undefined;
+  /** Makes this process non-dumpable (tests). Default: `prctl(PR_SET_DUMPABLE, 0)` through FFI. */
+  readonly protect?: (() => ProtectResult) | undefined;
   /** Stops the proxy when aborted (tests; the command line uses SIGINT and SIGTERM). */
   readonly signal?: AbortSignal | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
@@ -46,10 +55,17 @@ export const DEFAULT_LISTEN = "127.0.0.1:5055";
  * @param options Flags.
  * @param io Streams and environment.
  * @returns 0 after a clean shutdown.
- * @throws {UsageError} for a missing upstream, a bad address or client token variable.
+ * @throws {UsageError} for a missing upstream, a bad address or client token variable, or a
+ *   process that cannot be made non-dumpable without `--allow-dumpable`.
  * @throws {ProfileError} when the profile is missing or invalid.
  */
 export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise<number> {
+  // Before any secret is read: clients of the same user must not read this process.
+  protectOrRefuse("proxy", {
+    allowDumpable: options.allowDumpable === true,
+    warn: io.stderr,
+    protect: options.protect,
+  });
   const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
   const plan = createPlan(profile);
   const section = proxySection(profile);
@@ -67,15 +83,18 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
     fallbackLevel: accessLog ? "info" : undefined,
   }, options.providers);
   const drainTimeoutMs = parseSeconds(options.drainTimeout, "--drain-timeout") ?? 30_000;
+  const maxConnections = parseCount(options.maxConnections, "--max-connections");
   const proxy = await startProxy(plan, {
     upstream,
     listen: options.listen ?? section.listen ?? DEFAULT_LISTEN,
     allowRemote: options.allowRemote === true,
+    ...(options.allowedHost?.length ? { allowedHosts: options.allowedHost } : {}),
     ...(clientToken !== undefined ? { clientToken } : {}),
     resolver,
     logger,
     accessLog,
     drainTimeoutMs,
+    ...(maxConnections === undefined ? {} : { maxConnections }),
   }).catch(async (error) => {
     await resolver.close();
     throw error;
@@ -208,6 +227,15 @@ export function parseSeconds(value: string | undefined, flag: string): number | 
     throw new UsageError(`Cannot use ${flag} "${value}": expected a number of seconds`);
   }
   return Math.round(n * 1000);
+}
+
+/** Parses a positive whole number given on the command line. */
+function parseCount(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(value) || Number(value) < 1) {
+    throw new UsageError(`Cannot use ${flag} "${value}": expected a whole number of at least 1`);
+  }
+  return Number(value);
 }
 
 /** Installed signal listeners, for removal. */

@@ -16,6 +16,8 @@ export interface Interpolated {
   readonly issues: readonly ProfileIssue[];
   /** JSON pointers of strings that took a value from the environment. */
   readonly interpolated: ReadonlySet<string>;
+  /** Names of the variables the data refers to (`${NAME}`, `${NAME:-default}`), set or not. */
+  readonly variables: ReadonlySet<string>;
 }
 
 const TOKEN = /\$\$|\$\{([^}]*)\}|\$\{/g;
@@ -38,6 +40,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function interpolate(data: unknown, env: EnvLookup): Interpolated {
   const issues: ProfileIssue[] = [];
   const interpolated = new Set<string>();
+  const variables = new Set<string>();
   const walk = (value: unknown, pointer: string): unknown => {
     if (typeof value === "string") return interpolateString(value, pointer);
     if (Array.isArray(value)) return value.map((v, i) => walk(v, `${pointer}/${i}`));
@@ -73,6 +76,7 @@ export function interpolate(data: unknown, env: EnvLookup): Interpolated {
         });
         return whole;
       }
+      variables.add(name);
       let value: string | undefined;
       try {
         value = env(name);
@@ -96,5 +100,5 @@ export function interpolate(data: unknown, env: EnvLookup): Interpolated {
       return value;
     });
   };
-  return { data: walk(data, ""), issues, interpolated };
+  return { data: walk(data, ""), issues, interpolated, variables };
 }

@@ -20,6 +20,8 @@ export interface Profile {
   readonly locate: (pointer: string, key?: string) => SourcePosition | undefined;
   /** Pointers of strings that took a value from the environment. */
   readonly interpolated: ReadonlySet<string>;
+  /** Names of the variables the profile refers to with `${NAME}`, set or not. */
+  readonly variables: ReadonlySet<string>;
 }
 
 /** Options of {@linkcode parseProfile}. */
@@ -60,7 +62,10 @@ export function parseProfile(text: string, options: ParseProfileOptions = {}): P
   const source = options.source ?? "<inline>";
   const yaml = parseYamlSource(text, source);
   const env = toLookup(options.env);
-  const { data, issues: interpolationIssues, interpolated } = interpolate(yaml.data, env);
+  const { data, issues: interpolationIssues, interpolated, variables } = interpolate(
+    yaml.data,
+    env,
+  );
   const locate = yaml.locate;
   const issues = [
     ...interpolationIssues,
@@ -79,7 +84,7 @@ export function parseProfile(text: string, options: ParseProfileOptions = {}): P
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     throw new ProfileError(source, issues);
   }
-  return { source, data: data as ProfileData, locate, interpolated };
+  return { source, data: data as ProfileData, locate, interpolated, variables };
 }
 
 /** Options of {@linkcode loadProfile}. */

@@ -12,7 +12,16 @@
  * - Request and response bodies stream both ways; a request body is buffered only when it is
  *   small enough to be replayed after a 401 (the same limit as the middleware, 1 MiB).
  * - Redirects from the upstream are passed back, not followed; a `Location` on the upstream
- *   origin is rewritten to point at the proxy, any other is left untouched.
+ *   origin is rewritten to point at the proxy's own URL (never at the request's `Host`), any
+ *   other is left untouched.
+ * - Browsers are kept out: only a `Host` naming the listen address (or one of `allowedHosts`)
+ *   is served, and a request with a foreign `Origin` or `Sec-Fetch-Site: cross-site|same-site`
+ *   gets 403, so neither DNS rebinding nor a cross-site form can use the credential.
+ * - It serves on its own HTTP/1.1 server over `Deno.listen` (see `_http_server.ts` for why not
+ *   `Deno.serve` or `node:http`): a strict parser (no request smuggling), a connection bound with
+ *   idle connections shed first, head, keep-alive and idle timeouts, an accept loop that survives
+ *   EMFILE, the soft open-file limit raised to the hard one when `--allow-ffi` is granted; a
+ *   client that goes away cancels its upstream request.
  * - `/__mlflow-secrets-auth/health` and `/__mlflow-secrets-auth/metrics` (Prometheus) are served
  *   by the proxy itself; they show counts, never values.
  *
@@ -20,6 +29,9 @@
  */
 
 import { isLoopbackHost } from "./loopback.ts";
+import { createRequestGuard, type RequestGuard } from "./_proxy_guard.ts";
+import { type HttpServer, serveHttp } from "./_http_server.ts";
+import { raiseOpenFileLimit } from "./_file_limit.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import type { Profile } from "../config/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
@@ -47,6 +59,13 @@ export interface ProxyOptions {
   readonly listen?: string | { readonly hostname?: string; readonly port?: number };
   /** Allow a non-loopback address. A client token is then required too. */
   readonly allowRemote?: boolean;
+  /**
+   * More `Host` values to serve besides the listen address (`127.0.0.1:PORT` or `[::1]:PORT` as
+   * bound, and `localhost:PORT`): `name:port`, `name` for any port, or `*` for any. For clients
+   * that reach a remote proxy by name (`allowRemote`). Every other `Host` gets 403, so a web page
+   * cannot use the proxy through DNS rebinding.
+   */
+  readonly allowedHosts?: readonly string[];
   /** When set, clients must send `Authorization: Bearer <clientToken>`. */
   readonly clientToken?: string;
   /** A resolver to share (cache, single-flight, redactor). Default: a new one, closed at shutdown. */
@@ -71,6 +90,21 @@ export interface ProxyOptions {
   readonly now?: () => number;
   /** Largest request body buffered so it can be replayed after a 401. Default 1 MiB. */
   readonly maxReplayBytes?: number;
+  /**
+   * Most client connections open at once. Past it, the connection idle the longest is closed to
+   * make room, or the new one gets 503. Default: half the open-file limit less a reserve (each
+   * connection may hold one toward the upstream), 480 under a limit of 1,024; 512 when the limit
+   * cannot be read (no `--allow-ffi`).
+   */
+  readonly maxConnections?: number;
+  /** Time a client has to send a whole request head (slow-header clients). Default 10 s. */
+  readonly headersTimeoutMs?: number;
+  /** Time a kept-alive connection may wait for its next request. Default 30 s. */
+  readonly keepAliveTimeoutMs?: number;
+  /** Time a request body or a response may make no progress. Default 60 s. */
+  readonly idleTimeoutMs?: number;
+  /** Largest request head accepted (431 past it). Default 64 KiB. */
+  readonly maxHeaderBytes?: number;
   /** How long `shutdown()` waits for in-flight requests before aborting them. Default 30 s. */
   readonly drainTimeoutMs?: number;
   /** Shuts the proxy down when aborted. */
@@ -88,9 +122,17 @@ export interface ProxyMetrics {
   readonly inFlight: number;
   /** Upstream responses by status class (a 401 answered by a refresh and retry counts twice). */
   readonly upstreamStatus: Readonly<Record<StatusClass, number>>;
-  /** Requests answered by the proxy itself: bad client token (401), secret unavailable (503), upstream unreachable (502). */
+  /**
+   * Requests answered by the proxy itself: bad client token (401), secret unavailable (503),
+   * upstream unreachable (502), a `Host` not its own (403, 400 without one), a cross-site browser
+   * request (403).
+   */
   readonly rejected: {
     readonly clientToken: number;
+    readonly host: number;
+    readonly crossSite: number;
+    /** The client went away before its answer; the upstream request was cancelled. */
+    readonly clientClosed: number;
     readonly secretUnavailable: number;
     readonly upstreamError: number;
   };
@@ -103,6 +145,8 @@ export interface ProxyMetrics {
     /** Cumulative bucket counts, `le` in seconds. */
     readonly buckets: readonly { readonly le: number; readonly count: number }[];
   };
+  /** Client connections: open now, and counts since start. */
+  readonly connections: ProxyConnectionStats;
   /** Successful secret fetches from providers. */
   readonly secretFetches: number;
   /** Provider calls, retries included. */
@@ -113,6 +157,24 @@ export interface ProxyMetrics {
   readonly cacheMisses: number;
   /** Secret refreshes forced by a tracking-server status (401). */
   readonly refreshes: number;
+}
+
+/** Client connection counts of the proxy. */
+export interface ProxyConnectionStats {
+  /** Connections open now. */
+  readonly open: number;
+  /** Connections accepted since start. */
+  readonly accepted: number;
+  /** Idle connections closed to make room (past `maxConnections`, or when accept fails). */
+  readonly shed: number;
+  /** Connections answered 503 and closed past `maxConnections`. */
+  readonly refused: number;
+  /** Connections closed by a timeout (request head, keep-alive, stalled body or write). */
+  readonly timedOut: number;
+  /** Requests refused as malformed (400, 417, 431, 501, 505). */
+  readonly malformed: number;
+  /** Failed accepts (EMFILE and the like). */
+  readonly acceptErrors: number;
 }
 
 /** A running proxy. */
@@ -271,17 +333,10 @@ export async function startProxy(
     replayLimit: options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT,
   });
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const fileLimit = raiseOpenFileLimit();
+  let listener: Deno.TcpListener;
   try {
-    server = Deno.serve({
-      hostname: listen.hostname,
-      port: listen.port,
-      onListen() {},
-      onError(error) {
-        logger.error("proxy handler failed", { error: describe(error) });
-        return jsonError(500, "INTERNAL_ERROR", "The auth proxy failed; see its log");
-      },
-    }, (req, info) => core.handle(req, info.remoteAddr));
+    listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
   } catch (cause) {
     if (ownResolver) await resolver.close();
     const why = cause instanceof Deno.errors.AddrInUse
@@ -296,14 +351,42 @@ export async function startProxy(
       { cause },
     );
   }
+  const server: HttpServer = serveHttp({
+    listener,
+    maxConnections: options.maxConnections ?? defaultMaxConnections(fileLimit?.soft),
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    maxHeaderBytes: options.maxHeaderBytes ?? 64 * 1024,
+    onError(error) {
+      logger.error("proxy handler failed", { error: describe(error) });
+      return jsonError(500, "INTERNAL_ERROR", "The auth proxy failed; see its log");
+    },
+    onAcceptError(error, open) {
+      logger.warn("cannot accept a connection; closing idle ones and retrying", {
+        error: describe(error),
+        open,
+        ...(fileLimit === undefined ? {} : { fileLimit: fileLimit.soft }),
+      });
+    },
+  }, (req, info) => core.handle(req, info.remoteAddr));
+  core.server = server;
   const addr = server.addr;
   const url = `http://${formatHostPort(addr.hostname, addr.port)}`;
+  core.bind(
+    createRequestGuard(addr, options.allowedHosts),
+    // Bound to every interface, the proxy has no one URL: a Location stays origin-relative.
+    addr.hostname === "0.0.0.0" || addr.hostname === "::" ? "" : url,
+  );
 
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
-      const timer = setTimeout(() => core.abortAll(), drainTimeoutMs);
+      const timer = setTimeout(() => {
+        core.abortAll();
+        server.closeAll();
+      }, drainTimeoutMs);
       try {
         await server.shutdown();
       } finally {
@@ -351,6 +434,12 @@ class ProxyCore {
   readonly #token: Uint8Array | undefined;
   readonly #dropByRule = new Map<number, ReadonlySet<string>>();
   readonly #abort = new AbortController();
+  #guard: RequestGuard | undefined;
+  server: HttpServer | undefined;
+  #ownOrigin = "";
+  #rejectedHost = 0;
+  #clientClosed = 0;
+  #rejectedCrossSite = 0;
   #requests = 0;
   #inFlight = 0;
   #rejectedToken = 0;
@@ -381,6 +470,12 @@ class ProxyCore {
     }
   }
 
+  /** Sets what is known once the address is bound: the request guard and the proxy's URL. */
+  bind(guard: RequestGuard, ownOrigin: string): void {
+    this.#guard = guard;
+    this.#ownOrigin = ownOrigin;
+  }
+
   abortAll(): void {
     this.#abort.abort(new DOMException("The proxy is shutting down", "AbortError"));
   }
@@ -388,6 +483,24 @@ class ProxyCore {
   async handle(req: Request, remote: Deno.NetAddr): Promise<Response> {
     const started = performance.now();
     const url = new URL(req.url);
+    const refusal = this.#guard?.check(
+      req.headers.get("host"),
+      req.headers.get("origin"),
+      req.headers.get("sec-fetch-site"),
+    ) ?? (this.#guard === undefined
+      ? { status: 503 as const, reason: "host" as const, message: "The proxy is starting" }
+      : undefined);
+    if (refusal !== undefined) {
+      if (refusal.reason === "host") this.#rejectedHost++;
+      else this.#rejectedCrossSite++;
+      this.#access(req, url, remote, refusal.status, started, { rejected: refusal.reason });
+      return jsonError(
+        refusal.status,
+        refusal.status === 400 ? "BAD_REQUEST" : "PERMISSION_DENIED",
+        refusal.message,
+        { "cache-control": "no-store" },
+      );
+    }
     if (url.pathname.startsWith(RESERVED_PREFIX)) return this.#reserved(req, url);
     this.#requests++;
 
@@ -406,9 +519,10 @@ class ProxyCore {
     const target = new URL(`${up.url.origin}${up.prefix}${url.pathname}${url.search}`);
     const rule = matchRule(this.#o.plan, target);
     const headers = this.#requestHeaders(req.headers, rule);
-    // Not req.signal: a client that goes away cancels the response body, which cancels the
-    // upstream body in turn. This signal aborts what is left when a drain times out.
-    const signal = this.#abort.signal;
+    // The server aborts req.signal when the client goes away before its answer is written; the
+    // proxy's own signal aborts what is left when a drain times out. Either cancels the upstream
+    // request, or the upstream body being streamed back.
+    const signal = AbortSignal.any([this.#abort.signal, req.signal]);
     this.#inFlight++;
     let refreshed = false;
     let response: Response;
@@ -451,7 +565,7 @@ class ProxyCore {
     if (REDIRECTS.has(status)) {
       const location = response.headers.get("location");
       if (location !== null) {
-        const rewritten = rewriteLocation(location, target, up, url.origin);
+        const rewritten = rewriteLocation(location, target, up, this.#ownOrigin);
         if (rewritten !== location) out.set("location", rewritten);
       }
     }
@@ -517,6 +631,16 @@ class ProxyCore {
     rule: PlanRule | undefined,
   ): Response {
     const redactor = this.#o.resolver.redactor;
+    if (req.signal.aborted && !this.#abort.signal.aborted) {
+      // Nobody to answer: the upstream request was cancelled with it.
+      this.#clientClosed++;
+      this.#o.logger.debug("the client went away; its upstream request was cancelled", {
+        method: req.method,
+        path: redactor.redact(url.pathname),
+      });
+      this.#access(req, url, remote, 499, started, { rejected: "client_closed" });
+      return jsonError(499, "CLIENT_CLOSED", "The client closed the connection");
+    }
     if (error instanceof SecretResolutionError) {
       this.#rejectedSecret++;
       this.#o.logger.warn("request not sent: the credential could not be resolved", {
@@ -562,17 +686,15 @@ class ProxyCore {
       return jsonError(405, "METHOD_NOT_ALLOWED", "Use GET", { allow: "GET, HEAD" });
     }
     if (name === "health") {
-      return new Response(
-        req.method === "HEAD" ? null : JSON.stringify({ status: "ok" }),
-        { headers: { "content-type": "application/json", "cache-control": "no-store" } },
-      );
+      return sized(req.method, JSON.stringify({ status: "ok" }), 200, {
+        "content-type": "application/json",
+        "cache-control": "no-store",
+      });
     }
     if (name === "metrics") {
-      return new Response(req.method === "HEAD" ? null : formatPrometheus(this.snapshot()), {
-        headers: {
-          "content-type": "text/plain; version=0.0.4; charset=utf-8",
-          "cache-control": "no-store",
-        },
+      return sized(req.method, formatPrometheus(this.snapshot()), 200, {
+        "content-type": "text/plain; version=0.0.4; charset=utf-8",
+        "cache-control": "no-store",
       });
     }
     return jsonError(
@@ -626,11 +748,23 @@ class ProxyCore {
       upstreamStatus: { ...this.#status },
       rejected: {
         clientToken: this.#rejectedToken,
+        host: this.#rejectedHost,
+        crossSite: this.#rejectedCrossSite,
+        clientClosed: this.#clientClosed,
         secretUnavailable: this.#rejectedSecret,
         upstreamError: this.#rejectedUpstream,
       },
       retriedAfterRefresh: this.#retried,
       latency: { count: this.#latencyCount, sumSeconds: this.#latencySum, buckets },
+      connections: this.server?.stats ?? {
+        open: 0,
+        accepted: 0,
+        shed: 0,
+        refused: 0,
+        timedOut: 0,
+        malformed: 0,
+        acceptErrors: 0,
+      },
       secretFetches: resolver.stats.secretFetches,
       providerCalls: resolver.stats.providerCalls,
       cacheHits: resolver.cache.stats.hits,
@@ -748,6 +882,12 @@ export function parseListen(
 /** Whether a host name is loopback (see {@linkcode isLoopbackHost}). */
 export const isLoopback: (hostname: string) => boolean = isLoopbackHost;
 
+/** Half the open-file limit less a reserve for the resolver, logs and upstream pool. */
+function defaultMaxConnections(fileLimit: number | undefined): number {
+  if (fileLimit === undefined) return 512;
+  return Math.max(16, Math.min(10_000, Math.floor((fileLimit - 64) / 2)));
+}
+
 function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
@@ -804,9 +944,23 @@ function jsonError(
   message: string,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify({ error_code: code, message }), {
+  return sized("GET", JSON.stringify({ error_code: code, message }), status, {
+    "content-type": "application/json",
+    ...headers,
+  });
+}
+
+/** A response of the proxy's own, with its Content-Length (HEAD: the length, no body). */
+function sized(
+  method: string,
+  text: string,
+  status: number,
+  headers: Record<string, string>,
+): Response {
+  const bytes = encoder.encode(text);
+  return new Response(method === "HEAD" ? null : bytes, {
     status,
-    headers: { "content-type": "application/json", ...headers },
+    headers: { ...headers, "content-length": String(bytes.byteLength) },
   });
 }
 
@@ -854,6 +1008,9 @@ export function formatPrometheus(m: ProxyMetrics): string {
     "Requests answered by the proxy itself, by reason.",
     [
       ['{reason="client_token"}', m.rejected.clientToken],
+      ['{reason="host"}', m.rejected.host],
+      ['{reason="cross_site"}', m.rejected.crossSite],
+      ['{reason="client_closed"}', m.rejected.clientClosed],
       ['{reason="secret_unavailable"}', m.rejected.secretUnavailable],
       ['{reason="upstream_error"}', m.rejected.upstreamError],
     ],
@@ -876,6 +1033,25 @@ export function formatPrometheus(m: ProxyMetrics): string {
     `${p}_proxy_request_duration_seconds_sum ${m.latency.sumSeconds}`,
     `${p}_proxy_request_duration_seconds_count ${m.latency.count}`,
   );
+  metric(`${p}_proxy_connections_open`, "gauge", "Client connections open now.", [[
+    "",
+    m.connections.open,
+  ]]);
+  metric(
+    `${p}_proxy_connections_closed_total`,
+    "counter",
+    "Client connections the proxy closed or refused, by reason.",
+    [
+      ['{reason="shed_idle"}', m.connections.shed],
+      ['{reason="limit_503"}', m.connections.refused],
+      ['{reason="timeout"}', m.connections.timedOut],
+      ['{reason="malformed"}', m.connections.malformed],
+    ],
+  );
+  metric(`${p}_proxy_accept_errors_total`, "counter", "Failed accepts (e.g. EMFILE).", [[
+    "",
+    m.connections.acceptErrors,
+  ]]);
   metric(`${p}_secret_fetches_total`, "counter", "Secrets fetched from providers successfully.", [[
     "",
     m.secretFetches,

@@ -185,6 +185,7 @@ proxy:
     "--allow-net=127.0.0.1",
     "--allow-sys",
     `--allow-run=${PYTHON}`,
+    "--allow-ffi",
     CLI,
     "exec",
     "--access-log",

@@ -38,6 +38,7 @@ hosts:
     "--allow-net=*.staging.company.com:8443,127.0.0.1:5055,mlflow.company.com:443",
     `--allow-env=${[...CLI_ENV, "MLFLOW_TOKEN"].sort().join(",")}`,
     "--allow-read=/run/secrets/m.json",
+    "--allow-ffi",
   ]);
 });
 

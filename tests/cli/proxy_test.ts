@@ -4,6 +4,7 @@ import { UsageError } from "../../runtime/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempFile } from "./_io.ts";
+import { startProxyProcess } from "../e2e/_proxy_process.ts";
 
 function profileText(match: string, proxy = "") {
   return `version: 1
@@ -132,4 +133,37 @@ Deno.test("runProxy() with --client-token-env demands the token from clients", a
   }
   assertEquals(await running, 0);
   assert(!io.err().includes(clientToken), "the client token was logged");
+});
+
+Deno.test("main() proxy --allowed-host adds Host values, each flag once, and serves no other name", async () => {
+  await using up = await startServer(() => new Response("ok"));
+  const path = await tempFile("mlflow-auth.yaml", profileText(up.origin));
+  await using proxy = await startProxyProcess(
+    [
+      "--profile",
+      path,
+      "--upstream",
+      up.origin,
+      "--allowed-host",
+      "mlflow-proxy.corp",
+      "--allowed-host",
+      "alias.corp:8443",
+      "--no-access-log",
+    ],
+    { MLFLOW_TOKEN: "allowed-host-token-1" },
+  );
+  const port = new URL(proxy.url).port;
+  const status = async (host: string) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+    await conn.write(
+      new TextEncoder().encode(`GET /api/x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+    );
+    const text = await new Response(conn.readable).text();
+    return Number(text.split(" ")[1]);
+  };
+  assertEquals(await status("mlflow-proxy.corp"), 200);
+  assertEquals(await status("alias.corp:8443"), 200);
+  assertEquals(await status(`localhost:${port}`), 200);
+  assertEquals(await status(`rebind.attacker.example:${port}`), 403);
+  assertEquals(up.received.length, 3);
 });

@@ -216,7 +216,7 @@ Deno.test("startProxy() removes hop-by-hop headers in both directions", async ()
   try {
     const answer = await rawRequest(
       proxy.addr.port,
-      "GET /api/2.0/mlflow/experiments/search HTTP/1.1\r\nHost: x\r\n" +
+      `GET /api/2.0/mlflow/experiments/search HTTP/1.1\r\nHost: 127.0.0.1:${proxy.addr.port}\r\n` +
         "Connection: close, X-Hop-Request\r\nX-Hop-Request: 1\r\nKeep-Alive: timeout=5\r\n" +
         "TE: trailers\r\nProxy-Connection: keep-alive\r\nUpgrade: websocket\r\nX-End: kept\r\n\r\n",
     );

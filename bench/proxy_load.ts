@@ -1,0 +1,252 @@
+/**
+ * Proxy load test with wrk, all on loopback, each server in its own process, measured in the same
+ * run with the variants interleaved (rotated each round):
+ * - nginx adding a static `Authorization` header (keep-alive upstream pool);
+ * - a naive `Deno.serve` + `fetch` pass-through (the data path the proxy had before its own server);
+ * - the `proxy` command (its own HTTP/1.1 server; Host and Origin checks, credential injected).
+ *
+ * Prints requests per second at 16 connections and the p50 latency at 1 connection, medians over
+ * the rounds, and each variant's ratio to nginx.
+ *
+ * Run: deno task bench:proxy [rounds] [seconds]   (needs wrk and nginx: apt-get install wrk nginx)
+ */
+
+const ROUNDS = Number(Deno.args[0] ?? 3);
+const SECONDS = Number(Deno.args[1] ?? 4);
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const PATH = "/api/2.0/mlflow/experiments/search?max_results=1";
+
+interface Child {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** Spawns a process and waits for a line matching `ready` on stdout or stderr. */
+async function spawn(
+  cmd: string,
+  args: readonly string[],
+  ready: RegExp,
+  env: Record<string, string> = {},
+): Promise<Child & { match: RegExpExecArray }> {
+  const child = new Deno.Command(cmd, {
+    args: [...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const found = Promise.withResolvers<RegExpExecArray>();
+  const watch = (stream: ReadableStream<Uint8Array>) =>
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({
+        write(chunk) {
+          text += chunk;
+          const m = ready.exec(text);
+          if (m !== null) found.resolve(m);
+        },
+      }),
+    ).catch(() => {});
+  const reading = Promise.all([watch(child.stdout), watch(child.stderr)]);
+  child.status.then((s) => found.reject(new Error(`${cmd} exited (${s.code}): ${text}`)));
+  const timer = setTimeout(() => found.reject(new Error(`${cmd} did not start: ${text}`)), 20_000);
+  const match = await found.promise.finally(() => clearTimeout(timer));
+  return {
+    url: match[1] ?? "",
+    match,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Exited.
+      }
+      await child.status;
+      await reading;
+    },
+  };
+}
+
+const UPSTREAM = `
+Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (a) => console.log("UP http://127.0.0.1:" + a.port) },
+  (req) => new Response(req.headers.get("authorization") === null ? "anonymous" : "ok"));
+`;
+
+const NAIVE = (origin: string) => `
+Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (a) => console.log("NAIVE http://127.0.0.1:" + a.port) },
+  async (req) => {
+    const u = new URL(req.url);
+    const headers = new Headers(req.headers);
+    headers.set("authorization", "Bearer static-token");
+    const res = await fetch("${origin}" + u.pathname + u.search, { method: req.method, headers, body: req.body });
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  });
+`;
+
+async function freePort(): Promise<number> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function startNginx(origin: string): Promise<Child> {
+  const dir = await Deno.makeTempDir({ prefix: "proxy-bench-nginx-" });
+  const port = await freePort();
+  const up = new URL(origin);
+  await Deno.writeTextFile(
+    `${dir}/nginx.conf`,
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream tracking { server ${up.hostname}:${up.port}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://tracking;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer static-token";
+    }
+  }
+}
+`,
+  );
+  const child = new Deno.Command("nginx", {
+    args: ["-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(`${url}${PATH}`);
+      await res.body?.cancel();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+interface WrkResult {
+  readonly rps: number;
+  readonly p50us: number;
+}
+
+async function wrk(url: string, connections: number): Promise<WrkResult> {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      "-t1",
+      `-c${connections}`,
+      `-d${SECONDS}s`,
+      "--latency",
+      `${url}${PATH}`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(text);
+  const scale = p50?.[2] === "ms" ? 1000 : p50?.[2] === "s" ? 1e6 : 1;
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  if (non2xx !== null) throw new Error(`${url}: ${non2xx[1]} error responses:\n${text}`);
+  return { rps, p50us: Number(p50?.[1] ?? NaN) * scale };
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const children: Child[] = [];
+try {
+  const up = await spawn(Deno.execPath(), ["eval", UPSTREAM], /UP (http:\/\/\S+)/);
+  children.push(up);
+  const profileDir = await Deno.makeTempDir({ prefix: "proxy-bench-" });
+  const profile = `${profileDir}/mlflow-auth.yaml`;
+  await Deno.writeTextFile(
+    profile,
+    `version: 1
+providers: { e: { kind: env } }
+hosts:
+  - { match: "${up.url}", provider: e, secret: { var: BENCH_TOKEN }, auth: bearer }
+`,
+  );
+  const variants: { name: string; url: string }[] = [];
+  const nginx = await startNginx(up.url);
+  children.push(nginx);
+  variants.push({ name: "nginx, static header", url: nginx.url });
+  const naive = await spawn(Deno.execPath(), ["eval", NAIVE(up.url)], /NAIVE (http:\/\/\S+)/);
+  children.push(naive);
+  variants.push({ name: "Deno.serve + fetch (old path)", url: naive.url });
+  const ours = await spawn(
+    Deno.execPath(),
+    [
+      "run",
+      "-A",
+      CLI,
+      "proxy",
+      "--profile",
+      profile,
+      "--upstream",
+      up.url,
+      "--listen",
+      "127.0.0.1:0",
+      "--no-access-log",
+    ],
+    /listening on (http:\/\/\S+)/,
+    { BENCH_TOKEN: "bench-token", PATH: Deno.env.get("PATH") ?? "" },
+  );
+  children.push(ours);
+  variants.push({ name: "mlflow-secrets-auth proxy", url: ours.url });
+
+  const rps = new Map(variants.map((v) => [v.name, [] as number[]]));
+  const p50 = new Map(variants.map((v) => [v.name, [] as number[]]));
+  for (const v of variants) await wrk(v.url, 4); // warm-up
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+    for (const v of order) {
+      rps.get(v.name)!.push((await wrk(v.url, 16)).rps);
+      p50.get(v.name)!.push((await wrk(v.url, 1)).p50us);
+    }
+  }
+  const base = median(rps.get(variants[0]!.name)!);
+  const baseP50 = median(p50.get(variants[0]!.name)!);
+  console.log(
+    `wrk, loopback, ${ROUNDS} rounds x ${SECONDS} s, medians; ${navigator.hardwareConcurrency} CPUs`,
+  );
+  console.log("| variant | rps at 16 conns | ratio to nginx | p50 at 1 conn | p50 minus nginx |");
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const v of variants) {
+    const r = median(rps.get(v.name)!);
+    const l = median(p50.get(v.name)!);
+    console.log(
+      `| ${v.name} | ${Math.round(r)} | ${(r / base).toFixed(2)} | ${Math.round(l)} µs | ${
+        Math.round(l - baseP50)
+      } µs |`,
+    );
+  }
+  await Deno.remove(profileDir, { recursive: true });
+} finally {
+  for (const c of children.reverse()) await c.stop();
+}
