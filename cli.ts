@@ -19,24 +19,14 @@
  * @module
  */
 
-import { Argument, Command, CommanderError, Option } from "@commander-js/extra-typings";
+import type * as Commander from "./deps/commander.ts";
 import { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
-import { type CliIo, processIo } from "./cli/io.ts";
-import { runValidate } from "./cli/validate.ts";
-import { runExplain } from "./cli/explain.ts";
-import { PROFILE_SCHEMA } from "./config/validate.ts";
+import { type CliIo, processIo, profileOptionOf } from "./cli/io.ts";
+import { HELP } from "./cli/_help.ts";
 import type { EmbeddedProfile } from "./cli/load.ts";
 import type { Profile } from "./config/profile.ts";
 import type { ProviderFactory } from "./providers/types.ts";
 import denoJson from "./deno.json" with { type: "json" };
-
-/** `--from-env`, for the commands that read a profile. */
-function fromEnvOption() {
-  return new Option(
-    "--from-env",
-    "build the profile from the Python plugin's environment variables (printed as YAML, warnings on stderr)",
-  );
-}
 
 /** The profile `--from-env` asks for, or undefined. */
 async function fromEnv(
@@ -63,6 +53,30 @@ export interface MainOptions {
   readonly embeddedProfile?: EmbeddedProfile;
   /** Provider factories by kind; default the built-in registry. An artifact carries only its own. */
   readonly providers?: ReadonlyMap<string, ProviderFactory>;
+  /**
+   * Answer `--help`, `<command> --help` and `--version` from the texts generated from this
+   * command line at build time (`cli/_help.ts`, `deno task gen:help`), without loading the
+   * argument parser: the fastest start. Default true; ignored with an embedded profile, whose
+   * help differs.
+   */
+  readonly staticHelp?: boolean;
+}
+
+/**
+ * The generated text for a request for help or the version, if `args` is one.
+ *
+ * @param args Arguments after the program name.
+ * @returns The text, or undefined when the arguments ask for something else.
+ */
+function staticHelp(args: readonly string[]): string | undefined {
+  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) return `${VERSION}\n`;
+  const last = args.at(-1);
+  if (args.length === 0 || args.length > 2 || (last !== "--help" && last !== "-h")) {
+    return undefined;
+  }
+  return Object.hasOwn(HELP, args.slice(0, -1).join(" "))
+    ? HELP[args.slice(0, -1).join(" ")]
+    : undefined;
 }
 
 /**
@@ -78,20 +92,46 @@ export async function main(
   io: CliIo = processIo(),
   options: MainOptions = {},
 ): Promise<number> {
+  if (options.staticHelp !== false && options.embeddedProfile === undefined) {
+    const text = staticHelp(args);
+    if (text !== undefined) {
+      io.stdout(text);
+      return 0;
+    }
+  }
+  const profileOption = profileOptionOf(args);
+  if (profileOption !== undefined) io = { ...io, profileOption };
   let code = 0;
-  const program = buildProgram(io, (c) => {
+  const commander = await import("./deps/commander.ts");
+  const program = buildProgram(commander, io, (c) => {
     code = c;
   }, options);
   try {
     await program.parseAsync([...args], { from: "user" });
     return code;
   } catch (error) {
+    if (error instanceof commander.CommanderError) {
+      return ["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code)
+        ? 0
+        : 2;
+    }
     return reportError(error, io);
   }
 }
 
-function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainOptions) {
+function buildProgram(
+  { Argument, Command, Option }: typeof Commander,
+  io: CliIo,
+  setCode: (code: number) => void,
+  options: MainOptions,
+) {
   const embedded = options.embeddedProfile;
+  /** `--from-env`, for the commands that read a profile. */
+  const fromEnvOption = () =>
+    new Option(
+      "--from-env",
+      "build the profile from the Python plugin's environment variables (printed as YAML, warnings on stderr)",
+    );
   const profileOption = () =>
     new Option(
       "-p, --profile <path>",
@@ -115,6 +155,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       // CLICOLOR_FORCE, which would need --allow-env just to print --help.
       getOutHasColors: () => false,
       getErrHasColors: () => false,
+      // One width everywhere, so that help is the same on every terminal and can be generated
+      // ahead of time (MainOptions.staticHelp).
+      getOutHelpWidth: () => 80,
+      getErrHelpWidth: () => 80,
     })
     .showHelpAfterError("(run with --help for usage)");
 
@@ -127,23 +171,35 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       "after",
       "\nExamples:\n  mlflow-secrets-auth validate --profile mlflow-auth.yaml\n  mlflow-secrets-auth validate --json\n  mlflow-secrets-auth validate --from-env",
     )
-    .action(async (opts) =>
-      setCode(await runValidate({ ...opts, embedded, loaded: await fromEnv(opts, io) }, io))
-    );
+    .action(async (opts) => {
+      // Every command module loads on use only, so that --help parses no YAML and no schema.
+      const { runValidate } = await import("./cli/validate.ts");
+      setCode(await runValidate({ ...opts, embedded, loaded: await fromEnv(opts, io) }, io));
+    });
 
   program.command("explain")
     .description("Show which rule matches a URL and which headers it would inject (redacted)")
     .addOption(profileOption())
     .option("-u, --url <url...>", "tracking URL(s) to explain")
+    .argument("[url...]", "tracking URL(s) to explain, as with --url")
     .option("--json", "machine-readable output")
     .addOption(fromEnvOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  mlflow-secrets-auth explain\n  mlflow-secrets-auth explain --url https://mlflow.company.com/api/2.0/mlflow/runs/get\n  mlflow-secrets-auth explain --from-env      # migrate from the Python plugin's variables",
+      "\nExamples:\n  mlflow-secrets-auth explain\n  mlflow-secrets-auth explain https://mlflow.company.com/api/2.0/mlflow/runs/get\n  mlflow-secrets-auth explain --from-env      # migrate from the Python plugin's variables",
     )
-    .action(async (opts) =>
-      setCode(await runExplain({ ...opts, embedded, loaded: await fromEnv(opts, io) }, io))
-    );
+    .action(async (urls, opts) => {
+      const { runExplain } = await import("./cli/explain.ts");
+      const url = [...(opts.url ?? []), ...urls];
+      setCode(
+        await runExplain({
+          ...opts,
+          ...(url.length > 0 ? { url } : {}),
+          embedded,
+          loaded: await fromEnv(opts, io),
+        }, io),
+      );
+    });
 
   program.command("schema")
     .description("Print the profile JSON Schema")
@@ -151,8 +207,11 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       "after",
       "\nExamples:\n  mlflow-secrets-auth schema > profile.schema.json",
     )
-    .action(() => {
-      io.stdout(JSON.stringify(PROFILE_SCHEMA, null, 2) + "\n");
+    .action(async () => {
+      const { default: schema } = await import("./schema/profile.schema.json", {
+        with: { type: "json" },
+      });
+      io.stdout(JSON.stringify(schema, null, 2) + "\n");
       setCode(0);
     });
 
@@ -353,6 +412,14 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
       "comma-separated variables to keep although the profile names them (a copy of the credential is removed all the same)",
     )
     .option(
+      "--preflight",
+      "resolve the secret before the child starts and refuse to start it on failure (the default)",
+    )
+    .option(
+      "--no-preflight",
+      "secret stores (vault, aws, azure): start the child at once and resolve the secret meanwhile; copies of it in the environment are then not removed",
+    )
+    .option(
       "--allow-dumpable",
       "start even when this process cannot be made unreadable to the child (needs Linux and --allow-ffi)",
     )
@@ -373,12 +440,21 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
         "keeps named variables the job needs (a port, a host name); whatever holds a copy of the",
         "credential is removed all the same.",
         "",
+        "Start-up: env and file secrets are read before the child starts (microseconds). A secret",
+        "from a store (vault, aws-secrets-manager, azure-key-vault) is resolved first too, by",
+        "default: a failure stops exec before the child exists, and copies of the value in the",
+        "environment are removed. --no-preflight starts the child at once instead: its first",
+        "request waits for the secret, a failure answers 503 (naming the provider and reference)",
+        "and is logged; the named variables are still removed, but copies of the value under other",
+        "names cannot be searched for before the child starts (a warning names any found later).",
+        "",
         "This process makes itself non-dumpable (prctl PR_SET_DUMPABLE, through --allow-ffi), so",
         "the child cannot read its environment or memory in /proc; without that it refuses to",
         "start unless --allow-dumpable is given. See SECURITY.md for what exec protects against.",
         "",
         "SIGINT and SIGTERM are forwarded; the exit code is the child's (128 + signal number when",
-        "a signal killed it).",
+        "a signal killed it). Requests still in flight when the child exits (from its descendants)",
+        "finish before exec exits; a signal during that wait exits at once.",
         "",
         "Examples:",
         "  mlflow-secrets-auth exec -- python train.py --epochs 3",
@@ -476,11 +552,6 @@ function buildProgram(io: CliIo, setCode: (code: number) => void, options: MainO
  * @returns The exit code.
  */
 export function reportError(error: unknown, io: CliIo): number {
-  if (error instanceof CommanderError) {
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
-    if (error.code === "commander.help") return 0;
-    return 2;
-  }
   if (error instanceof ProfileError || error instanceof UsageError) {
     io.stderr(`${error.message}\n`);
     return 2;

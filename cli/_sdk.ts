@@ -14,14 +14,23 @@ export const SDK_PACKAGES: Readonly<Record<string, readonly string[]>> = {
   "azure-key-vault": ["@azure/identity", "@azure/keyvault-secrets"],
 };
 
-// Literal specifiers, so that the import map resolves them and `deno info` lists them as
+/** The module (path from the source root) that pins each package; `deps/` holds one per package. */
+export const SDK_MODULES: Readonly<Record<string, string>> = {
+  "node-vault": "deps/node_vault.ts",
+  "@aws-sdk/client-secrets-manager": "deps/aws_secrets_manager.ts",
+  "@aws-sdk/credential-providers": "deps/aws_credential_providers.ts",
+  "@azure/identity": "deps/azure_identity.ts",
+  "@azure/keyvault-secrets": "deps/azure_keyvault_secrets.ts",
+};
+
+// Literal specifiers of the modules that pin each package, so that `deno info` lists them as
 // dynamic imports (never static ones).
 const LOADERS: Readonly<Record<string, () => Promise<unknown>>> = {
-  "node-vault": () => import("node-vault"),
-  "@aws-sdk/client-secrets-manager": () => import("@aws-sdk/client-secrets-manager"),
-  "@aws-sdk/credential-providers": () => import("@aws-sdk/credential-providers"),
-  "@azure/identity": () => import("@azure/identity"),
-  "@azure/keyvault-secrets": () => import("@azure/keyvault-secrets"),
+  "node-vault": () => import("../deps/node_vault.ts"),
+  "@aws-sdk/client-secrets-manager": () => import("../deps/aws_secrets_manager.ts"),
+  "@aws-sdk/credential-providers": () => import("../deps/aws_credential_providers.ts"),
+  "@azure/identity": () => import("../deps/azure_identity.ts"),
+  "@azure/keyvault-secrets": () => import("../deps/azure_keyvault_secrets.ts"),
 };
 
 /** Whether one package loaded, and how long it took. */

@@ -19,7 +19,7 @@
 import { basename, resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { buildBundle, formatBytes, sourceRoot } from "./_artifact.ts";
-import type { CliIo } from "./io.ts";
+import { type CliIo, commandOf } from "./io.ts";
 import { loadCliProfile } from "./load.ts";
 import { type ArtifactPermissions, artifactPermissions, permissionFlags } from "./permissions.ts";
 import { exampleUpstream } from "./bundle.ts";
@@ -54,6 +54,8 @@ export interface RuntimeProbeOptions {
   readonly deno?: string;
   /** The profile path, for the suggested `bundle` command. */
   readonly profile?: string;
+  /** How the user runs this program, for the suggested command. Default `mlflow-secrets-auth`. */
+  readonly command?: string;
 }
 
 /** Where `deno compile` will take its runtime from. */
@@ -105,7 +107,11 @@ export async function runCompile(options: CompileOptions, io: CliIo): Promise<nu
   const deno = options.runtime?.deno ?? Deno.execPath();
   let runtime: CompileRuntime;
   try {
-    runtime = await findCompileRuntime(target, io.env, { profile: path, ...options.runtime });
+    runtime = await findCompileRuntime(target, io.env, {
+      profile: path,
+      command: commandOf(io),
+      ...options.runtime,
+    });
   } catch (error) {
     if (!(error instanceof CompileRuntimeError)) throw error;
     io.stderr(`${error.message}\n`);
@@ -155,7 +161,7 @@ export async function runCompile(options: CompileOptions, io: CliIo): Promise<nu
     }
     const file = target.includes("windows") && !output.endsWith(".exe") ? `${output}.exe` : output;
     if (target === Deno.build.target) {
-      const problem = await checkExecutable(resolve(file));
+      const problem = await checkExecutable(resolve(file), commandOf(io));
       if (problem !== undefined) {
         await Deno.remove(file).catch(() => {});
         io.stderr(`${problem}\n`);
@@ -221,10 +227,9 @@ export async function findCompileRuntime(
 ): Promise<CompileRuntime> {
   const version = Deno.version.deno;
   const archive = `denort-${target}.zip`;
-  const instead =
-    `or build a bundle instead, which runs with nothing but the deno binary: mlflow-secrets-auth bundle --profile ${
-      options.profile ?? "<profile>"
-    } -o dist/mlflow-auth.js`;
+  const instead = `or build a bundle instead, which runs with nothing but the deno binary: ${
+    options.command ?? "mlflow-secrets-auth"
+  } bundle --profile ${options.profile ?? "<profile>"} -o dist/mlflow-auth.js`;
   const denortBin = env("DENORT_BIN");
   if (denortBin !== undefined && denortBin !== "") {
     const cli = await isDenoCli(denortBin);
@@ -316,7 +321,7 @@ async function defaultDenoDir(deno: string): Promise<string | undefined> {
 }
 
 /** A compiled program must answer `--version` with ours, not with deno's. */
-async function checkExecutable(file: string): Promise<string | undefined> {
+async function checkExecutable(file: string, command: string): Promise<string | undefined> {
   const out = await new Deno.Command(file, {
     args: ["--version"],
     env: { NO_COLOR: "1" },
@@ -328,9 +333,9 @@ async function checkExecutable(file: string): Promise<string | undefined> {
   const text = new TextDecoder().decode(out.stdout).trim();
   if (out.success && text === denoJson.version) return undefined;
   if (/^deno \d/.test(text)) {
-    return `Cannot compile: the result behaves as the deno command line, not as mlflow-secrets-auth (its runtime is a deno binary, not denort); set DENORT_BIN to a denort binary, or build a bundle instead: mlflow-secrets-auth bundle`;
+    return `Cannot compile: the result behaves as the deno command line, not as mlflow-secrets-auth (its runtime is a deno binary, not denort); set DENORT_BIN to a denort binary, or build a bundle instead: ${command} bundle`;
   }
   return `Cannot compile: the result does not run (\`${file} --version\` printed "${
     text.slice(0, 200)
-  }", exit ${out.code}); build a bundle instead: mlflow-secrets-auth bundle`;
+  }", exit ${out.code}); build a bundle instead: ${command} bundle`;
 }

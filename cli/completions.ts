@@ -120,7 +120,7 @@ function specOf(program: CommandLike): ProgramSpec {
  *
  * @example
  * ```ts
- * import { Command } from "@commander-js/extra-typings";
+ * import { Command } from "../deps/commander.ts";
  * import { completionScript } from "./completions.ts";
  * const program = new Command().name("tool");
  * program.command("check").option("--json", "machine-readable output");

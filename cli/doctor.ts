@@ -343,7 +343,8 @@ async function checkTarget(
       cause: `its SDK "${broken.package}" does not load: ${
         ctx.redactor.redact(broken.error ?? "")
       }`,
-      hint: "install the locked packages (`deno install --frozen`, or `deno task setup`)",
+      hint:
+        "fill Deno's cache with the locked packages once, with the npm registry reachable (from a checkout: `deno install --frozen --entrypoint cli.ts deps/*.ts`), or build a bundle for a host without one",
     }, h);
     skipRest(["secret", "header", "server"], "the provider is not usable");
     return done();
@@ -396,7 +397,7 @@ async function checkTarget(
       cause: fieldProblem.cause,
       hint: fieldProblem.hint,
     }, h);
-    skipRest(["header", "server"], "the secret lacks what the auth type needs");
+    skipRest(["header", "server"], "no usable secret");
     return done();
   }
   record({
@@ -502,6 +503,9 @@ function missingFields(
   value: SecretValue,
 ): { cause: string; hint: string } | undefined {
   const auth = rule.auth;
+  if (typeof value === "string" && value.trim() === "") {
+    return { cause: "the secret is empty (or only white space)", hint: emptySecretHint(rule) };
+  }
   if (typeof value === "string") {
     if (auth.type === "basic" && value.indexOf(":") <= 0) {
       return {
@@ -537,6 +541,20 @@ function missingFields(
     hint:
       "store the field in the secret, or name the right one in the rule (token_field, username_field, password_field, the header template)",
   };
+}
+
+/** What to do about an empty secret, in the terms of the provider that returned it. */
+function emptySecretHint(rule: PlanRule): string {
+  switch (rule.providerKind) {
+    case "env":
+      return `the variable "${
+        String(rule.secret.var)
+      }" is set but empty: export the credential in it before starting`;
+    case "file":
+      return `the file "${String(rule.secret.path)}" is empty: write the credential into it`;
+    default:
+      return "store the credential in the secret: its value is empty";
+  }
 }
 
 function quoteList(items: readonly string[]): string {

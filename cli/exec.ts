@@ -20,6 +20,16 @@
  *   password, `user:password` and its base64, static header values from the environment), or
  *   containing a form of six characters or more. The log line names the variable, never the
  *   value.
+ * - When the child starts: a secret from a local source (`env`, `file`) is read first (it takes
+ *   microseconds), so that the environment can be searched for copies of it. A secret from a
+ *   secret store (`vault`, `aws-secrets-manager`, `azure-key-vault`, a network round trip and an
+ *   SDK to load) is also resolved first by default (the preflight): a failure stops `exec`
+ *   before the child exists, and copies are searched for. `--no-preflight` starts the child at
+ *   once instead and resolves the secret concurrently: a request that arrives first waits for
+ *   it, a failure answers the child 503 (MLflow's JSON error shape, naming the provider and the
+ *   reference) and is logged on stderr; the variables the profile names are removed all the
+ *   same, but copies of the value under other names cannot be searched for before the child
+ *   starts (once the value is known, a warning names any such variable).
  * - Ambient cloud credentials (`AWS_*`, `AZURE_*`, Azure managed identity variables) stay by
  *   default, because the job may need them for its artifact store; `--scrub-cloud-env` removes
  *   them too. With a cloud provider in the profile, the child can read the secret with them: a
@@ -27,6 +37,8 @@
  *
  * SIGINT and SIGTERM are forwarded (a Ctrl-C that already reached the child through the terminal
  * is not sent twice); the exit code is the child's (128 + signal number when a signal killed it).
+ * Once the child has exited, requests still in flight (from its descendants) are drained before
+ * `exec` exits; a signal during that drain ends `exec` at once.
  *
  * `--env-mode direct` skips the proxy and exports the real credential instead
  * (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`). That is
@@ -77,6 +89,12 @@ export interface ExecOptions {
    * covers them). A variable holding a form of the credential is removed all the same.
    */
   readonly keepEnv?: string | undefined;
+  /**
+   * Resolve the secret before the child starts (`true`, the default), or, for a secret store
+   * (`false`, `--no-preflight`), start the child at once and resolve it concurrently. Secrets
+   * from local sources (`env`, `file`) are always read first.
+   */
+  readonly preflight?: boolean | undefined;
   /** Run even when this process cannot be made non-dumpable (with a warning). */
   readonly allowDumpable?: boolean | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
@@ -126,8 +144,9 @@ const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
  * @returns The child's exit code; 127 when the command is not found, 126 when it cannot run.
  * @throws {UsageError} for a missing or unusable upstream, `--env-mode direct` with a header
  *   rule, or a process that cannot be made non-dumpable without `--allow-dumpable`.
- * @throws {SecretResolutionError} when the credential cannot be resolved (the child is not
- *   started).
+ * @throws {SecretResolutionError} when the credential cannot be resolved before the child
+ *   starts (a local source, or the preflight); the child is not started. With `--no-preflight`
+ *   and a secret store, a failure is answered to the child's requests (503) and logged instead.
  */
 export async function runExec(
   command: readonly string[],
@@ -188,6 +207,16 @@ export async function runExec(
         logger,
         accessLog: options.accessLog === true,
       });
+      if (options.preflight === false && !LOCAL_KINDS.has(proxy.rule.providerKind)) {
+        childEnv.MLFLOW_TRACKING_URI = proxy.url;
+        childEnv.MLFLOW_TRACKING_TOKEN = clientToken;
+        const warmUp = resolveConcurrently(proxy, { ...childEnv }, logger);
+        try {
+          return await runChild(command, childEnv, io, deps, proxy);
+        } finally {
+          await warmUp.stop();
+        }
+      }
       // Fail closed before the child starts: a credential that cannot be had now is an error.
       const { headers } = await resolver.headersFor(proxy.rule);
       const { value } = await resolver.secretFor(proxy.rule);
@@ -213,9 +242,70 @@ export async function runExec(
     }
     return await runChild(command, childEnv, io, deps, proxy);
   } finally {
-    await proxy?.shutdown();
+    if (proxy !== undefined) {
+      // The child is gone, but requests of its descendants may still be in flight: they finish
+      // (up to the proxy's drain time) before exec exits. The signal listeners are removed by
+      // now, so a SIGINT or SIGTERM here ends exec at once (128 + signal number).
+      const inFlight = proxy.metrics.inFlight;
+      if (inFlight > 0) {
+        logger.info(
+          "the child has exited; waiting for the requests still in flight before exiting (a signal exits at once)",
+          { requests: inFlight },
+        );
+      }
+      await proxy.shutdown();
+    }
     await resolver.close();
   }
+}
+
+/**
+ * Provider kinds that read a local source (a variable, a file): no network, no SDK, microseconds.
+ * Their secret is always read before the child starts. Any other kind (and any kind added later)
+ * is a secret store, resolved first unless `--no-preflight`.
+ */
+const LOCAL_KINDS: ReadonlySet<string> = new Set(["env", "file"]);
+
+/**
+ * Starts resolving the proxy's credential while the child runs (`--no-preflight`). The child's
+ * first request joins the same resolution (the cache is single-flight). A failure is logged
+ * once with why (the proxy answers the child's requests 503 meanwhile, naming the provider and
+ * reference); once the value is known, a variable of the child's environment holding a copy of
+ * it is named in a warning, since it could not be removed before the child started.
+ */
+function resolveConcurrently(
+  proxy: ProxyHandle,
+  childEnv: Readonly<Record<string, string>>,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  const abort = new AbortController();
+  const { resolver, rule } = proxy;
+  const done = (async () => {
+    try {
+      const { headers } = await resolver.headersFor(rule, abort.signal);
+      const { value } = await resolver.secretFor(rule, abort.signal);
+      const forms = credentialForms(rule, value, headers);
+      const copies = Object.keys(childEnv).filter((n) => holdsCredential(childEnv[n]!, forms));
+      if (copies.length > 0) {
+        logger.warn(
+          "the child was started with variables holding a copy of the credential (--no-preflight cannot remove them); unset them, or run without --no-preflight",
+          { variables: copies.sort().join(",") },
+        );
+      }
+    } catch (error) {
+      if (abort.signal.aborted) return;
+      logger.error(
+        "cannot resolve the credential; the child's requests to the tracking server are answered 503 until it can be",
+        { error: error instanceof Error ? error.message : String(error) },
+      );
+    }
+  })();
+  return {
+    async stop() {
+      abort.abort();
+      await done;
+    },
+  };
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { stringify } from "yaml";
+import { stringify } from "../deps/yaml.ts";
 import { isLoopbackHost } from "../config/host_match.ts";
 import { parseProfile, type Profile } from "../config/profile.ts";
 import { UsageError } from "../runtime/errors.ts";

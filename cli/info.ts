@@ -8,7 +8,12 @@
 
 import { createPlan } from "../config/plan.ts";
 import { type Profile, resolveProfilePath } from "../config/profile.ts";
-import { formatIssueLocation, ProfileError, type ProfileIssue } from "../runtime/errors.ts";
+import {
+  formatIssueLocation,
+  issueCount,
+  ProfileError,
+  type ProfileIssue,
+} from "../runtime/errors.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { type RuleSummary, summarise } from "./explain.ts";
@@ -173,7 +178,7 @@ function formatReport(r: InfoReport): string {
     `Profile: ${r.profile.path} (${ORIGIN_TEXT[r.profile.origin]})`,
   ];
   if (!r.profile.valid) {
-    lines.push(`  invalid: ${r.profile.issues.length} issue(s)`);
+    lines.push(`  invalid: ${issueCount(r.profile.issues.length)}`);
     for (const issue of r.profile.issues) {
       lines.push(
         `    ${formatIssueLocation(r.profile.path, issue)}: ${issue.message.split("\n")[0]}`,

@@ -6,8 +6,15 @@
  * @module
  */
 
-import { loadProfile, parseProfile, type Profile, resolveProfilePath } from "../config/profile.ts";
-import type { CliIo } from "./io.ts";
+import {
+  absolutePath,
+  loadProfile,
+  parseProfile,
+  type Profile,
+  resolveProfilePath,
+} from "../config/profile.ts";
+import { ProfileError } from "../runtime/errors.ts";
+import { type CliIo, commandOf } from "./io.ts";
 
 /** A profile built into an artifact (`bundle`, `compile`): its YAML text and a display name. */
 export interface EmbeddedProfile {
@@ -52,6 +59,39 @@ export async function loadCliProfile(
       origin: "embedded",
     };
   }
-  const profile = await loadProfile(path, { env: io.env });
-  return { profile, path, origin };
+  try {
+    const profile = await loadProfile(path, { env: io.env });
+    return { profile, path, origin };
+  } catch (error) {
+    if (!(error instanceof ProfileError && error.cause instanceof Deno.errors.NotFound)) {
+      throw error;
+    }
+    throw new ProfileError(path, [{
+      pointer: "",
+      message: missingProfileMessage(path, origin, io),
+      rule: "read",
+    }], { cause: error.cause });
+  }
+}
+
+/**
+ * Why the profile was looked for where it was, and what to do: names the flag as typed, the
+ * variable, or the default, with the absolute path tried.
+ */
+function missingProfileMessage(
+  path: string,
+  origin: "flag" | "env" | "default",
+  io: CliIo,
+): string {
+  const abs = absolutePath(path);
+  const cmd = commandOf(io);
+  const flag = io.profileOption ?? "--profile";
+  switch (origin) {
+    case "flag":
+      return `Cannot read the profile "${abs}" given with ${flag}: the file does not exist; check the path, or create it with \`${cmd} init ${flag} ${path}\``;
+    case "env":
+      return `Cannot read the profile "${abs}" named by MLFLOW_SECRETS_AUTH_PROFILE: the file does not exist; correct or unset the variable, or create the file with \`${cmd} init --profile ${path}\``;
+    case "default":
+      return `Cannot read the profile "${abs}": neither -p/--profile nor MLFLOW_SECRETS_AUTH_PROFILE is set, so ./mlflow-auth.yaml in the current directory was tried, and it does not exist; create it with \`${cmd} init\`, or pass -p <path>`;
+  }
 }

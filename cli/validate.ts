@@ -4,7 +4,7 @@
  * @module
  */
 
-import { formatIssueLocation, ProfileError } from "../runtime/errors.ts";
+import { formatIssueLocation, isFileIssue, issueCount, ProfileError } from "../runtime/errors.ts";
 import type { Profile } from "../config/profile.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
@@ -49,7 +49,11 @@ export async function runValidate(options: ValidateOptions, io: CliIo): Promise<
         JSON.stringify({ valid: false, file: error.file, issues: error.issues }, null, 2) + "\n",
       );
     } else {
-      io.stderr(`${error.file}: ${error.issues.length} issue(s)\n`);
+      if (isFileIssue(error.issues)) {
+        io.stderr(`${error.message}\n`);
+        return 2;
+      }
+      io.stderr(`${error.file}: ${issueCount(error.issues.length)}\n`);
       for (const issue of error.issues) {
         const [first, ...rest] = issue.message.split("\n");
         io.stderr(`${formatIssueLocation(error.file, issue)}: ${first} [${issue.rule}]\n`);

@@ -117,19 +117,40 @@ export async function loadProfile(
     text = await Deno.readTextFile(path);
   } catch (cause) {
     const why = cause instanceof Deno.errors.NotFound
-      ? "the file does not exist; create one with `mlflow-secrets-auth init` or pass --profile"
+      ? "the file does not exist; check the path"
       : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
       ? "permission denied; check the file mode and --allow-read"
       : "it cannot be read";
     throw new ProfileError(path, [{
       pointer: "",
-      message: `Cannot read the profile: ${why}`,
+      message: `Cannot read the profile "${absolutePath(path)}": ${why}`,
       rule: "read",
     }], {
       cause,
     });
   }
   return parseProfile(text, { source: path, ...(options.env ? { env: options.env } : {}) });
+}
+
+/**
+ * The path made absolute against the working directory, for messages (as given when the working
+ * directory may not be read).
+ *
+ * @param path A file path.
+ * @returns The absolute path.
+ */
+export function absolutePath(path: string): string {
+  if (path.startsWith("/")) return path;
+  // Deno.cwd() needs read access; never prompt for it just to word a message.
+  if (Deno.permissions.querySync({ name: "read" }).state !== "granted") return path;
+  try {
+    const cwd = Deno.cwd();
+    return decodeURIComponent(
+      new URL(path, `file://${cwd.endsWith("/") ? cwd : `${cwd}/`}`).pathname,
+    );
+  } catch {
+    return path;
+  }
 }
 
 /** Where the profile path came from. */

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { Ajv2020 } from "ajv/dist/2020.js";
-import type { ErrorObject, ValidateFunction } from "ajv";
+import type { ErrorObject, ValidateFunction } from "../deps/ajv.ts";
+import * as compiled from "./_profile_validator.js";
 import schema from "../schema/profile.schema.json" with { type: "json" };
 import type { ProfileIssue } from "../runtime/errors.ts";
 import { compileHostPattern, isLoopbackHost } from "./host_match.ts";
@@ -25,21 +25,26 @@ export const SCHEMA_KINDS: readonly string[] =
 
 interface Validators {
   readonly profile: ValidateFunction;
+  readonly provider: ValidateFunction;
   readonly secret: ReadonlyMap<string, ValidateFunction>;
 }
 
 let validators: Validators | undefined;
 
+/**
+ * The schema's validators, compiled ahead of time (`deno task gen:validator`; a test fails when
+ * `_profile_validator.js` is out of date with the schema).
+ */
 function getValidators(): Validators {
   if (validators !== undefined) return validators;
-  const ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true });
-  ajv.addSchema(schema);
-  const profile = ajv.getSchema(schema.$id)!;
+  const byName = compiled as Readonly<Record<string, ValidateFunction | undefined>>;
   const secret = new Map<string, ValidateFunction>();
   for (const kind of SCHEMA_KINDS) {
-    secret.set(kind, ajv.getSchema(`${schema.$id}#/$defs/secret_${kind.replaceAll("-", "_")}`)!);
+    const check = byName[`secret_${kind.replaceAll("-", "_")}`];
+    if (check === undefined) throw new Error(`No compiled validator for kind "${kind}"`);
+    secret.set(kind, check);
   }
-  validators = { profile, secret };
+  validators = { profile: compiled.profile, provider: compiled.provider, secret };
   return validators;
 }
 
@@ -65,7 +70,61 @@ export function validateProfileData(data: unknown, locate: Locate): ProfileIssue
   const issues: ProfileIssue[] = [];
   if (!v.profile(data)) issues.push(...schemaIssues(v.profile.errors ?? [], data, "", locate));
   issues.push(...semanticIssues(data as ProfileData, v, locate));
-  return dedupe(issues);
+  return indentationHints(data, dedupe(issues), locate);
+}
+
+/**
+ * Adds a hint where a key most likely lost its indentation: an empty key (`ci:` with nothing
+ * after it) followed, at the same column, by a key that is then reported where it does not
+ * belong (`kind:` beside `ci:` instead of inside it).
+ */
+function indentationHints(data: unknown, issues: ProfileIssue[], locate: Locate): ProfileIssue[] {
+  const hints = new Map<ProfileIssue, string>();
+  const visit = (value: unknown, pointer: string): void => {
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => visit(item, `${pointer}/${i}`));
+      return;
+    }
+    if (!isObject(value)) return;
+    const keys = Object.keys(value);
+    keys.forEach((key, i) => {
+      const next = keys[i + 1];
+      if (value[key] === null && next !== undefined) {
+        const empty = locate(pointer, key);
+        const stray = locate(pointer, next);
+        if (
+          empty !== undefined && stray !== undefined && stray.line > empty.line &&
+          stray.column === empty.column
+        ) {
+          const strayPointer = `${pointer}/${escapePointer(next)}`;
+          const emptyPointer = `${pointer}/${escapePointer(key)}`;
+          for (const issue of issues) {
+            const atStray = issue.pointer === strayPointer ||
+              issue.pointer.startsWith(`${strayPointer}/`) ||
+              (issue.pointer === pointer && issue.line === stray.line &&
+                issue.column === stray.column);
+            if (atStray) {
+              hints.set(
+                issue,
+                `"${next}" on line ${stray.line} is indented like "${key}" on line ${empty.line}, so it is beside "${key}", not inside it; indent it more if it belongs to "${key}"`,
+              );
+            } else if (issue.pointer === emptyPointer && !hints.has(issue)) {
+              hints.set(
+                issue,
+                `"${key}" is empty: the lines after it are not indented under it`,
+              );
+            }
+          }
+        }
+      }
+      visit(value[key], `${pointer}/${escapePointer(key)}`);
+    });
+  };
+  visit(data, "");
+  return issues.map((i) => {
+    const hint = hints.get(i);
+    return hint === undefined ? i : { ...i, message: `${i.message}; ${hint}` };
+  });
 }
 
 function semanticIssues(data: ProfileData, v: Validators, locate: Locate): ProfileIssue[] {
@@ -188,6 +247,8 @@ function semanticIssues(data: ProfileData, v: Validators, locate: Locate): Profi
   });
   for (const [name, provider] of Object.entries(data.providers)) {
     if (!isObject(provider) || typeof provider.kind !== "string") continue;
+    // A provider's own checks assume the shape the schema guarantees: run them on valid blocks.
+    if (!v.provider(provider)) continue;
     const factory = PROVIDERS.get(provider.kind);
     for (const issue of factory?.check?.(provider) ?? []) {
       at(`/providers/${escapePointer(name)}${issue.pointer}`, issue.message, "provider-config");

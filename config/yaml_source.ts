@@ -4,8 +4,8 @@
  * @module
  */
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
-import type { Document, Node } from "yaml";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "../deps/yaml.ts";
+import type { Document, Node } from "../deps/yaml.ts";
 import { ProfileError, type ProfileIssue } from "../runtime/errors.ts";
 
 /** A position in the source text (1-based). */
@@ -57,15 +57,15 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length > 0) {
     const issues: ProfileIssue[] = problems.map((e) => {
-      const pos = e.linePos?.[0];
+      const what = e.message.replace(/\s+at line \d+, column \d+:?[\s\S]*$/, "").trim();
+      const kind = e.name === "YAMLWarning" ? "warning" : "syntax error";
+      const at = offendingOffset(text, e.pos[0]);
+      const pos = lineCounter.linePos(at);
       return {
         pointer: "",
-        // Every issue has a position; the rare error the parser cannot place is at the start.
-        line: pos?.line ?? 1,
-        column: pos?.col ?? 1,
-        message: `YAML ${e.name === "YAMLWarning" ? "warning" : "syntax error"}: ${
-          e.message.replace(/\s+at line \d+, column \d+:?/, "").trim()
-        }`,
+        line: pos.line,
+        column: pos.col,
+        message: [`YAML ${kind}: ${what}`, ...snippet(text, pos.line, pos.col)].join("\n"),
         rule: `yaml.${e.code}`,
       };
     });
@@ -97,6 +97,23 @@ export function parseYamlSource(text: string, file: string): YamlSource {
     data: data ?? null,
     locate: (pointer, key) => locate(doc, lineCounter, pointer, key),
   };
+}
+
+/**
+ * Where an error really is: the parser reports some (indentation, a missing `-`) at the start
+ * of the line; the offending token is the first one after the indentation.
+ */
+function offendingOffset(text: string, offset: number): number {
+  let at = Math.min(offset, text.length);
+  while (at < text.length && (text[at] === " " || text[at] === "\t")) at++;
+  return at < text.length && text[at] !== "\n" && text[at] !== "\r" ? at : offset;
+}
+
+/** The line before, the offending line, and a caret under the column. */
+function snippet(text: string, line: number, column: number): string[] {
+  const lines = text.split(/\r?\n/);
+  const shown = lines.slice(Math.max(0, line - 2), line).map((l) => l.slice(0, 120));
+  return ["", ...shown, `${" ".repeat(Math.min(column - 1, 120))}^`];
 }
 
 function locate(

@@ -40,8 +40,8 @@
 import type {
   GetSecretValueCommandOutput,
   SecretsManagerClient,
-} from "@aws-sdk/client-secrets-manager";
-import type { fromNodeProviderChain } from "@aws-sdk/credential-providers";
+} from "../deps/aws_secrets_manager.ts";
+import type { fromNodeProviderChain } from "../deps/aws_credential_providers.ts";
 import { SecretResolutionError } from "../runtime/errors.ts";
 import { isTransientStatus, raceAbort } from "../runtime/retry.ts";
 import { secretFromText } from "./_json_value.ts";
@@ -360,8 +360,8 @@ async function createClient(
   context: ProviderContext,
 ): Promise<Client> {
   const [sm, providers] = await Promise.all([
-    import("@aws-sdk/client-secrets-manager"),
-    import("@aws-sdk/credential-providers"),
+    import("../deps/aws_secrets_manager.ts"),
+    import("../deps/aws_credential_providers.ts"),
   ]);
   const region = options.region ?? regionFromEnv(context);
   const profile = profileOf(options, context);

@@ -34,8 +34,8 @@
  * @module
  */
 
-import type { TokenCredential } from "@azure/identity";
-import type { SecretClient } from "@azure/keyvault-secrets";
+import type { TokenCredential } from "../deps/azure_identity.ts";
+import type { SecretClient } from "../deps/azure_keyvault_secrets.ts";
 import { SecretResolutionError } from "../runtime/errors.ts";
 import { isTransientStatus, raceAbort } from "../runtime/retry.ts";
 import { secretFromText } from "./_json_value.ts";
@@ -250,8 +250,8 @@ async function createClient(
     ? undefined
     : { ca: await trustedRoots(options.tls.ca_cert, context) };
   const [identity, { SecretClient }] = await Promise.all([
-    import("@azure/identity"),
-    import("@azure/keyvault-secrets"),
+    import("../deps/azure_identity.ts"),
+    import("../deps/azure_keyvault_secrets.ts"),
   ]);
   // The runtime retries transient failures; SDK retries would multiply its attempts.
   const common = {

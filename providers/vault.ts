@@ -312,7 +312,7 @@ export function createVaultProvider(
         ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
       });
     }
-    const mod = await import("node-vault") as unknown as { default: NodeVaultFactory };
+    const mod = await import("../deps/node_vault.ts") as unknown as { default: NodeVaultFactory };
     const vault = mod.default({
       endpoint: address.href.replace(/\/$/, ""),
       apiVersion: "v1",

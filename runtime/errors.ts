@@ -54,11 +54,18 @@ export class ProfileError extends Error {
   }
 }
 
+/**
+ * Whether the issues are one problem with the file as a whole (it cannot be read): no position,
+ * no pointer. Its message is a whole sentence and is shown alone.
+ */
+export function isFileIssue(issues: readonly ProfileIssue[]): boolean {
+  return issues.length === 1 && issues[0]!.pointer === "" && issues[0]!.line === undefined;
+}
+
 /** Formats issues one per line as `file:line:col: message (at pointer, rule)`. */
 export function formatProfileIssues(file: string, issues: readonly ProfileIssue[]): string {
-  const head = `Cannot use profile "${file}": ${issues.length} issue${
-    issues.length === 1 ? "" : "s"
-  } found`;
+  if (isFileIssue(issues)) return issues[0]!.message;
+  const head = `Cannot use profile "${file}": ${issueCount(issues.length)} found`;
   const lines = issues.map((i) => {
     const [first, ...rest] = i.message.split("\n");
     const snippet = rest.filter((l) => l.trim() !== "").map((l) => `      ${l}`);
@@ -67,10 +74,26 @@ export function formatProfileIssues(file: string, issues: readonly ProfileIssue[
   return [head, ...lines].join("\n");
 }
 
-/** `file:line:col` when the line is known, plus ` at /pointer`. */
+/** `file:line:col` when the line is known, plus ` at /pointer` below the document's root. */
 export function formatIssueLocation(file: string, issue: ProfileIssue): string {
   const where = issue.line !== undefined ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
-  return `${where} at ${issue.pointer === "" ? "/" : issue.pointer}`;
+  return issue.pointer === "" ? where : `${where} at ${issue.pointer}`;
+}
+
+/**
+ * "1 issue", "5 issues".
+ *
+ * @param n A count.
+ * @returns The count and the noun.
+ *
+ * @example
+ * ```ts
+ * import { issueCount } from "./errors.ts";
+ * if (issueCount(1) !== "1 issue" || issueCount(5) !== "5 issues") throw new Error("plural");
+ * ```
+ */
+export function issueCount(n: number): string {
+  return `${n} issue${n === 1 ? "" : "s"}`;
 }
 
 /** Options for {@linkcode SecretResolutionError}. */

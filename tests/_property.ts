@@ -6,7 +6,7 @@
  * be replayed.
  */
 
-import fc from "fast-check";
+import fc from "../deps/fast_check.ts";
 
 export { fc };
 

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# npm packages for Deno, exactly as locked.
+# npm packages for Deno, exactly as locked, into Deno's cache (deps/ pins each one once).
 set -euo pipefail
-deno install --frozen
+deno install --frozen --entrypoint mod.ts cli.ts deps/*.ts

@@ -46,7 +46,7 @@ try {
     const { MOTO_CREDENTIALS, startMoto } = await import("../_peers/moto.ts");
     const moto = await startMoto();
     cleanups.push(() => moto.close());
-    const sm = await import("@aws-sdk/client-secrets-manager");
+    const sm = await import("../../deps/aws_secrets_manager.ts");
     const seed = new sm.SecretsManagerClient({
       region: spec.peer.region,
       endpoint: moto.endpoint,

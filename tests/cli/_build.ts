@@ -66,12 +66,18 @@ export async function tempFile(name: string, text: string): Promise<{ dir: strin
   return { dir, path: `${dir}/${name}` };
 }
 
-/** Module comments esbuild leaves in a bundle: which source files it holds. */
+/**
+ * The npm packages a bundle holds, from the module comments esbuild leaves (paths into Deno's
+ * npm cache, or into a `node_modules` folder), named as `node_modules/.deno` names them:
+ * `@aws-sdk+client-secrets-manager@3.1164.0`.
+ */
 export function bundledPackages(code: string): string[] {
   const found = new Set<string>();
   for (const m of code.matchAll(/^\/\/ (?:\S*\/)?node_modules\/\.deno\/([^/\s]+)\//gm)) {
     found.add(m[1]!);
   }
+  const cache = /^\/\/ \S*\/npm\/registry\.npmjs\.org\/((?:@[^/\s]+\/)?[^/\s@]+)\/([^/\s]+)\//gm;
+  for (const m of code.matchAll(cache)) found.add(`${m[1]!.replace("/", "+")}@${m[2]!}`);
   return [...found].sort();
 }
 

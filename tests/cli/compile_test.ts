@@ -8,10 +8,12 @@ import { main } from "../../cli.ts";
 import { formatBytes } from "../../cli/_artifact.ts";
 import { type CompileReport, findCompileRuntime, runCompile } from "../../cli/compile.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 import { runAirgapped } from "./_airgap.ts";
 import { captureIo, ENV_PROFILE, run, tempFile } from "./_build.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
 /** A runtime available without touching the network: DENORT_BIN (a real denort) or the cache. */
@@ -20,10 +22,12 @@ const runtime = await findCompileRuntime(Deno.build.target, (n) => Deno.env.get(
 }).catch((e: Error) => e);
 
 Deno.test("main() compile fails at once without a runtime, naming DENORT_BIN and the bundle route", async () => {
-  // The real command, on a host with no network (a namespace with only loopback) and an empty
-  // cache: exactly what an air-gapped build machine sees.
+  // The real command, on a host with no network (a namespace with only loopback) and a cache
+  // that holds the npm packages but no compile runtime: exactly what an air-gapped build
+  // machine sees.
   const { dir, path } = await tempFile("p.yaml", ENV_PROFILE);
   const denoDir = await Deno.makeTempDir({ prefix: "msa-empty-deno-dir-" });
+  await Deno.symlink(`${DENO_DIR}/npm`, `${denoDir}/npm`);
   try {
     const output = `${dir}/dist/mlflow-auth`;
     const root = Deno.uid() === 0;
@@ -54,7 +58,8 @@ Deno.test("main() compile fails at once without a runtime, naming DENORT_BIN and
     assertStringIncludes(result.stderr, "Cannot compile: the Deno runtime");
     assertStringIncludes(result.stderr, "denort-");
     assertStringIncludes(result.stderr, "DENORT_BIN");
-    assertStringIncludes(result.stderr, `mlflow-secrets-auth bundle --profile ${path}`);
+    // The bundle command is shown the way this user runs the program (deno run, not installed).
+    assertStringIncludes(result.stderr, `deno run -A cli.ts bundle --profile ${path}`);
     assertEquals(await exists(output), false);
   } finally {
     await Deno.remove(dir, { recursive: true });

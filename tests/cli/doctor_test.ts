@@ -393,6 +393,27 @@ Deno.test("main() doctor fails at the secret step when the variable is unset, an
   }
 });
 
+Deno.test("main() doctor fails at the secret step when the variable is set but empty, with an env hint", async () => {
+  const server = serve(() => mlflowOk());
+  try {
+    for (const value of ["", "  "]) {
+      const { code, report } = await doctor(envProfile(server.url), {
+        env: { MLFLOW_TOKEN: value },
+      });
+      assertEquals(code, 1);
+      const t = report?.targets[0];
+      assertEquals(statuses(t), "rule:pass provider:pass secret:fail header:skip server:skip");
+      assertStringIncludes(step(t, "secret").cause ?? "", "the secret is empty");
+      const hint = step(t, "secret").hint ?? "";
+      assertStringIncludes(hint, 'the variable "MLFLOW_TOKEN" is set but empty');
+      assert(!hint.includes("field"), `a JSON-field hint for the env provider: ${hint}`);
+    }
+    assertEquals(server.seen.length, 0);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("main() doctor fails at the secret step when a field the auth needs is missing", async () => {
   const server = serve(() => mlflowOk());
   try {

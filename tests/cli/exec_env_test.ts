@@ -21,7 +21,13 @@ import { fakeIo, tempDir } from "./_io.ts";
 async function childEnv(
   profile: string,
   environ: Record<string, string>,
-  options: { upstream?: string; scrubCloudEnv?: boolean; envMode?: string; keepEnv?: string } = {},
+  options: {
+    upstream?: string;
+    scrubCloudEnv?: boolean;
+    envMode?: string;
+    keepEnv?: string;
+    logLevel?: string;
+  } = {},
 ): Promise<{ env: Record<string, string>; err: string }> {
   await using up = await startServer(() => new Response("ok"));
   const dir = await tempDir();
@@ -37,6 +43,7 @@ async function childEnv(
       scrubCloudEnv: options.scrubCloudEnv,
       envMode: options.envMode,
       keepEnv: options.keepEnv,
+      logLevel: options.logLevel,
     },
     io,
     { environ: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...environ }, stdio: "null" },
@@ -159,6 +166,60 @@ hosts:
     UsageError,
     'Cannot use --keep-env "A B": not a variable name',
   );
+});
+
+Deno.test("runExec() with two env rules: the child sees neither variable, each removed by name, and a copy removed by value", async () => {
+  // Two env rules, the upstream matching the first, then the second. The matched rule's
+  // variable holds the credential, so the by-value scrub would remove it even if the by-name
+  // scrub missed it: the log lines tell the two mechanisms apart. The other rule's variable is
+  // never resolved, so only the by-name scrub can remove it; only the by-value scrub can remove
+  // the copy under an unrelated name.
+  const rules = {
+    first: "{ match: UPSTREAM, provider: ci, secret: { var: FIRST_TOKEN }, auth: bearer }",
+    second:
+      '{ match: "https://other.example.com", provider: ci, secret: { var: SECOND_TOKEN }, auth: bearer }',
+  };
+  const environ = {
+    FIRST_TOKEN: "first-token-0123456789",
+    SECOND_TOKEN: "second-token-9876543210",
+    KEEP_ME: "1",
+  };
+  for (
+    const [order, matched] of [
+      [[rules.first, rules.second], "FIRST_TOKEN"],
+      [[
+        rules.second.replace("SECOND_TOKEN", "FIRST_TOKEN"),
+        rules.first.replace("FIRST_TOKEN", "SECOND_TOKEN"),
+      ], "SECOND_TOKEN"],
+    ] as const
+  ) {
+    const credential = environ[matched];
+    const { env, err } = await childEnv(
+      `
+version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - ${order[0]}
+  - ${order[1]}
+`,
+      { ...environ, COPY_OF_CREDENTIAL: `x=${credential}` },
+      { logLevel: "info" },
+    );
+    assertEquals(env.FIRST_TOKEN, undefined, `FIRST_TOKEN reached the child (${matched} matched)`);
+    assertEquals(
+      env.SECOND_TOKEN,
+      undefined,
+      `SECOND_TOKEN reached the child (${matched} matched)`,
+    );
+    assertEquals(env.COPY_OF_CREDENTIAL, undefined, "the copy of the credential reached the child");
+    assertEquals(env.KEEP_ME, "1");
+    // By name: both rules' variables, whichever rule matched.
+    assertStringIncludes(err, `variables="FIRST_TOKEN,SECOND_TOKEN"`);
+    // By value: the copy, and not the matched rule's own variable (already gone by name).
+    assertStringIncludes(err, "variable=COPY_OF_CREDENTIAL");
+    assert(!err.includes(`variable=${matched}`), `${matched} was left to the by-value scrub`);
+    assert(!err.includes(environ.FIRST_TOKEN) && !err.includes(environ.SECOND_TOKEN), "logged");
+  }
 });
 
 Deno.test("profileVariables() derives the names from the profile: ${VAR}, *_env settings, env vars, provider defaults", () => {

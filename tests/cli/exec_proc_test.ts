@@ -8,6 +8,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { tempDir } from "./_io.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 
 const DENO = Deno.execPath();
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -52,7 +53,8 @@ hosts:
   const env = {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     HOME: dir,
-    DENO_DIR: `${dir}/deno`,
+    // This run's cache: the npm packages the CLI loads live there.
+    DENO_DIR,
     NO_COLOR: "1",
     MLFLOW_TOKEN: canary,
   };

@@ -3,7 +3,7 @@
  * semantics (read from its 0.2.0 source) and a warning wherever the old behaviour was unsafe.
  */
 
-import { parse } from "yaml";
+import { parse } from "../../deps/yaml.ts";
 import { main } from "../../cli.ts";
 import { buildProfileFromEnv, globMatch } from "../../cli/from_env.ts";
 import { UsageError } from "../../runtime/errors.ts";

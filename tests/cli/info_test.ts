@@ -60,7 +60,7 @@ Deno.test("main() info --json has a stable shape and says how the profile was fo
 Deno.test("main() info exits 2 when the profile is invalid, and lists the issues", async () => {
   const io = fakeIo();
   assertEquals(await main(["info", "-p", INVALID], io), 2);
-  assertStringIncludes(io.out(), "invalid: 5 issue(s)");
+  assertStringIncludes(io.out(), "invalid: 5 issues");
   assertStringIncludes(io.out(), `${INVALID}:2:10 at /version`);
   assertStringIncludes(io.out(), `mlflow-secrets-auth ${VERSION}`);
 

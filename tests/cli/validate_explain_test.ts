@@ -26,7 +26,7 @@ Deno.test("main() validate lists every issue with file:line:col, pointer and rul
   const io = fakeIo();
   assertEquals(await main(["validate", "-p", INVALID], io), 2);
   const err = io.err();
-  assertStringIncludes(err, `${INVALID}: 5 issue(s)`);
+  assertStringIncludes(err, `${INVALID}: 5 issues`);
   for (
     const where of [
       `${INVALID}:2:10 at /version: must be 1 [const]`,
@@ -66,7 +66,7 @@ Deno.test("main() validate --json prints { valid, file, issues } with positions"
 Deno.test("main() validate reports a YAML syntax error with its line and a snippet", async () => {
   const io = fakeIo();
   assertEquals(await main(["validate", "-p", SYNTAX], io), 2);
-  assertStringIncludes(io.err(), `${SYNTAX}:4:1 at /: YAML syntax error`);
+  assertStringIncludes(io.err(), `${SYNTAX}:4:1: YAML syntax error`);
   assertStringIncludes(io.err(), "ci: { kind: env");
 });
 
@@ -202,5 +202,72 @@ Deno.test("main() <command> --help shows examples for every command", async () =
     assertStringIncludes(io.out(), "Examples:", cmd);
     assertStringIncludes(io.out(), `mlflow-secrets-auth ${cmd}`, cmd);
     assert(!io.out().includes("\x1b["), `colour in ${cmd} --help`);
+  }
+});
+
+Deno.test("main() explain takes URLs as arguments too, like --url", async () => {
+  const io = fakeIo();
+  assertEquals(
+    await main(["explain", "-p", VALID, "https://mlflow.company.com/api/2.0/x"], io),
+    0,
+    io.err(),
+  );
+  assertStringIncludes(io.out(), "https://mlflow.company.com/api/2.0/x\n  matched hosts[0]");
+  assert(!io.out().includes("rule(s), most specific first"), "listed every rule instead");
+  const both = fakeIo();
+  assertEquals(
+    await main([
+      "explain",
+      "-p",
+      VALID,
+      "--url",
+      "https://mlflow.company.com/a",
+      "http://nowhere.example/",
+    ], both),
+    1,
+  );
+  assertStringIncludes(both.out(), "https://mlflow.company.com/a\n  matched");
+  assertStringIncludes(both.out(), "http://nowhere.example/\n  no rule matches");
+});
+
+Deno.test("main() validate names the flag as typed, the absolute path, and no pointer or count, for a missing profile", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "msa-missing-" });
+  const cwd = Deno.cwd();
+  Deno.chdir(dir);
+  try {
+    const cases: [string[], Record<string, string>, string[]][] = [
+      [["-p", "nope.yaml"], {}, [`"${dir}/nope.yaml" given with -p`, "init -p nope.yaml`"]],
+      [["--profile", "sub/../nope.yaml"], {}, [`"${dir}/nope.yaml" given with --profile`]],
+      [["--profile=nope.yaml"], {}, ["given with --profile:"]],
+      [[], { MLFLOW_SECRETS_AUTH_PROFILE: "env.yaml" }, [
+        `"${dir}/env.yaml" named by MLFLOW_SECRETS_AUTH_PROFILE`,
+        "correct or unset the variable",
+      ]],
+      [[], {}, [
+        `"${dir}/mlflow-auth.yaml"`,
+        "neither -p/--profile nor MLFLOW_SECRETS_AUTH_PROFILE is set",
+        "init`",
+      ]],
+    ];
+    for (const [args, env, expected] of cases) {
+      const io = fakeIo({ env });
+      assertEquals(await main(["validate", ...args], io), 2);
+      const err = io.err();
+      for (const text of expected) assertStringIncludes(err, text);
+      assertStringIncludes(err, "does not exist");
+      for (const noise of [" at /", "issue(s)", "1 issue"]) {
+        assert(!err.includes(noise), `"${noise}" in: ${err}`);
+      }
+      assertEquals(err.trim().split("\n").length, 1, err);
+    }
+    const explain = fakeIo();
+    assertEquals(await main(["explain", "-p", "nope.yaml"], explain), 2);
+    assertEquals(
+      explain.err().trim(),
+      `Cannot read the profile "${dir}/nope.yaml" given with -p: the file does not exist; check the path, or create it with \`mlflow-secrets-auth init -p nope.yaml\``,
+    );
+  } finally {
+    Deno.chdir(cwd);
+    await Deno.remove(dir, { recursive: true });
   }
 });

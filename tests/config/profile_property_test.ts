@@ -1,4 +1,4 @@
-import { stringify } from "yaml";
+import { stringify } from "../../deps/yaml.ts";
 import { parseProfile } from "../../config/profile.ts";
 import { ProfileError } from "../../runtime/errors.ts";
 import { assert } from "../_assert.ts";

@@ -237,3 +237,60 @@ hosts:
   await f("https://mlflow.example.com/x");
   assertEquals(f.resolver.redactor.redact(`x ${canary} y`), "x *** y");
 });
+
+Deno.test("parseProfile() hints at indentation when a key lands beside an empty one instead of inside it", () => {
+  const err = assertThrows(
+    () =>
+      parseProfile(
+        "version: 1\nproviders:\n  ci:\n  kind: env\nhosts:\n  - { match: https://m.example.com, provider: ci, secret: { var: T }, auth: bearer }\n",
+        { env: {} },
+      ),
+    ProfileError,
+  );
+  const kind = err.issues.find((i) => i.pointer === "/providers/kind");
+  assertStringIncludes(kind?.message ?? "", '"kind" on line 4 is indented like "ci" on line 3');
+  assertStringIncludes(kind?.message ?? "", 'indent it more if it belongs to "ci"');
+  const ci = err.issues.find((i) => i.pointer === "/providers/ci");
+  assertStringIncludes(ci?.message ?? "", '"ci" is empty: the lines after it are not indented');
+
+  // An unknown key at the root after an empty block gets the hint too (additionalProperties).
+  const root = assertThrows(
+    () => parseProfile(`${VALID}defaults:\ncache: { ttl: 5m }\n`, { env: {} }),
+    ProfileError,
+  );
+  const cache = root.issues.find((i) => i.rule === "additionalProperties");
+  assertStringIncludes(cache?.message ?? "", '"cache" on line');
+  assertStringIncludes(cache?.message ?? "", 'belongs to "defaults"');
+});
+
+Deno.test("parseProfile() runs a provider's own checks only on a provider block the schema accepts", () => {
+  const err = assertThrows(
+    () =>
+      parseProfile(
+        "version: 1\nproviders:\n  v:\n    kind: vault\n    address: https://vault.example.com:8200\n    auth:\n    method: token\nhosts:\n  - { match: https://m.example.com, provider: v, secret: { path: a/b }, auth: bearer }\n",
+        { env: {} },
+      ),
+    ProfileError,
+  );
+  assertStringIncludes(
+    err.issues.find((i) => i.rule === "additionalProperties")?.message ?? "",
+    'indent it more if it belongs to "auth"',
+  );
+});
+
+Deno.test("parseProfile() points YAML indentation errors at the offending column, not column 1", () => {
+  const err = assertThrows(
+    () =>
+      parseProfile(
+        "version: 1\nproviders:\n  ci: { kind: env }\nhosts:\n  - match: https://m.example.com\n    provider: ci\n   secret: { var: T }\n    auth: bearer\n",
+        { env: {} },
+      ),
+    ProfileError,
+  );
+  const first = err.issues[0]!;
+  assertEquals([first.line, first.column], [7, 4]);
+  // The snippet's caret is under that column.
+  const lines = first.message.split("\n");
+  assertEquals(lines.at(-1), "   ^");
+  assertEquals(lines.at(-2), "   secret: { var: T }");
+});

@@ -21,7 +21,7 @@ Deno.test("exec and createAuthFetch against a real MLflow server with basic auth
   const t0 = performance.now();
   const [mlflow, moto] = await Promise.all([startMlflow({ basicAuth: true }), startMoto()]);
   const work = await Deno.makeTempDir({ prefix: "msa-e2e-basic-" });
-  const sm = await import("@aws-sdk/client-secrets-manager");
+  const sm = await import("../../deps/aws_secrets_manager.ts");
   const seed = new sm.SecretsManagerClient({
     region: "eu-west-1",
     endpoint: moto.endpoint,

@@ -9,7 +9,7 @@ import { runRotationScenario, TOKEN_AFTER, TOKEN_BEFORE } from "./_rotation.ts";
 
 Deno.test("createAuthFetch() sends an AWS Secrets Manager secret and picks up a rotation after one 401", async () => {
   await using moto = await startMoto({ record: true });
-  const sm = await import("@aws-sdk/client-secrets-manager");
+  const sm = await import("../../deps/aws_secrets_manager.ts");
   const seed = new sm.SecretsManagerClient({
     region: "eu-west-1",
     endpoint: moto.endpoint,

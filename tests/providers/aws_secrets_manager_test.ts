@@ -4,7 +4,7 @@
  * cannot produce (throttling, 5xx, DecryptionFailure).
  */
 
-import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SecretsManagerClient } from "../../deps/aws_secrets_manager.ts";
 import {
   type AwsSecretsManagerProviderOptions,
   createAwsSecretsManagerProvider,
@@ -32,6 +32,7 @@ import { startServer } from "../_servers.ts";
 import { issueTestCertificates } from "../_tls.ts";
 import { recordingContext } from "./_context.ts";
 import { runProviderContract } from "./_contract.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 
 const REGION = "us-east-1";
 const signal = (): AbortSignal => new AbortController().signal;
@@ -77,10 +78,10 @@ async function withProviders(
 /** An SDK client for seeding moto (IAM enforcement off). */
 async function seeder(endpoint: string, region = REGION): Promise<{
   client: SecretsManagerClient;
-  sm: typeof import("@aws-sdk/client-secrets-manager");
+  sm: typeof import("../../deps/aws_secrets_manager.ts");
   [Symbol.dispose](): void;
 }> {
-  const sm = await import("@aws-sdk/client-secrets-manager");
+  const sm = await import("../../deps/aws_secrets_manager.ts");
   const client = new sm.SecretsManagerClient({
     region,
     endpoint,
@@ -176,10 +177,10 @@ Deno.test("createAwsSecretsManagerProvider() loads the AWS SDK only inside resol
     new URL("../../providers/aws_secrets_manager.ts", import.meta.url),
   );
   const staticImports = [...source.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"([^"]+)";/gms)];
-  const sdk = staticImports.filter((m) => m[2]!.startsWith("@aws-sdk/"));
+  const sdk = staticImports.filter((m) => m[2]!.includes("deps/aws_"));
   assert(sdk.length > 0, "expected type imports of the SDK");
   for (const m of sdk) assert(m[1] !== undefined, `value import of ${m[2]} at top level`);
-  assertStringIncludes(source, 'import("@aws-sdk/client-secrets-manager")');
+  assertStringIncludes(source, 'import("../deps/aws_secrets_manager.ts")');
 });
 
 Deno.test("createAwsSecretsManagerProvider() passes the provider contract against moto with IAM enforced", async (t) => {
@@ -764,8 +765,8 @@ async function resolveInSubprocess(
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       NO_COLOR: "1",
-      // The same Deno cache as this process, so the subprocess compiles nothing anew.
-      ...(Deno.env.get("DENO_DIR") !== undefined ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+      // The same Deno cache as this process (the npm packages are there), whatever HOME is.
+      DENO_DIR,
       ...env,
     },
     stdout: "piped",

@@ -13,7 +13,7 @@ Deno.test("createAuthFetch() sends an Azure Key Vault secret and picks up a rota
   await using vault = await startKeyVaultDouble();
   const clientSecret = `client-secret-${crypto.randomUUID()}`;
   vault.grant(vault.addApp(vault.tenantId, "mlflow-client", clientSecret), ["get"]);
-  const { SecretClient } = await import("@azure/keyvault-secrets");
+  const { SecretClient } = await import("../../deps/azure_keyvault_secrets.ts");
   const { rootCertificates } = await import("node:tls");
   const seed = new SecretClient(vault.vaultUrl, {
     getToken: () =>

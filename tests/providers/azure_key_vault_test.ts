@@ -13,7 +13,7 @@
  * environment. No test ever reaches 169.254.169.254.
  */
 
-import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
+import type { KeyVaultSecret, SecretClient } from "../../deps/azure_keyvault_secrets.ts";
 import {
   type AzureKeyVaultProviderOptions,
   createAzureKeyVaultProvider,
@@ -38,6 +38,7 @@ import { type KeyVaultDouble, startKeyVaultDouble } from "../_peers/key_vault_do
 import type { ChildOutcome } from "./_azure_child.ts";
 import { type RecordingContext, recordingContext } from "./_context.ts";
 import { runProviderContract } from "./_contract.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 
 const once = (): { signal: AbortSignal } => ({ signal: new AbortController().signal });
 
@@ -131,7 +132,7 @@ function providerFor(
 
 /** The real SecretClient, with a token allowed everything, for seeding. */
 async function seeder(d: KeyVaultDouble): Promise<SecretClient> {
-  const { SecretClient } = await import("@azure/keyvault-secrets");
+  const { SecretClient } = await import("../../deps/azure_keyvault_secrets.ts");
   const { rootCertificates } = await import("node:tls");
   const credential = {
     getToken: () =>
@@ -203,10 +204,11 @@ async function inChild(
   env: Readonly<Record<string, string>>,
   permissions: readonly string[] = CHILD_PERMISSIONS,
 ): Promise<ChildOutcome> {
-  const keep = ["PATH", "HOME", "DENO_DIR"].flatMap((k) => {
+  const keep = ["PATH", "HOME"].flatMap((k) => {
     const v = Deno.env.get(k);
     return v === undefined ? [] : [[k, v] as const];
   });
+  keep.push(["DENO_DIR", DENO_DIR]);
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",

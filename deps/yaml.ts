@@ -1,0 +1,2 @@
+/** YAML parser (eemeli/yaml), pinned once for the whole project. @module */
+export * from "npm:yaml@2.9.1";
