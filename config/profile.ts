@@ -69,15 +69,18 @@ export function parseProfile(text: string, options: ParseProfileOptions = {}): P
   );
   const locate = yaml.locate;
   const issues = [
-    ...interpolationIssues.map((i) => {
-      const pos = locate(i.pointer);
-      return pos === undefined ? i : { ...i, line: pos.line, column: pos.column };
-    }),
+    ...interpolationIssues,
     // A value left uninterpolated would also fail its schema check: report it once.
     ...validateProfileData(data, locate).filter((i) =>
       !interpolationIssues.some((x) => x.pointer === i.pointer)
     ),
-  ];
+  ].map((i) => {
+    if (i.line !== undefined) return i;
+    // Every issue gets a line and column; one about the document as a whole (an empty file)
+    // points at its start.
+    const pos = locate(i.pointer) ?? { line: 1, column: 1 };
+    return { ...i, line: pos.line, column: pos.column };
+  });
   if (issues.length > 0) {
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     throw new ProfileError(source, issues);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "../deps/yaml.ts";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "../deps/yaml.ts";
 import type { Document, Node } from "../deps/yaml.ts";
 import { ProfileError, type ProfileIssue } from "../runtime/errors.ts";
 
@@ -75,8 +75,19 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   try {
     data = doc.toJS({ maxAliasCount: 50 });
   } catch (cause) {
+    // Point at the first alias: the expansion failed on one of them.
+    let offset = 0;
+    visit(doc, {
+      Alias(_key, node) {
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    const pos = lineCounter.linePos(offset);
     throw new ProfileError(file, [{
       pointer: "",
+      line: pos.line,
+      column: pos.col,
       message: `YAML cannot be expanded: ${(cause as Error).message}; remove excessive aliases`,
       rule: "yaml.alias",
     }], { cause });
