@@ -7,8 +7,6 @@ import { assert, assertEquals } from "../_assert.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const SPECIFIER = /["'](npm:((?:@[^/"']+\/)?[^@/"']+)@([^/"']+)[^"']*)["']/g;
-const BARE_IMPORT =
-  /(?:^\s*(?:import|export)\b[^;]*?\bfrom\s*|\bimport\(\s*)["']([^"'./][^"']*)["']/gm;
 
 async function sources(): Promise<string[]> {
   const ls = await new Deno.Command("git", {
