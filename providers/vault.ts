@@ -170,12 +170,21 @@ class VaultHttpError extends Error {
   readonly body: unknown;
   /** The API path called, below `/v1/`, query included. */
   readonly where: string;
+  /**
+   * Whether Vault wrapped its errors in a multierror (`1 error occurred: ...`). Vault and
+   * OpenBao answer a token they do not know with a bare `permission denied`, and a known token
+   * that its policies do not allow with the wrapped form.
+   */
+  readonly wrapped: boolean;
+  /** For a 403: what `auth/token/lookup-self` said about the token, when it was asked. */
+  readonly token: "valid" | "refused" | undefined;
   constructor(
     status: number,
     errors: readonly string[],
     warnings: readonly string[],
     body: unknown,
     where: string,
+    more: { readonly wrapped?: boolean; readonly token?: "valid" | "refused" } = {},
   ) {
     super(`Vault answered ${status} to ${where}${errors.length ? `: ${errors.join(", ")}` : ""}`);
     this.name = "VaultHttpError";
@@ -184,6 +193,8 @@ class VaultHttpError extends Error {
     this.warnings = warnings;
     this.body = body;
     this.where = where;
+    this.wrapped = more.wrapped ?? false;
+    this.token = more.token;
   }
 }
 
@@ -672,7 +683,7 @@ export function createVaultProvider(
       };
     } catch (e) {
       // Like the vault CLI: a Vault too old to have the endpoint is KV v1.
-      if (!(e instanceof VaultHttpError && e.status === 404)) throw e;
+      if (!(e instanceof VaultHttpError && e.status === 404) || isNamespaceNotFound(e)) throw e;
       if (ref.kv === 2) throw e;
       loc = ref.mount === undefined
         ? { mount: "", rel: ref.path, kv: 1 }
@@ -742,11 +753,10 @@ export function createVaultProvider(
     if (isApiResponseError(e)) {
       const body = e.response.body;
       const b = record(body);
-      const errors = Array.isArray(b.errors)
-        ? b.errors.filter((x): x is string => typeof x === "string").map((x) =>
-          redactor.redact(flattenMultierror(x))
-        )
+      const raw = Array.isArray(b.errors)
+        ? b.errors.filter((x): x is string => typeof x === "string")
         : [];
+      const errors = raw.map((x) => redactor.redact(flattenMultierror(x)));
       const warnings = Array.isArray(b.warnings)
         ? b.warnings.filter((x): x is string => typeof x === "string").map((x) =>
           redactor.redact(x)
@@ -758,9 +768,43 @@ export function createVaultProvider(
         warnings,
         isRecord(b.data) ? { data: b.data } : null,
         apiPath,
+        { wrapped: raw.some((x) => MULTIERROR.test(x)) },
       );
     }
     return e;
+  }
+
+  /**
+   * After a 403 to a read: asks `auth/token/lookup-self` whether Vault knows the token at all,
+   * since Vault and OpenBao answer 403 "permission denied" both to a token they do not know and
+   * to a policy that does not allow the read. Returns the error with the verdict attached.
+   */
+  async function judgeToken(
+    api: NodeVaultClient,
+    e: VaultHttpError,
+    token: string,
+    signal: AbortSignal,
+  ): Promise<VaultHttpError> {
+    let verdict: "valid" | "refused" | undefined;
+    try {
+      await call(
+        "auth/token/lookup-self",
+        signal,
+        () => api.tokenLookupSelf({ requestOptions: tokenOptions(token, signal) }),
+      );
+      verdict = "valid";
+    } catch (probe) {
+      if (signal.aborted) throw signal.reason;
+      if (probe instanceof VaultHttpError && probe.status === 403) {
+        // A known token without the default policy may not look itself up: Vault then wraps
+        // the error, as for any policy denial.
+        verdict = mentionsInvalidToken(probe) || !probe.wrapped ? "refused" : undefined;
+      }
+    }
+    return new VaultHttpError(e.status, e.errors, e.warnings, e.body, e.where, {
+      wrapped: e.wrapped,
+      ...(verdict !== undefined ? { token: verdict } : {}),
+    });
   }
 
   function toResolutionError(e: unknown, ref: VaultRef, reference: string): SecretResolutionError {
@@ -788,24 +832,48 @@ export function createVaultProvider(
       const where = e.where;
       if (e.status === 403) {
         if (where.endsWith("/login")) {
+          // Login paths need no token: a 403 there means no auth method answers at that mount
+          // (or, for Kubernetes, that the service-account token was not accepted).
           return new SecretResolutionError(
-            `${methodLabel()} login at "${where}" failed: Vault answered 403${detail}; ${loginHint()}`,
+            `${methodLabel()} login at "${where}" failed: Vault answered 403${detail}; ${
+              method === "approle"
+                ? `no AppRole auth method is enabled at "auth/${authMount}" (check auth.mount), or it refused this client`
+                : loginHint()
+            }`,
             { ...base, status: 403, cause },
           );
         }
-        if (where.startsWith("sys/internal/ui/mounts/") && !mentionsInvalidToken(e)) {
+        if (e.token === "refused" || mentionsInvalidToken(e)) {
+          return new SecretResolutionError(
+            `Vault refused the token (${by}): it answered 403${detail} to "${
+              stripQuery(where)
+            }" and to "auth/token/lookup-self"; ${tokenHint()}`,
+            { ...base, status: 403, cause },
+          );
+        }
+        if (where.startsWith("sys/internal/ui/mounts/")) {
           const full = `${ref.mount ? `${ref.mount}/` : ""}${ref.path}`;
           return new SecretResolutionError(
             `Vault answered 403 to the mount lookup "${where}" (${by}): no mount holds "${full}" or the token's policies grant nothing under it; check the path and the policies, or set mount and kv to skip the lookup`,
             { ...base, status: 403, cause },
           );
         }
-        const hint = mentionsInvalidToken(e)
-          ? tokenHint()
-          : `check that the token's policies grant "read" on "${stripQuery(where)}"`;
+        const known = e.token === "valid" ? "the token is valid, but " : "";
         return new SecretResolutionError(
-          `Vault answered 403${detail} for "${stripQuery(where)}" (${by}); ${hint}`,
+          `Vault answered 403${detail} for "${
+            stripQuery(where)
+          }" (${by}); ${known}check that the token's policies grant "read" on "${
+            stripQuery(where)
+          }"`,
           { ...base, status: 403, cause },
+        );
+      }
+      if (e.status === 404 && isNamespaceNotFound(e)) {
+        return new SecretResolutionError(
+          `Vault answered 404${detail} for "${
+            stripQuery(where)
+          }": namespace "${namespace}" does not exist on Vault at "${address.origin}"; check namespace (a child namespace is written "parent/child")`,
+          { ...base, status: 404, cause },
         );
       }
       if (e.status === 404) {
@@ -921,14 +989,14 @@ export function createVaultProvider(
     if (method === "token") {
       return `the token in "${
         auth.token_env ?? "VAULT_TOKEN"
-      }" is invalid or expired; provide a fresh token`;
+      }" is invalid, expired or revoked; provide a fresh token`;
     }
     if (method === "token_file") {
       return `the token in "${
         auth.token_file ?? "~/.vault-token"
-      }" is invalid or expired; refresh the file (vault login, or Vault Agent)`;
+      }" is invalid, expired or revoked; refresh the file (vault login, or Vault Agent)`;
     }
-    return "a fresh login was refused too; check the auth role's token policies and TTLs";
+    return "the token of a fresh login was refused too; check the auth role's token TTLs";
   }
 
   return {
@@ -939,14 +1007,16 @@ export function createVaultProvider(
       signal.throwIfAborted();
       const reference = describeRef(raw);
       const ref = parseRef(raw, name, reference);
+      let api: NodeVaultClient | undefined;
+      let s: Session | undefined;
       try {
-        const api = await raceAbort(client(), signal);
-        let s = await currentSession(api, signal);
+        api = await raceAbort(client(), signal);
+        s = await currentSession(api, signal);
         const attempt = async (token: string) => {
-          const loc = await locate(api, ref, token, signal);
+          const loc = await locate(api!, ref, token, signal);
           lastLocation.set(ref, loc);
           try {
-            return await readKv(api, loc, ref, token, signal);
+            return await readKv(api!, loc, ref, token, signal);
           } catch (e) {
             if (e instanceof VaultHttpError && e.status === 404) {
               locations.delete(ref.mount === undefined ? ref.path : `${ref.mount}/${ref.path}`);
@@ -976,7 +1046,15 @@ export function createVaultProvider(
         };
       } catch (e) {
         if (signal.aborted) throw signal.reason;
-        throw toResolutionError(e, ref, reference);
+        let error = e;
+        if (
+          e instanceof VaultHttpError && e.status === 403 && !e.where.endsWith("/login") &&
+          !canLogin() && api !== undefined && s !== undefined
+        ) {
+          // A login method has just logged in afresh and been denied again: its token is new.
+          error = await judgeToken(api, e, s.token, signal);
+        }
+        throw toResolutionError(error, ref, reference);
       }
     },
     close(): void {
@@ -1222,9 +1300,15 @@ function isApiResponseError(
     typeof (r as { statusCode?: unknown }).statusCode === "number";
 }
 
+function isNamespaceNotFound(e: VaultHttpError): boolean {
+  return e.errors.some((x) => /^namespace not found/i.test(x));
+}
+
 function mentionsInvalidToken(e: VaultHttpError): boolean {
   return e.errors.some((x) => /invalid token/i.test(x));
 }
+
+const MULTIERROR = /^\d+ errors? occurred:\n/;
 
 function isAbortError(e: unknown): boolean {
   return e instanceof DOMException && (e.name === "AbortError" || e.name === "TimeoutError");

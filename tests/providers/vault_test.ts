@@ -525,9 +525,13 @@ Deno.test("createVaultProvider() reports a 403 without retrying it: one call for
   assertEquals(err.reference, "ml-kv/private/x");
   assertStringIncludes(err.message, '"ml-kv/data/private/x"');
   assertStringIncludes(err.message, 'auth method token from "VAULT_TOKEN"');
-  assertStringIncludes(err.message, "policies");
+  assertStringIncludes(err.message, "the token is valid, but check that the token's policies");
   assertEquals(calls(h.vault, "ml-kv/data/private/x").length, 1);
-  assertEquals(h.vault.requests.length, 2, "lookup-self and the one read");
+  assertEquals(
+    h.vault.requests.map((q) => q.path),
+    ["auth/token/lookup-self", "ml-kv/data/private/x", "auth/token/lookup-self"],
+    "lookup-self, the one read, and lookup-self again to tell a policy from a bad token",
+  );
   assertNoCanary(err, CANARY);
 });
 
