@@ -8,6 +8,9 @@
  * held to them: every test drives it through `@azure/keyvault-secrets` and `@azure/identity`,
  * secrets are seeded and disabled through the real `SecretClient`, and tokens come from the real
  * `ManagedIdentityCredential`, `DefaultAzureCredential` and `ClientSecretCredential` (MSAL).
+ * A second, independent client holds it too: the official Azure SDK for Python reads every kind
+ * of answer through it and must agree with the wire and the JavaScript SDK
+ * (tests/providers/key_vault_double_python_sdk_test.ts).
  *
  * Three listeners on 127.0.0.1, free ports:
  * - the vault (HTTPS): challenge-based bearer auth (401 with `WWW-Authenticate`), access policy
