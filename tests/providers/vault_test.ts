@@ -535,6 +535,23 @@ Deno.test("createVaultProvider() reports a 403 without retrying it: one call for
   assertNoCanary(err, CANARY);
 });
 
+Deno.test("createVaultProvider() reports an unknown token as a bad token, not a policy (as on OpenBao)", async () => {
+  await using h = await harness();
+  h.env.VAULT_TOKEN = `hvs.unknown-${CANARY}`;
+  const p = h.provider({});
+  for (const ref of [REF, { path: "ml-kv/mlflow/auth", field: "token" }]) {
+    const err = await rejection(p.resolve(ref, { signal: signal() }));
+    assertEquals(err.status, 403);
+    assertStringIncludes(
+      err.message,
+      'Vault refused the token (auth method token from "VAULT_TOKEN")',
+    );
+    assertStringIncludes(err.message, 'the token in "VAULT_TOKEN" is invalid, expired or revoked');
+    assert(!err.message.includes("policies"), err.message);
+    assertNoCanary(err, CANARY);
+  }
+});
+
 Deno.test("createVaultProvider() logs in again once on a 403 with AppRole, then reports it", async () => {
   await using h = await harness();
   const p = approle(h, { ttl: 3600 });
