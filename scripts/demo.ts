@@ -1,228 +1,209 @@
 /**
- * `deno task demo`: the whole story on one machine, nothing but 127.0.0.1.
+ * `deno task demo`: the Python plugin's own demo, on real components, on one machine, nothing but
+ * 127.0.0.1: Vault storing the MLflow credential, nginx enforcing authentication in front of an
+ * MLflow server, and clients that know nothing about either.
  *
- * 1. A local secret store: moto, the AWS Secrets Manager emulator.
- * 2. A local MLflow tracking server with basic auth; a user created over its REST API, whose
- *    credentials go straight into the secret store.
- * 3. A profile that maps the server to that secret.
- * 4. An unmodified Python training script: refused without the tool, then run under
+ * 1. OpenBao (the open-source Vault fork, a real Vault API) in dev mode with a file audit device;
+ *    the MLflow token goes into KV v2, and a token whose policy reads only that secret.
+ * 2. An MLflow tracking server, and nginx in front of it demanding `Authorization: Bearer <token>`.
+ * 3. A profile that maps the nginx address to that Vault secret.
+ * 4. An unmodified Python training script: refused without the tool (401), then run under
  *    `mlflow-secrets-auth exec` (a private loopback proxy injects the credential).
- * 5. A Deno client logging a run over REST through `createAuthFetch`.
- * 6. A report: runs logged, auth mode, secret fetches, and a scan of every captured log for the
- *    credential.
+ * 5. The MLflow Java client (`org.mlflow:mlflow-client`: experiment, run, params, metrics, an
+ *    artifact) under `exec`. Its `new MlflowClient()` never reads `MLFLOW_TRACKING_TOKEN`, so
+ *    this job hands the token `exec` gives it to `BasicMlflowHostCreds` itself.
+ * 6. A Deno client over MLflow's REST API through `createAuthFetch`.
+ * 7. A report: runs per client, secret reads counted by OpenBao's audit log, requests proxied,
+ *    and a scan of every captured log for the token.
  *
  * Everything is cleaned up on exit and on Ctrl-C. Run by `deno task demo` after
- * `scripts/setup.sh` (which installs the Python peers into `.venv`).
+ * `scripts/setup.sh` (which installs OpenBao, MLflow and the Java client). The previous demo
+ * (AWS Secrets Manager and MLflow's basic-auth app) is `deno task demo:aws`.
  *
  * @module
  */
 
-import { startMoto } from "../tests/_peers/moto.ts";
-import {
-  MLFLOW_QUIET_ENV,
-  type MlflowServer,
-  PYTHON,
-  startMlflow,
-} from "../tests/_peers/mlflow.ts";
+import { Demo, seconds } from "./_demo_kit.ts";
+import { MLFLOW_QUIET_ENV, PYTHON, startMlflow } from "../tests/_peers/mlflow.ts";
+import { startNginx } from "../tests/_peers/nginx.ts";
+import { type OpenBao, startOpenBao } from "../tests/_peers/openbao.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CLI = `${ROOT}cli.ts`;
 const TRAIN = `${ROOT}examples/train.py`;
 const REST_CLIENT = `${ROOT}examples/rest_client.ts`;
-const SECRET_ID = "mlflow/demo/tracking";
-const REGION = "eu-west-1";
-const FAKE_AWS = { id: "AKIADEMOONLY00000001", secret: "demo-only-not-a-real-aws-key" };
+const JAVA_JOB = `${ROOT}tests/testdata/java_job/src/main/java/MlflowJob.java`;
+const JAVA_CLASSPATH = `${ROOT}.peers/java-job.classpath`;
+const JAVA = "/usr/bin/java";
+const SECRET_PATH = "mlflow/tracking";
+const EXPERIMENTS = { python: "demo-python", java: "demo-java", deno: "demo-deno" } as const;
 
-let interrupted = false;
-let interruptedAt = 0;
-/** Aborted on Ctrl-C: stops a server start in progress. */
-const stopping = new AbortController();
-const tty = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
-const paint = (code: string) => (s: string) => tty ? `\x1b[${code}m${s}\x1b[0m` : s;
-const bold = paint("1");
-const dim = paint("2");
-const green = paint("32");
-const red = paint("31");
-const cyan = paint("36");
-const encoder = new TextEncoder();
-const write = (s: string) => Deno.stdout.writeSync(encoder.encode(s));
-/** Progress output; silent once interrupted (the main flow may still be winding down). */
-const say = (s = "") => {
-  if (!interrupted) write(`${s}\n`);
-};
-
-/** What must be cleaned up, newest first. */
-const cleanups: (() => Promise<void>)[] = [];
-const children = new Set<Deno.ChildProcess>();
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const child of children) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Exited.
-      }
-    }
-    // Newest first; a resource registered while this runs is still closed.
-    while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
-  })();
-  return cleaning;
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => {
-    // `deno task` passes a Ctrl-C on as well, so the same one can arrive twice: only a later one
-    // means "leave now, skip the clean-up".
-    if (interrupted) {
-      if (performance.now() - interruptedAt > 3_000) Deno.exit(130);
-      return;
-    }
-    interrupted = true;
-    interruptedAt = performance.now();
-    stopping.abort(new DOMException("interrupted", "AbortError"));
-    write(`\n${red("interrupted")}: stopping the servers and removing the temporary files…\n`);
-    // Servers still starting die with this process: their launchers watch its pipes.
-    setTimeout(() => Deno.exit(130), 30_000);
-    cleanup().finally(() => {
-      write(dim("cleaned up\n"));
-      Deno.exit(130);
-    });
-  });
-}
-
-/** Captured output, scanned for the credential at the end. */
-const captured: { name: string; text: string }[] = [];
+const demo = new Demo(7);
+const { bold, dim, green, red, cyan } = demo;
 
 async function main(): Promise<void> {
   const started = performance.now();
-  say(
+  demo.say(
     bold("mlflow-secrets-auth demo") +
-      dim(" — MLflow authentication from a secret store, zero code changes"),
+      dim(" — Vault + nginx + MLflow, three clients, zero code changes"),
   );
-  say(dim("Everything below runs on 127.0.0.1 and is removed at the end (or on Ctrl-C)."));
-  say();
+  demo.say(dim("Everything below runs on 127.0.0.1 and is removed at the end (or on Ctrl-C)."));
+  demo.say();
   const work = await Deno.makeTempDir({ prefix: "mlflow-secrets-auth-demo-" });
-  cleanups.push(() => Deno.remove(work, { recursive: true }));
+  demo.defer(() => Deno.remove(work, { recursive: true }));
+  const token = `mlflow-${crypto.randomUUID()}`;
 
-  // 1. Secret store.
-  step(1, "Starting a local secret store: moto, the AWS Secrets Manager emulator");
-  const moto = await withTicker("moto", () => startMoto({ record: true }));
-  cleanups.push(() => moto.close());
-  say(`      ${green("ready")} at ${moto.endpoint} ${dim(`(${seconds(moto.startMs)})`)}`);
-
-  // 2. MLflow with basic auth, a user, its credentials into the store.
-  step(2, "Starting a local MLflow tracking server with basic auth (SQLite, local artifacts)");
-  const starting = startMlflow({ basicAuth: true, parentDir: work, signal: stopping.signal });
-  cleanups.push(() => starting.then((m) => m.close(), () => {}));
-  const mlflow: MlflowServer = await withTicker(
-    "MLflow (the first start compiles Python bytecode; allow 20-60 s)",
-    () => starting,
+  // 1 and 2 start together: OpenBao takes a second, MLflow many.
+  demo.step(1, "Starting OpenBao (a real Vault API) with a file audit device, in dev mode");
+  const baoStart = startOpenBao({ audit: true });
+  demo.defer(() => baoStart.then((b) => b.close(), () => {}));
+  const mlflowStart = startMlflow({ parentDir: work, signal: demo.stopping.signal });
+  demo.defer(() => mlflowStart.then((m) => m.close(), () => {}));
+  const bao = await baoStart;
+  demo.say(`      ${green("ready")} at ${bao.address} ${dim(`(${seconds(bao.startMs)})`)}`);
+  await bao.kvPut("secret", SECRET_PATH, { token });
+  await bao.writePolicy(
+    "mlflow-reader",
+    `path "secret/data/${SECRET_PATH}" { capabilities = ["read"] }`,
   );
-  captured.push({ name: "mlflow server", text: "" });
-  const mlflowLog = captured.at(-1)!;
-  say(`      ${green("ready")} at ${mlflow.url} ${dim(`(${seconds(mlflow.startMs)})`)}`);
-  const user = "demo-trainer";
-  const password = `${crypto.randomUUID()}-${crypto.randomUUID()}`;
-  await mlflow.createUser(user, password);
-  await putSecret(moto.endpoint, "CreateSecret", {
-    Name: SECRET_ID,
-    SecretString: JSON.stringify({ username: user, password }),
-  });
-  say(`      user "${user}" created over MLflow's REST API; its password went straight into`);
-  say(`      AWS Secrets Manager as "${SECRET_ID}" ${dim("(this demo never prints it)")}`);
+  const vaultToken = await bao.createToken(["mlflow-reader"], { ttl: "1h" });
+  demo.say(`      the MLflow token went into KV v2 at "secret/${SECRET_PATH}"; a Vault token`);
+  demo.say(
+    `      whose policy reads only that secret is the one credential the clients' side holds`,
+  );
 
-  // 3. Profile.
-  step(3, "Writing a profile: this server's requests get that secret, as HTTP Basic");
+  demo.step(2, "Starting MLflow (SQLite, local artifacts) and nginx demanding a bearer token");
+  const mlflow = await demo.withTicker(
+    "MLflow (the first start compiles Python bytecode; allow 20-60 s)",
+    () => mlflowStart,
+  );
+  const nginx = await startNginx({ upstream: mlflow.url, bearerToken: token, apiKey: "unused" });
+  demo.defer(() => nginx.close());
+  const tracking = nginx.bearerUrl;
+  demo.say(`      ${green("ready")}: MLflow ${mlflow.url} ${dim(`(${seconds(mlflow.startMs)})`)}`);
+  demo.say(`      behind nginx at ${tracking} (401 without "Authorization: Bearer <token>")`);
+
+  demo.step(3, "Writing a profile: requests to nginx get that Vault secret, as a bearer token");
   const profilePath = `${work}/mlflow-auth.yaml`;
   const profile = `# yaml-language-server: $schema=${ROOT}schema/profile.schema.json
 version: 1
 providers:
-  demo-aws:
-    kind: aws-secrets-manager
-    region: ${REGION}
-    endpoint: \${AWS_SM_ENDPOINT}        # moto; omit for the real AWS
+  vault:
+    kind: vault
+    address: \${VAULT_ADDR}
+    auth: { method: token }            # VAULT_TOKEN; approle and kubernetes work the same way
 hosts:
-  - match: ${mlflow.url}
-    provider: demo-aws
-    secret: { id: ${SECRET_ID} }
-    auth: basic                          # fields "username" and "password" of the JSON secret
+  - match: ${tracking}
+    provider: vault
+    secret: { path: ${SECRET_PATH}, mount: secret, field: token }
+    auth: bearer
 proxy:
-  upstream: ${mlflow.url}
+  upstream: ${tracking}
 `;
   await Deno.writeTextFile(profilePath, profile);
-  say(dim(profile.trimEnd().split("\n").map((l) => `      │ ${l}`).join("\n")));
+  demo.say(dim(profile.trimEnd().split("\n").map((l) => `      │ ${l}`).join("\n")));
   const env: Record<string, string> = {
     ...MLFLOW_QUIET_ENV,
-    AWS_SM_ENDPOINT: moto.endpoint,
-    AWS_ACCESS_KEY_ID: FAKE_AWS.id,
-    AWS_SECRET_ACCESS_KEY: FAKE_AWS.secret,
-    AWS_CONFIG_FILE: `${work}/no-aws-config`,
-    AWS_SHARED_CREDENTIALS_FILE: `${work}/no-aws-credentials`,
-    AWS_EC2_METADATA_DISABLED: "true",
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: work,
+    VAULT_ADDR: bao.address,
+    VAULT_TOKEN: vaultToken,
     MLFLOW_SECRETS_AUTH_PROFILE: profilePath,
+    MLFLOW_TRACKING_URI: tracking,
   };
-
-  // 4. Python, unmodified.
-  step(4, "An unmodified Python training script (examples/train.py: only the mlflow API)");
-  write(`      without the tool … `);
-  const denied = await runCaptured("python without credentials", PYTHON, [
-    TRAIN,
-    "demo-python",
-    "3",
-  ], {
-    ...env,
-    MLFLOW_TRACKING_URI: mlflow.url,
-  });
-  say(
-    denied.code !== 0 && /401|UNAUTHENTICATED|not authenticated/i.test(denied.stderr)
-      ? `${green("refused")}: 401 Unauthorized, as it should be`
-      : red(`unexpected: exit ${denied.code}`),
-  );
-  const execArgs = [
+  const denoDir = Deno.env.get("DENO_DIR");
+  if (denoDir !== undefined) env.DENO_DIR = denoDir;
+  const execWith = (program: string, args: readonly string[]): string[] => [
     "run",
     "--allow-read",
     "--allow-env",
     "--allow-net=127.0.0.1",
     "--allow-sys",
-    `--allow-run=${PYTHON}`,
+    `--allow-run=${program}`,
     "--allow-ffi",
     CLI,
     "exec",
     "--access-log",
     "--",
-    PYTHON,
-    TRAIN,
-    "demo-python",
-    "5",
+    program,
+    ...args,
   ];
-  say(
+
+  demo.step(4, "An unmodified Python training script (examples/train.py: only the mlflow API)");
+  demo.write("      without the tool … ");
+  const denied = await run("python without credentials", PYTHON, [TRAIN, EXPERIMENTS.python, "3"], {
+    ...env,
+  });
+  demo.say(
+    denied.code !== 0 && /UNAUTHENTICATED|401/.test(denied.stderr)
+      ? `${green("refused")}: 401 Unauthorized from nginx, as it should be`
+      : red(`unexpected: exit ${denied.code}`),
+  );
+  demo.say(
     `      under exec: ${
       cyan("mlflow-secrets-auth exec --access-log -- python examples/train.py")
     }`,
   );
-  const motoBefore = await secretReads(moto);
-  const py = await runCaptured("exec + python", Deno.execPath(), execArgs, env, (line) => {
-    const m = / method=(\w+) path=(\S+) status=(\d+) ms=([\d.]+)/.exec(line);
-    if (m !== null) say(dim(`      │ ${m[1]!.padEnd(5)} ${m[3]} ${m[2]!.slice(0, 96)} ${m[4]} ms`));
-  });
+  let readsBefore = await secretReads(bao);
+  const py = await run(
+    "exec + python",
+    Deno.execPath(),
+    execWith(PYTHON, [TRAIN, EXPERIMENTS.python, "5"]),
+    env,
+    (line) => {
+      const m = / method=(\w+) path=(\S+) status=(\d+) ms=([\d.]+)/.exec(line);
+      if (m !== null) {
+        demo.say(dim(`      │ ${m[1]!.padEnd(5)} ${m[3]} ${m[2]!.slice(0, 96)} ${m[4]} ms`));
+      }
+    },
+  );
   if (py.code !== 0) {
     throw new Error(`the training script failed under exec:\n${py.stderr.slice(-3000)}`);
   }
   const pySummary = JSON.parse(py.stdout.trim().split("\n").at(-1)!);
-  const proxied = py.stderr.split("\n").filter((l) => l.includes(" proxy request ")).length;
-  const execReads = (await secretReads(moto)) - motoBefore;
-  say(
+  const pyProxied = proxiedRequests(py.stderr);
+  const pyReads = (await secretReads(bao)) - readsBefore;
+  demo.say(
     `      ${
       green("done")
-    }: run ${pySummary.run_id} — ${pySummary.metrics_logged} metrics, a 5 MB artifact up and back down (${
+    }: run ${pySummary.run_id}, ${pySummary.metrics_logged} metrics, a 5 MB artifact up and back down (${
       seconds(py.ms)
-    }), ${proxied} requests proxied`,
+    }), ${pyProxied} requests proxied`,
   );
 
-  // 5. Deno, through the middleware.
-  step(5, "A Deno client over MLflow's REST API through createAuthFetch (examples/rest_client.ts)");
-  const restBefore = await secretReads(moto);
-  const rest = await runCaptured("deno rest client", Deno.execPath(), [
+  demo.step(5, "The MLflow Java client (org.mlflow:mlflow-client 2.17.2) under exec");
+  const classPath = (await Deno.readTextFile(JAVA_CLASSPATH)).trim();
+  readsBefore = await secretReads(bao);
+  const java = await run(
+    "exec + java",
+    Deno.execPath(),
+    execWith(JAVA, ["-cp", classPath, JAVA_JOB, EXPERIMENTS.java, String(1024 * 1024)]),
+    // The Java client uploads artifacts through Python (`mlflow.store.artifact.cli`).
+    { ...env, JOB_EXPLICIT_CREDENTIALS: "1", MLFLOW_PYTHON_EXECUTABLE: PYTHON },
+  );
+  if (java.code !== 0) {
+    throw new Error(`the Java job failed under exec:\n${java.stderr.slice(-3000)}`);
+  }
+  const javaSummary = JSON.parse(java.stdout.trim().split("\n").at(-1)!);
+  const javaProxied = proxiedRequests(java.stderr);
+  const javaReads = (await secretReads(bao)) - readsBefore;
+  demo.say(
+    `      ${
+      green("done")
+    }: run ${javaSummary.run_id} ${javaSummary.status}, ${javaSummary.params} params, a 1 MB artifact (${
+      seconds(java.ms)
+    }), ${javaProxied} requests proxied`,
+  );
+  demo.say(
+    dim("      (new MlflowClient() ignores MLFLOW_TRACKING_TOKEN: this job passes it by hand)"),
+  );
+
+  demo.step(
+    6,
+    "A Deno client over MLflow's REST API through createAuthFetch (examples/rest_client.ts)",
+  );
+  readsBefore = await secretReads(bao);
+  const rest = await run("deno rest client", Deno.execPath(), [
     "run",
     "--allow-read",
     "--allow-env",
@@ -230,13 +211,13 @@ proxy:
     "--allow-sys",
     REST_CLIENT,
     profilePath,
-    mlflow.url,
-    "demo-deno",
+    tracking,
+    EXPERIMENTS.deno,
   ], env);
   if (rest.code !== 0) throw new Error(`the Deno client failed:\n${rest.stderr.slice(-3000)}`);
   const restSummary = JSON.parse(rest.stdout.trim().split("\n").at(-1)!);
-  const restReads = (await secretReads(moto)) - restBefore;
-  say(
+  const restReads = (await secretReads(bao)) - readsBefore;
+  demo.say(
     `      ${
       green("done")
     }: run ${restSummary.runId} ${restSummary.status}, ${restSummary.metricsLogged} metrics (${
@@ -244,181 +225,96 @@ proxy:
     })`,
   );
 
-  // 6. Report.
-  step(6, "Checking: runs on the server, secret fetches, and every captured log for the secret");
-  const runs = await countRuns(mlflow, ["demo-python", "demo-deno"]);
-  mlflowLog.text = mlflow.tail();
-  const forms = [
-    password,
-    btoa(`${user}:${password}`),
-    encodeURIComponent(password),
-    JSON.stringify({ username: user, password }),
-  ];
-  let lines = 0;
-  let bytes = 0;
-  let found = 0;
-  for (const c of captured) {
-    lines += c.text.split("\n").length;
-    bytes += c.text.length;
-    for (const f of forms) found += c.text.split(f).length - 1;
-  }
-  say();
-  say(bold("Report"));
-  const row = (k: string, v: string) => say(`  ${k.padEnd(18)} ${v}`);
-  row("runs logged", `${runs} (Python under exec: 1, Deno via createAuthFetch: 1)`);
-  row(
-    "auth mode",
-    "HTTP Basic (MLflow basic-auth app), credential from AWS Secrets Manager (moto)",
+  demo.step(7, "Checking: runs on the server, secret reads in Vault's audit log, every log");
+  const runs = {
+    python: await countRuns(mlflow.url, EXPERIMENTS.python),
+    java: await countRuns(mlflow.url, EXPERIMENTS.java),
+    deno: await countRuns(mlflow.url, EXPERIMENTS.deno),
+  };
+  demo.captured.push({ name: "mlflow server", text: mlflow.tail() });
+  demo.captured.push({ name: "openbao", text: bao.tail() });
+  const { found, lines, bytes, names } = demo.scan([token, vaultToken, `Bearer ${token}`]);
+  const total = runs.python + runs.java + runs.deno;
+  demo.say();
+  demo.say(bold("Report"));
+  demo.row(
+    "runs logged",
+    `${total} (Python under exec: ${runs.python}, Java under exec: ${runs.java}, Deno via createAuthFetch: ${runs.deno})`,
   );
-  row(
-    "secret fetches",
+  demo.row("auth mode", "Bearer token enforced by nginx, stored in Vault (OpenBao KV v2)");
+  demo.row(
+    "secret reads",
     `${
-      execReads + restReads
-    } GetSecretValue calls (exec's proxy: ${execReads}, Deno client: ${restReads})`,
+      pyReads + javaReads + restReads
+    } in Vault's audit log (Python's proxy: ${pyReads}, Java's proxy: ${javaReads}, Deno client: ${restReads})`,
   );
-  row("requests proxied", `${proxied}, each with the credential added by the proxy`);
-  row(
+  demo.row(
+    "requests proxied",
+    `${
+      pyProxied + javaProxied
+    } (Python: ${pyProxied}, Java: ${javaProxied}), each with the token added by the proxy`,
+  );
+  demo.row(
     "secrets in logs",
     `${found === 0 ? green("0 found") : red(`${found} FOUND`)} in ${lines} captured lines (${
       (bytes / 1024).toFixed(0)
-    } KiB: ${captured.map((c) => c.name).join(", ")})`,
+    } KiB: ${names})`,
   );
-  row("wall time", seconds(performance.now() - started));
-  say();
-  say(dim(`Try it yourself: the recipes in ${ROOT}README.md. Cleaning up…`));
-  if (found !== 0 || runs < 2) throw new Error("the demo's checks failed");
-}
-
-function step(n: number, text: string): void {
-  say(`${bold(`[${n}/6]`)} ${text}`);
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-/** Runs `fn`, showing an elapsed-time ticker on a terminal. */
-async function withTicker<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  if (!tty) {
-    say(dim(`      waiting for ${what}…`));
-    return await fn();
-  }
-  const timer = setInterval(() => {
-    write(`\r      ${dim(`waiting for ${what}… ${seconds(performance.now() - t0)}`)}`);
-  }, 250);
-  try {
-    return await fn();
-  } finally {
-    clearInterval(timer);
-    write("\r\x1b[2K");
+  demo.row("wall time", seconds(performance.now() - started));
+  demo.say();
+  demo.say(dim(`Try it yourself: the recipes in ${ROOT}README.md. Cleaning up…`));
+  if (found !== 0 || runs.python < 1 || runs.java < 1 || runs.deno < 1) {
+    throw new Error("the demo's checks failed");
   }
 }
 
-/** Runs a process, capturing (and optionally following) its output. */
-async function runCaptured(
+/** Runs a process in the project's directory, capturing its output. */
+function run(
   name: string,
   command: string,
   args: readonly string[],
   env: Record<string, string>,
   onStderrLine?: (line: string) => void,
-): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const t0 = performance.now();
-  const child = new Deno.Command(command, {
-    args: [...args],
+) {
+  return demo.run(name, command, args, {
     env,
     cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  children.add(child);
-  let stderr = "";
-  let pending = "";
-  const [stdout] = await Promise.all([
-    new Response(child.stdout).text(),
-    child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({
-        write(chunk) {
-          stderr += chunk;
-          pending += chunk;
-          const parts = pending.split("\n");
-          pending = parts.pop() ?? "";
-          for (const line of parts) onStderrLine?.(line);
-        },
-      }),
-    ),
-  ]);
-  const { code } = await child.status;
-  children.delete(child);
-  captured.push({ name, text: `${stdout}\n${stderr}` });
-  return { code, stdout, stderr, ms: performance.now() - t0 };
-}
-
-/** Calls a Secrets Manager action on moto (JSON protocol; moto does not check signatures). */
-async function putSecret(endpoint: string, action: string, body: unknown): Promise<void> {
-  const res = await fetch(endpoint, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-amz-json-1.1",
-      "x-amz-target": `secretsmanager.${action}`,
-      authorization:
-        `AWS4-HMAC-SHA256 Credential=${FAKE_AWS.id}/20240101/${REGION}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0`,
-    },
-    body: JSON.stringify(body),
+    ...(onStderrLine ? { onStderrLine } : {}),
   });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`moto ${action} answered ${res.status}: ${text}`);
 }
 
-/** GetSecretValue calls moto has served so far. */
-async function secretReads(moto: Awaited<ReturnType<typeof startMoto>>): Promise<number> {
-  return (await moto.recording()).filter((r) =>
-    Object.entries(r.headers).some(([k, v]) =>
-      k.toLowerCase() === "x-amz-target" && v === "secretsmanager.GetSecretValue"
-    )
+/** Requests exec's proxy logged (`--access-log`). */
+function proxiedRequests(stderr: string): number {
+  return stderr.split("\n").filter((l) => l.includes(" proxy request ")).length;
+}
+
+/** Reads of the MLflow secret that OpenBao answered, from its audit log. */
+async function secretReads(bao: OpenBao): Promise<number> {
+  return (await bao.audit()).filter((e) =>
+    e.type === "response" && e.operation === "read" && e.path === `secret/data/${SECRET_PATH}` &&
+    e.error === ""
   ).length;
 }
 
-/** Runs in the given experiments, counted by the admin over REST. */
-async function countRuns(mlflow: MlflowServer, experiments: readonly string[]): Promise<number> {
-  const auth = `Basic ${btoa(`${mlflow.admin!.username}:${mlflow.admin!.password}`)}`;
-  let total = 0;
-  for (const name of experiments) {
-    const res = await fetch(
-      `${mlflow.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=${
-        encodeURIComponent(name)
-      }`,
-      { headers: { authorization: auth } },
-    );
-    if (!res.ok) {
-      await res.body?.cancel();
-      continue;
-    }
-    const { experiment } = await res.json();
-    const search = await fetch(`${mlflow.url}/api/2.0/mlflow/runs/search`, {
-      method: "POST",
-      headers: { authorization: auth, "content-type": "application/json" },
-      body: JSON.stringify({ experiment_ids: [experiment.experiment_id] }),
-    });
-    const { runs = [] } = await search.json();
-    total += runs.length;
+/** Runs in an experiment, asked from MLflow directly (behind nginx, on loopback). */
+async function countRuns(mlflowUrl: string, experiment: string): Promise<number> {
+  const res = await fetch(
+    `${mlflowUrl}/api/2.0/mlflow/experiments/get-by-name?experiment_name=${
+      encodeURIComponent(experiment)
+    }`,
+  );
+  if (!res.ok) {
+    await res.body?.cancel();
+    return 0;
   }
-  return total;
+  const { experiment: found } = await res.json();
+  const search = await fetch(`${mlflowUrl}/api/2.0/mlflow/runs/search`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ experiment_ids: [found.experiment_id] }),
+  });
+  const { runs = [] } = await search.json();
+  return runs.length;
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (error) {
-  if (!interrupted) {
-    exitCode = 1;
-    say(`\n${red("demo failed")}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-} finally {
-  if (!interrupted) {
-    await cleanup();
-    say(dim("cleaned up: servers stopped, temporary files removed"));
-  }
-}
-if (!interrupted) Deno.exit(exitCode);
+await demo.main(main);

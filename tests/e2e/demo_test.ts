@@ -1,7 +1,7 @@
 /**
- * `deno task demo` runs `scripts/setup.sh`, then this script with these permissions: it must
- * finish with two runs logged, the secret fetches counted, no secret in any captured log, and
- * nothing left behind.
+ * `deno task demo` and `deno task demo:aws` run `scripts/setup.sh`, then their script with these
+ * permissions: each must finish with its runs logged, the secret reads counted, no secret in any
+ * captured log, and nothing left behind.
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
@@ -9,26 +9,57 @@ import { peerEnv } from "../_peers/_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-Deno.test("scripts/demo.ts logs runs from Python under exec and from Deno, and finds no secret in the logs", async () => {
-  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.demo as string;
-  // The task's own command after the set-up: the same permissions, not -A.
+/** Runs a demo task's own command (after the set-up, with its permissions, not -A). */
+async function runTask(name: string): Promise<string> {
+  const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks[name] as string;
   const command = task.split("&&").at(-1)!.trim().split(/\s+/);
   assertEquals(command.slice(0, 2), ["deno", "run"]);
-  // A TMPDIR of its own: another demo running on this machine cannot count as a leftover.
+  // Its own TMPDIR: everything the demo and its servers create there must be gone at the end,
+  // and other demos running on the machine meanwhile do not count.
   const tmp = await Deno.makeTempDir({ prefix: "msa-demo-tmpdir-" });
-  const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: command.slice(1),
-    cwd: ROOT,
-    env: peerEnv({ NO_COLOR: "1", TMPDIR: tmp }),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, `${stdout}\n${stderr}`);
+  try {
+    const started = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: command.slice(1),
+      cwd: ROOT,
+      env: peerEnv({ NO_COLOR: "1", TMPDIR: tmp }),
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, `${stdout}\n${stderr}`);
+    assertStringIncludes(stdout, "cleaned up: servers stopped, temporary files removed");
+    const left = await Array.fromAsync(Deno.readDir(tmp), (e) => e.name);
+    assertEquals(left, [], "temporary files left behind");
+    console.log(`${name}: ${Math.round(performance.now() - started)} ms`);
+    return stdout;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+Deno.test("scripts/demo.ts (Vault + nginx + MLflow) logs runs from Python and Java under exec and from Deno, counts Vault reads, and finds no secret in the logs", async () => {
+  const stdout = await runTask("demo");
+  assertStringIncludes(stdout, "refused: 401 Unauthorized from nginx");
+  assert(
+    /runs logged\s+3 \(Python under exec: 1, Java under exec: 1, Deno via createAuthFetch: 1\)/
+      .test(stdout),
+    stdout,
+  );
+  assert(
+    /secret reads\s+3 in Vault's audit log \(Python's proxy: 1, Java's proxy: 1, Deno client: 1\)/
+      .test(stdout),
+    stdout,
+  );
+  assert(/requests proxied\s+[1-9]\d* \(Python: [1-9]\d*, Java: [1-9]\d*\)/.test(stdout), stdout);
+  assert(/secrets in logs\s+0 found in \d+ captured lines/.test(stdout), stdout);
+});
+
+Deno.test("scripts/demo_aws.ts logs runs from Python under exec and from Deno, and finds no secret in the logs", async () => {
+  const stdout = await runTask("demo:aws");
   assertStringIncludes(stdout, "refused: 401 Unauthorized");
   assert(/runs logged\s+2 /.test(stdout), stdout);
   assert(
@@ -36,17 +67,4 @@ Deno.test("scripts/demo.ts logs runs from Python under exec and from Deno, and f
     stdout,
   );
   assert(/secrets in logs\s+0 found in \d+ captured lines/.test(stdout), stdout);
-  assertStringIncludes(stdout, "cleaned up: servers stopped, temporary files removed");
-  const left = await demoDirs(tmp);
-  await Deno.remove(tmp, { recursive: true });
-  assertEquals(left, [], "temporary directories left behind");
-  console.log(`demo: ${Math.round(performance.now() - started)} ms`);
 });
-
-async function demoDirs(tmp: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(tmp)) {
-    if (e.name.startsWith("mlflow-secrets-auth-demo-")) out.push(e.name);
-  }
-  return out;
-}
