@@ -104,15 +104,11 @@ proxy:
   demo.say(dim(profile.trimEnd().split("\n").map((l) => `      │ ${l}`).join("\n")));
   const env: Record<string, string> = {
     ...MLFLOW_QUIET_ENV,
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    HOME: work,
     VAULT_ADDR: bao.address,
     VAULT_TOKEN: vaultToken,
     MLFLOW_SECRETS_AUTH_PROFILE: profilePath,
     MLFLOW_TRACKING_URI: tracking,
   };
-  const denoDir = Deno.env.get("DENO_DIR");
-  if (denoDir !== undefined) env.DENO_DIR = denoDir;
   const execWith = (program: string, args: readonly string[]): string[] => [
     "run",
     "--allow-read",

@@ -10,6 +10,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 import { MLFLOW_QUIET_ENV, PYTHON, startMlflow } from "../_peers/mlflow.ts";
 import { startNginx } from "../_peers/nginx.ts";
 
@@ -55,7 +56,10 @@ async function classPath(): Promise<string> {
   }
 }
 
-/** Runs a process with nothing of this machine's environment but a fixed PATH and its HOME. */
+/**
+ * Runs a process with nothing of this machine's environment but a fixed PATH, its HOME and this
+ * run's Deno cache (where the npm packages live).
+ */
 async function runClean(
   home: string,
   command: string,
@@ -65,7 +69,7 @@ async function runClean(
   const out = await new Deno.Command(command, {
     args: [...args],
     clearEnv: true,
-    env: { PATH: "/usr/bin:/bin", HOME: home, ...MLFLOW_QUIET_ENV, ...env },
+    env: { PATH: "/usr/bin:/bin", HOME: home, DENO_DIR, ...MLFLOW_QUIET_ENV, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -14,6 +14,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 import { MLFLOW_QUIET_ENV, PYTHON, startMlflow } from "../_peers/mlflow.ts";
 import { startNginx } from "../_peers/nginx.ts";
 import { type OpenBao, startOpenBao } from "../_peers/openbao.ts";
@@ -32,8 +33,8 @@ interface Outcome {
 }
 
 /**
- * Runs a process with nothing of this machine's environment: its own HOME, a fixed PATH, the
- * quiet MLflow variables and `env`.
+ * Runs a process with nothing of this machine's environment: its own HOME, a fixed PATH, this
+ * run's Deno cache (where the npm packages live), the quiet MLflow variables and `env`.
  */
 async function runClean(
   home: string,
@@ -44,7 +45,7 @@ async function runClean(
   const out = await new Deno.Command(command, {
     args: [...args],
     clearEnv: true,
-    env: { PATH: "/usr/bin:/bin", HOME: home, ...MLFLOW_QUIET_ENV, ...env },
+    env: { PATH: "/usr/bin:/bin", HOME: home, DENO_DIR, ...MLFLOW_QUIET_ENV, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
