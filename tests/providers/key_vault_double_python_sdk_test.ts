@@ -8,7 +8,7 @@
  * with what the JavaScript SDK (`@azure/keyvault-secrets`, `@azure/identity`) reads.
  */
 
-import type { KeyVaultSecret, SecretClient } from "@azure/keyvault-secrets";
+import type { KeyVaultSecret, SecretClient } from "../../deps/azure_keyvault_secrets.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { PYTHON } from "../_peers/mlflow.ts";
 import { type KeyVaultDouble, startKeyVaultDouble } from "../_peers/key_vault_double.ts";
@@ -97,8 +97,8 @@ Deno.test("the Key Vault double answers the Azure SDK for Python as it answers t
     d.grant(d.addManagedIdentity(), ["get"]);
 
     // Seeded through the real JavaScript SecretClient.
-    const { SecretClient } = await import("@azure/keyvault-secrets");
-    const { ClientSecretCredential } = await import("@azure/identity");
+    const { SecretClient } = await import("../../deps/azure_keyvault_secrets.ts");
+    const { ClientSecretCredential } = await import("../../deps/azure_identity.ts");
     const { rootCertificates } = await import("node:tls");
     const tlsOptions = { ca: [...rootCertificates, d.caCertPem] };
     const admin = new SecretClient(d.vaultUrl, {
