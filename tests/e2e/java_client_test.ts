@@ -10,8 +10,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
-import { DENO_DIR } from "../_deno_dir.ts";
 import { MLFLOW_QUIET_ENV, PYTHON, startMlflow } from "../_peers/mlflow.ts";
+import { peerEnv } from "../_peers/_process.ts";
 import { startNginx } from "../_peers/nginx.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -57,11 +57,10 @@ async function classPath(): Promise<string> {
 }
 
 /**
- * Runs a process with nothing of this machine's environment but a fixed PATH, its HOME and this
- * run's Deno cache (where the npm packages live).
+ * Runs a process with nothing of this machine's environment (`peerEnv`: PATH, the caches, a HOME of
+ * its own), the quiet MLflow variables and `env`.
  */
 async function runClean(
-  home: string,
   command: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
@@ -69,7 +68,7 @@ async function runClean(
   const out = await new Deno.Command(command, {
     args: [...args],
     clearEnv: true,
-    env: { PATH: "/usr/bin:/bin", HOME: home, DENO_DIR, ...MLFLOW_QUIET_ENV, ...env },
+    env: peerEnv({ ...MLFLOW_QUIET_ENV, ...env }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -142,7 +141,7 @@ Deno.test("MLflow Java client against MLflow behind nginx: a job handed the toke
     await t.step("explicit credentials: the whole job succeeds", async () => {
       const [java, args] = await javaJob("java-explicit");
       const started = performance.now();
-      const r = await runClean(work, java, args, { ...env, JOB_EXPLICIT_CREDENTIALS: "1" });
+      const r = await runClean(java, args, { ...env, JOB_EXPLICIT_CREDENTIALS: "1" });
       assertEquals(r.code, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
       console.log(
         `Java job with explicit credentials: ${Math.round(performance.now() - started)} ms`,
@@ -163,7 +162,7 @@ Deno.test("MLflow Java client against MLflow behind nginx: a job handed the toke
       "an unmodified `new MlflowClient()` ignores MLFLOW_TRACKING_TOKEN: 401",
       async () => {
         const [java, args] = await javaJob("java-unmodified");
-        const r = await runClean(work, java, args, env);
+        const r = await runClean(java, args, env);
         assert(r.code !== 0, "the unmodified client got through nginx");
         assertStringIncludes(r.stderr, "401");
       },
@@ -187,17 +186,22 @@ Deno.test("MLflow Java client against MLflow behind nginx: a job handed the toke
     /** The Java job under `exec`, which gives it the proxy and a client token. */
     const underExec = async (experiment: string, extra: Record<string, string>) => {
       const [java, args] = await javaJob(experiment);
-      return await runClean(
-        work,
-        Deno.execPath(),
-        ["run", "-A", CLI, "exec", "--profile", profile, "--", java, ...args],
-        {
-          MLFLOW_TRACKING_URI: bearerUrl,
-          MLFLOW_JAVA_E2E_TOKEN: token,
-          MLFLOW_PYTHON_EXECUTABLE: PYTHON,
-          ...extra,
-        },
-      );
+      return await runClean(Deno.execPath(), [
+        "run",
+        "-A",
+        CLI,
+        "exec",
+        "--profile",
+        profile,
+        "--",
+        java,
+        ...args,
+      ], {
+        MLFLOW_TRACKING_URI: bearerUrl,
+        MLFLOW_JAVA_E2E_TOKEN: token,
+        MLFLOW_PYTHON_EXECUTABLE: PYTHON,
+        ...extra,
+      });
     };
 
     await t.step(

@@ -14,8 +14,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
-import { DENO_DIR } from "../_deno_dir.ts";
 import { MLFLOW_QUIET_ENV, PYTHON, startMlflow } from "../_peers/mlflow.ts";
+import { peerEnv } from "../_peers/_process.ts";
 import { startNginx } from "../_peers/nginx.ts";
 import { type OpenBao, startOpenBao } from "../_peers/openbao.ts";
 
@@ -33,11 +33,10 @@ interface Outcome {
 }
 
 /**
- * Runs a process with nothing of this machine's environment: its own HOME, a fixed PATH, this
- * run's Deno cache (where the npm packages live), the quiet MLflow variables and `env`.
+ * Runs a process with nothing of this machine's environment (`peerEnv`: PATH, the caches, a HOME of
+ * its own), the quiet MLflow variables and `env`.
  */
 async function runClean(
-  home: string,
   command: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
@@ -45,7 +44,7 @@ async function runClean(
   const out = await new Deno.Command(command, {
     args: [...args],
     clearEnv: true,
-    env: { PATH: "/usr/bin:/bin", HOME: home, DENO_DIR, ...MLFLOW_QUIET_ENV, ...env },
+    env: peerEnv({ ...MLFLOW_QUIET_ENV, ...env }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -111,7 +110,7 @@ Deno.test("the Python plugin and exec on one OpenBao + nginx + MLflow: same job,
     /** `init --from-env` on exactly these variables; the profile's path. */
     const fromEnv = async (vars: Record<string, string>, name: string): Promise<string> => {
       const path = `${work}/${name}.yaml`;
-      const r = await runClean(work, Deno.execPath(), [
+      const r = await runClean(Deno.execPath(), [
         "run",
         "-A",
         CLI,
@@ -130,7 +129,7 @@ Deno.test("the Python plugin and exec on one OpenBao + nginx + MLflow: same job,
       job: readonly string[],
     ): Promise<Outcome> => {
       const { MLFLOW_TRACKING_AUTH: _, ...rest } = vars;
-      return runClean(work, Deno.execPath(), [
+      return runClean(Deno.execPath(), [
         "run",
         "-A",
         CLI,
@@ -144,7 +143,7 @@ Deno.test("the Python plugin and exec on one OpenBao + nginx + MLflow: same job,
     };
 
     await t.step("without credentials nginx refuses the job", async () => {
-      const r = await runClean(work, PYTHON, ["-c", ONE_CALL], {
+      const r = await runClean(PYTHON, ["-c", ONE_CALL], {
         MLFLOW_TRACKING_URI: nginx.bearerUrl,
       });
       assert(r.code !== 0, "the job ran without credentials");
@@ -155,7 +154,6 @@ Deno.test("the Python plugin and exec on one OpenBao + nginx + MLflow: same job,
     await t.step("the same unmodified job succeeds under the plugin and under exec", async () => {
       const before = await secretReads(bao);
       const withPlugin = await runClean(
-        work,
         PYTHON,
         [TRAIN, "side-by-side-plugin", "3"],
         plugin(nginx.bearerUrl),
@@ -181,7 +179,7 @@ Deno.test("the Python plugin and exec on one OpenBao + nginx + MLflow: same job,
 
     await t.step("the plugin sends the token outside its allowlist; exec refuses", async () => {
       const vars = plugin(elsewhere.url);
-      const withPlugin = await runClean(work, PYTHON, ["-c", ONE_CALL], vars);
+      const withPlugin = await runClean(PYTHON, ["-c", ONE_CALL], vars);
       assertEquals(withPlugin.code, 0, withPlugin.stderr.slice(-3000));
       assert(elsewhere.authorization.length > 0, "the plugin's job made no request");
       assert(
@@ -198,7 +196,7 @@ Deno.test("the Python plugin and exec on one OpenBao + nginx + MLflow: same job,
 
     await t.step("with a wrong Vault token the plugin fails open; exec refuses", async () => {
       const vars = plugin(failOpen.url, `s.wrong-${crypto.randomUUID()}`);
-      const withPlugin = await runClean(work, PYTHON, ["-c", ONE_CALL], vars);
+      const withPlugin = await runClean(PYTHON, ["-c", ONE_CALL], vars);
       assertEquals(withPlugin.code, 0, withPlugin.stderr.slice(-3000));
       assert(failOpen.authorization.length > 0, "the plugin's job made no request");
       assert(

@@ -11,6 +11,7 @@
 import type { KeyVaultSecret, SecretClient } from "../../deps/azure_keyvault_secrets.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { PYTHON } from "../_peers/mlflow.ts";
+import { peerEnv } from "../_peers/_process.ts";
 import { type KeyVaultDouble, startKeyVaultDouble } from "../_peers/key_vault_double.ts";
 
 const CHECK = new URL("../_peers/azure_sdk_check.py", import.meta.url).pathname;
@@ -127,13 +128,11 @@ Deno.test("the Key Vault double answers the Azure SDK for Python as it answers t
     const out = await new Deno.Command(PYTHON, {
       args: [CHECK],
       clearEnv: true,
-      env: {
-        PATH: "/usr/bin:/bin",
-        HOME: Deno.makeTempDirSync(),
+      env: peerEnv({
         REQUESTS_CA_BUNDLE: d.caCertPath,
         PYTHONDONTWRITEBYTECODE: "1",
         NO_PROXY: "127.0.0.1",
-      },
+      }),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
