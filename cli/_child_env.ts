@@ -26,11 +26,16 @@ import type { Profile } from "../config/profile.ts";
 import { escapePointer } from "../config/yaml_source.ts";
 import type { SecretValue } from "../providers/types.ts";
 
-/** Variables removed from every child environment. */
+/**
+ * Variables removed from every child environment: MLflow's own credentials, and
+ * `MLFLOW_TRACKING_AUTH`, which makes the client load a request-auth plugin (the Python plugin this
+ * tool replaces, say) that would fetch the real credential itself, inside the child.
+ */
 export const MLFLOW_CREDENTIAL_VARS: readonly string[] = [
   "MLFLOW_TRACKING_USERNAME",
   "MLFLOW_TRACKING_PASSWORD",
   "MLFLOW_TRACKING_TOKEN",
+  "MLFLOW_TRACKING_AUTH",
 ];
 
 /**

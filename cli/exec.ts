@@ -13,7 +13,8 @@
  * - Every variable the profile names is removed from the child's environment: each `${NAME}`,
  *   each `*_env` setting (`token_env`, `role_id_env`, `secret_id_env`, `client_secret_env`, …),
  *   the `env` provider's `var`, the variables a provider reads by default (`VAULT_TOKEN`), and
- *   `MLFLOW_TRACKING_USERNAME` / `PASSWORD` / `TOKEN`. `--keep-env` exempts names the job needs
+ *   `MLFLOW_TRACKING_USERNAME` / `PASSWORD` / `TOKEN` / `AUTH` (the last loads a request-auth
+ *   plugin that would fetch the credential inside the child). `--keep-env` exempts names the job needs
  *   (a port, a host name) from this, never from the next point.
  * - Every variable holding a copy of the credential is removed too: a value equal to any form
  *   of it (the secret, the fields a header is built from, the header value, for basic auth the

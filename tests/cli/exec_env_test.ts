@@ -375,3 +375,14 @@ Deno.test("every variable a provider reads by name is removed from the child, a 
   }
   assert(seen.includes("VAULT_TOKEN") && seen.includes("AWS_SECRET_ACCESS_KEY"), seen.join());
 });
+
+Deno.test("runExec() removes MLFLOW_TRACKING_AUTH, so no request-auth plugin fetches the credential inside the child", async () => {
+  const { env } = await childEnv(NAMING_PROFILE, {
+    ...NAMED,
+    MLFLOW_TRACKING_AUTH: "mlflow_secrets_auth",
+    MLFLOW_EXPERIMENT_NAME: "kept",
+  });
+  assertEquals(env.MLFLOW_TRACKING_AUTH, undefined);
+  assertEquals(env.MLFLOW_EXPERIMENT_NAME, "kept");
+  assert(env.MLFLOW_TRACKING_URI?.startsWith("http://127.0.0.1:"), "the child talks to the proxy");
+});
