@@ -8,7 +8,7 @@
  * Prints requests per second at 16 connections and the p50 latency at 1 connection, medians over
  * the rounds, and each variant's ratio to nginx.
  *
- * Run: deno task bench:proxy [rounds] [seconds]   (needs wrk and nginx: apt-get install wrk nginx)
+ * Run: deno task bench:proxy [rounds] [seconds]   (the setup script installs wrk and nginx)
  */
 
 const ROUNDS = Number(Deno.args[0] ?? 3);
