@@ -423,6 +423,10 @@ function buildProgram(
       "--allow-dumpable",
       "start even when this process cannot be made unreadable to the child (needs Linux and --allow-ffi)",
     )
+    .option(
+      "--require-client-token",
+      "demand the client token from every request, even from processes of this user (see below)",
+    )
     .addOption(execLogLevel)
     .addOption(execLogFormat)
     .argument("<command...>", "the command to run, after --")
@@ -447,6 +451,11 @@ function buildProgram(
         "request waits for the secret, a failure answers 503 (naming the provider and reference)",
         "and is logged; the named variables are still removed, but copies of the value under other",
         "names cannot be searched for before the child starts (a warning names any found later).",
+        "",
+        "On Linux the proxy also serves a request with no Authorization header when it comes from a",
+        "process of this user (socket owners read from /proc/net/tcp), for clients that ignore",
+        "MLFLOW_TRACKING_TOKEN (the MLflow Java client); other users still need the token.",
+        "--require-client-token demands it from everyone.",
         "",
         "This process makes itself non-dumpable (prctl PR_SET_DUMPABLE, through --allow-ffi), so",
         "the child cannot read its environment or memory in /proc; without that it refuses to",

@@ -82,7 +82,7 @@ Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (a) => console.log("NAIVE
   });
 `;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

@@ -36,6 +36,15 @@
  *   them too. With a cloud provider in the profile, the child can read the secret with them: a
  *   warning says so.
  *
+ * The proxy demands the client token, with one exception: on Linux, a request that carries no
+ * `Authorization` at all is served when the socket it comes from belongs to this process's user
+ * (both ends' owners read from `/proc/net/tcp` and `/proc/net/tcp6`). That is for clients that
+ * read `MLFLOW_TRACKING_URI` but never `MLFLOW_TRACKING_TOKEN`, the MLflow Java client among them;
+ * it lets in no one the token keeps out today, since a process of the same user can read the
+ * token from the child's environment. Other users' processes still need the token (401), and so
+ * does every request where the owner cannot be told. `--require-client-token` turns the
+ * exception off.
+ *
  * SIGINT and SIGTERM are forwarded (a Ctrl-C that already reached the child through the terminal
  * is not sent twice); the exit code is the child's (128 + signal number when a signal killed it).
  * Once the child has exited, requests still in flight (from its descendants) are drained before
@@ -99,6 +108,11 @@ export interface ExecOptions {
   readonly preflight?: boolean | undefined;
   /** Run even when this process cannot be made non-dumpable (with a warning). */
   readonly allowDumpable?: boolean | undefined;
+  /**
+   * Demand the client token from every request, even from processes of this user (by default,
+   * on Linux, a request without `Authorization` from a socket of this user is served).
+   */
+  readonly requireClientToken?: boolean | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
   readonly embedded?: EmbeddedProfile | undefined;
   /** Provider factories (an artifact carries its own); default the built-in registry. */
@@ -207,6 +221,7 @@ export async function runExec(
         upstream,
         listen: "127.0.0.1:0",
         clientToken,
+        acceptSameUser: options.requireClientToken !== true,
         resolver,
         logger,
         accessLog: options.accessLog === true,

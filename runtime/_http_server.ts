@@ -80,6 +80,14 @@ export interface HttpServerStats {
   readonly acceptErrors: number;
 }
 
+/** The addresses of a connection; one object per connection, shared by its requests. */
+export interface ConnectionInfo {
+  /** The peer. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** This end (the listen address and port). */
+  readonly localAddr: Deno.NetAddr;
+}
+
 /** A running server. */
 export interface HttpServer {
   readonly addr: Deno.NetAddr;
@@ -379,12 +387,13 @@ class BodyError extends Error {
  * Serves HTTP/1.1 on a bound listener.
  *
  * @param options Listener, bounds and timeouts.
- * @param handler Answers one request; `info.remoteAddr` is the peer.
+ * @param handler Answers one request; `info` holds the peer's and this end's addresses, and is the
+ *   same object for every request of one connection (a key for what is known per connection).
  * @returns The running server.
  */
 export function serveHttp(
   options: HttpServerOptions,
-  handler: (req: Request, info: { remoteAddr: Deno.NetAddr }) => Promise<Response>,
+  handler: (req: Request, info: ConnectionInfo) => Promise<Response>,
 ): HttpServer {
   const listener = options.listener;
   const addr = listener.addr;
@@ -507,7 +516,7 @@ export function serveHttp(
     } catch {
       // Not a TCP socket option here.
     }
-    const remoteAddr = c.conn.remoteAddr;
+    const info: ConnectionInfo = { remoteAddr: c.conn.remoteAddr, localAddr: c.conn.localAddr };
     let first = true;
     while (!c.closed) {
       // Wait for a request: a fresh connection gets the head timeout, a kept-alive one the
@@ -581,7 +590,7 @@ export function serveHttp(
       setPhase(c, "handler", Infinity);
       let response: Response;
       try {
-        response = await handler(request, { remoteAddr });
+        response = await handler(request, info);
       } catch (error) {
         response = options.onError(error);
       }

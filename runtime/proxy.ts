@@ -30,9 +30,11 @@
 
 import { isLoopbackHost } from "./loopback.ts";
 import { createRequestGuard, type RequestGuard } from "./_proxy_guard.ts";
-import { type HttpServer, serveHttp } from "./_http_server.ts";
+import { type ConnectionInfo, type HttpServer, serveHttp } from "./_http_server.ts";
+import { sameUserPeer } from "./_peer_uid.ts";
 import { raiseOpenFileLimit } from "./_file_limit.ts";
 import { invalidUrlCause, maskUserinfo } from "./_display_url.ts";
+import { UpstreamPool, type UpstreamRequest } from "./_upstream.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
 import type { Profile } from "../config/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
@@ -69,6 +71,16 @@ export interface ProxyOptions {
   readonly allowedHosts?: readonly string[];
   /** When set, clients must send `Authorization: Bearer <clientToken>`. */
   readonly clientToken?: string;
+  /**
+   * With a client token, also serve a request that carries no `Authorization` at all when the
+   * socket it comes from belongs to the proxy's own user (Linux: the owners of both ends are read
+   * from `/proc/net/tcp` and `/proc/net/tcp6`, once per connection). For clients that never send
+   * `MLFLOW_TRACKING_TOKEN` (the MLflow Java client): a process of the same user could read the
+   * token from the client's environment anyway. Anywhere the owner cannot be told (another OS,
+   * the tables unreadable, another network namespace) the token stays required. Refused with
+   * `allowRemote`. Default false.
+   */
+  readonly acceptSameUser?: boolean;
   /** A resolver to share (cache, single-flight, redactor). Default: a new one, closed at shutdown. */
   readonly resolver?: SecretResolver;
   /** fetch used for upstream requests only. */
@@ -314,6 +326,11 @@ export async function startProxy(
       );
     }
   }
+  if (options.acceptSameUser && options.allowRemote) {
+    throw new UsageError(
+      "Cannot start the proxy: accepting requests from the same user without the client token is for a loopback proxy only; drop it or --allow-remote",
+    );
+  }
   if (options.clientToken !== undefined && options.clientToken.length < 16) {
     throw new UsageError(
       "Cannot start the proxy: the client token is shorter than 16 characters; use a long random value",
@@ -330,8 +347,9 @@ export async function startProxy(
     upstream,
     resolver,
     logger,
-    fetch: options.fetch ?? globalThis.fetch,
+    fetch: options.fetch,
     clientToken: options.clientToken,
+    acceptSameUser: options.acceptSameUser === true,
     accessLog: options.accessLog ?? true,
     replayLimit: options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT,
   });
@@ -372,7 +390,7 @@ export async function startProxy(
         ...(fileLimit === undefined ? {} : { fileLimit: fileLimit.soft }),
       });
     },
-  }, (req, info) => core.handle(req, info.remoteAddr));
+  }, (req, info) => core.handle(req, info));
   core.server = server;
   const addr = server.addr;
   const url = `http://${formatHostPort(addr.hostname, addr.port)}`;
@@ -394,6 +412,7 @@ export async function startProxy(
         await server.shutdown();
       } finally {
         clearTimeout(timer);
+        core.close();
         options.signal?.removeEventListener("abort", onAbort);
         if (ownResolver) await resolver.close();
       }
@@ -425,8 +444,10 @@ interface CoreOptions {
   readonly upstream: Upstream;
   readonly resolver: SecretResolver;
   readonly logger: Logger;
-  readonly fetch: typeof fetch;
+  /** A fetch to send with instead of the proxy's own HTTP/1.1 client (tests, TLS settings). */
+  readonly fetch: typeof fetch | undefined;
   readonly clientToken: string | undefined;
+  readonly acceptSameUser: boolean;
   readonly accessLog: boolean;
   readonly replayLimit: number;
 }
@@ -436,7 +457,11 @@ class ProxyCore {
   readonly #o: CoreOptions;
   readonly #token: Uint8Array | undefined;
   readonly #dropByRule = new Map<number, ReadonlySet<string>>();
+  /** Per connection: whether its peer is a socket of the proxy's own user. */
+  readonly #peers = new WeakMap<ConnectionInfo, Promise<boolean>>();
   readonly #abort = new AbortController();
+  /** The proxy's own keep-alive client, for a plain-HTTP upstream when no fetch is given. */
+  readonly #pool: UpstreamPool | undefined;
   #guard: RequestGuard | undefined;
   server: HttpServer | undefined;
   #ownOrigin = "";
@@ -462,6 +487,9 @@ class ProxyCore {
 
   constructor(options: CoreOptions) {
     this.#o = options;
+    this.#pool = options.fetch === undefined && options.upstream.url.protocol === "http:"
+      ? new UpstreamPool(options.upstream.url)
+      : undefined;
     this.#token = options.clientToken === undefined
       ? undefined
       : encoder.encode(options.clientToken);
@@ -483,8 +511,14 @@ class ProxyCore {
     this.#abort.abort(new DOMException("The proxy is shutting down", "AbortError"));
   }
 
-  async handle(req: Request, remote: Deno.NetAddr): Promise<Response> {
+  /** Closes the idle upstream connections. */
+  close(): void {
+    this.#pool?.close();
+  }
+
+  async handle(req: Request, info: ConnectionInfo): Promise<Response> {
     const started = performance.now();
+    const remote = info.remoteAddr;
     const url = new URL(req.url);
     const refusal = this.#guard?.check(
       req.headers.get("host"),
@@ -507,7 +541,11 @@ class ProxyCore {
     if (url.pathname.startsWith(RESERVED_PREFIX)) return this.#reserved(req, url);
     this.#requests++;
 
-    if (this.#token !== undefined && !this.#tokenMatches(req.headers.get("authorization"))) {
+    const authorization = req.headers.get("authorization");
+    if (
+      this.#token !== undefined && !this.#tokenMatches(authorization) &&
+      !(authorization === null && this.#o.acceptSameUser && await this.#sameUser(info))
+    ) {
       this.#rejectedToken++;
       this.#access(req, url, remote, 401, started, { rejected: "client_token" });
       return jsonError(
@@ -531,9 +569,11 @@ class ProxyCore {
     let response: Response;
     try {
       let body: PreparedBody;
+      const declared = req.headers.get("content-length");
+      const length = declared === null ? undefined : Number(declared);
       if (req.body === null) {
         body = { kind: "none" };
-      } else if (Number(req.headers.get("content-length") ?? "-1") > this.#o.replayLimit) {
+      } else if (length !== undefined && length > this.#o.replayLimit) {
         // Too large to replay anyway: pass the stream on as it is, no copy.
         body = { kind: "stream", stream: req.body };
       } else {
@@ -543,7 +583,7 @@ class ProxyCore {
       const built = rule === undefined
         ? undefined
         : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
-      response = await this.#send(req.method, target, headers, body, built, signal);
+      response = await this.#send(req.method, target, headers, body, length, built, signal);
       if (
         rule !== undefined && built !== undefined && rule.refreshOn.includes(response.status) &&
         body.kind !== "stream"
@@ -554,7 +594,7 @@ class ProxyCore {
           refreshed = true;
           this.#retried++;
           await response.body?.cancel().catch(() => {});
-          response = await this.#send(req.method, target, headers, body, fresh, signal);
+          response = await this.#send(req.method, target, headers, body, length, fresh, signal);
         }
       }
     } catch (error) {
@@ -585,12 +625,24 @@ class ProxyCore {
     target: URL,
     headers: Headers,
     body: PreparedBody,
+    length: number | undefined,
     built: RuleHeaders | undefined,
     signal: AbortSignal,
   ): Promise<Response> {
     // `headers` is the proxy's own copy: a retry sets the same names again, replacing them.
     for (const [name, value] of built?.headers ?? []) headers.set(name, value);
-    const response = await this.#o.fetch(target.href, {
+    if (this.#pool !== undefined) {
+      const response = await this.#pool.request({
+        method,
+        target: `${target.pathname}${target.search}`,
+        headers,
+        body: await upstreamBody(body, length),
+        signal,
+      });
+      this.#status[statusClass(response.status)]++;
+      return response;
+    }
+    const response = await (this.#o.fetch ?? globalThis.fetch)(target.href, {
       method,
       headers,
       signal,
@@ -616,6 +668,16 @@ class ProxyCore {
     // keeps the body byte for byte what the server sent.
     out.set("accept-encoding", "identity");
     return out;
+  }
+
+  /** Whether the connection comes from a socket of the proxy's own user (once per connection). */
+  #sameUser(info: ConnectionInfo): Promise<boolean> {
+    let known = this.#peers.get(info);
+    if (known === undefined) {
+      known = sameUserPeer(info.remoteAddr, info.localAddr).catch(() => false);
+      this.#peers.set(info, known);
+    }
+    return known;
   }
 
   #tokenMatches(header: string | null): boolean {
@@ -909,6 +971,23 @@ function rewriteLocation(location: string, target: URL, up: Upstream, proxyOrigi
     return resolved.href;
   }
   return `${proxyOrigin}${path.slice(up.prefix.length) || "/"}${resolved.search}${resolved.hash}`;
+}
+
+/** A prepared body as the proxy's own client sends it. */
+async function upstreamBody(
+  body: PreparedBody,
+  length: number | undefined,
+): Promise<UpstreamRequest["body"]> {
+  switch (body.kind) {
+    case "none":
+      return null;
+    case "replayable":
+      return body.body instanceof Uint8Array
+        ? body.body
+        : new Uint8Array(await new Response(body.body).arrayBuffer());
+    case "stream":
+      return { stream: body.stream, length };
+  }
 }
 
 function filterHeaders(headers: Headers, dropped: ReadonlySet<string>): Headers {
