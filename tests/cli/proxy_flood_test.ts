@@ -7,6 +7,10 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { tempFile } from "./_io.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+/** Every test here talks over sockets: it fails after its deadline instead of hanging. */
+const test = deadlineTest(120);
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 const FLOOD = 2_000;
@@ -87,7 +91,7 @@ for (
     { name: "a bound above the file limit (EMFILE)", args: ["--max-connections", "5000"] },
   ]
 ) {
-  Deno.test({
+  test({
     name: `proxy under ulimit -n 1024 survives ${FLOOD} idle connections with ${variant.name}`,
     sanitizeResources: false,
     sanitizeOps: false,

@@ -5,6 +5,10 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_a
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempFile } from "./_io.ts";
 import { startProxyProcess } from "../e2e/_proxy_process.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+/** Every test here talks over sockets: it fails after its deadline instead of hanging. */
+const test = deadlineTest(60);
 
 function profileText(match: string, proxy = "") {
   return `version: 1
@@ -24,7 +28,7 @@ async function waitForListening(err: () => string): Promise<string> {
   throw new Error(`the proxy did not start:\n${err()}`);
 }
 
-Deno.test("runProxy() serves with the profile's proxy section, logs access lines, and drains when stopped", async () => {
+test("runProxy() serves with the profile's proxy section, logs access lines, and drains when stopped", async () => {
   await using up = await startServer(() => new Response("ok"));
   const path = await tempFile(
     "mlflow-auth.yaml",
@@ -49,7 +53,7 @@ Deno.test("runProxy() serves with the profile's proxy section, logs access lines
   assert(!err.includes("proxy-cli-token-123"), "the secret was logged");
 });
 
-Deno.test("runProxy() writes JSON access lines with --log-format json and none with --no-access-log", async () => {
+test("runProxy() writes JSON access lines with --log-format json and none with --no-access-log", async () => {
   await using up = await startServer(() => new Response("ok"));
   const path = await tempFile("mlflow-auth.yaml", profileText(up.origin));
   for (const accessLog of [true, false]) {
@@ -80,7 +84,7 @@ Deno.test("runProxy() writes JSON access lines with --log-format json and none w
   }
 });
 
-Deno.test("runProxy() refuses a missing upstream, a missing client token and a remote address", async () => {
+test("runProxy() refuses a missing upstream, a missing client token and a remote address", async () => {
   const path = await tempFile("mlflow-auth.yaml", profileText("http://127.0.0.1:5000"));
   const io = fakeIo({ env: {} });
   await assertRejects(() => runProxy({ profile: path }, io), UsageError, "no upstream");
@@ -103,7 +107,7 @@ Deno.test("runProxy() refuses a missing upstream, a missing client token and a r
   assertStringIncludes(viaMain.err(), "matches no host rule");
 });
 
-Deno.test("runProxy() with --client-token-env demands the token from clients", async () => {
+test("runProxy() with --client-token-env demands the token from clients", async () => {
   await using up = await startServer(() => new Response("ok"));
   const path = await tempFile("mlflow-auth.yaml", profileText(up.origin));
   const clientToken = "client-token-for-the-cli-test";
@@ -135,7 +139,7 @@ Deno.test("runProxy() with --client-token-env demands the token from clients", a
   assert(!io.err().includes(clientToken), "the client token was logged");
 });
 
-Deno.test("main() proxy --allowed-host adds Host values, each flag once, and serves no other name", async () => {
+test("main() proxy --allowed-host adds Host values, each flag once, and serves no other name", async () => {
   await using up = await startServer(() => new Response("ok"));
   const path = await tempFile("mlflow-auth.yaml", profileText(up.origin));
   await using proxy = await startProxyProcess(

@@ -8,6 +8,10 @@ import { HttpParseError, parseRequestHead } from "../../runtime/_http_server.ts"
 import { type ProxyOptions, startProxy } from "../../runtime/proxy.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
 import { startServer, type TestServer } from "../_servers.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+/** Every test here talks over sockets: it fails after its deadline instead of hanging. */
+const test = deadlineTest(60);
 
 const encoder = new TextEncoder();
 
@@ -98,7 +102,7 @@ function splitAnswers(text: string, headAnswers: readonly number[] = []): Answer
   return out;
 }
 
-Deno.test("parseRequestHead() refuses what request smuggling and confused parsers need", () => {
+test("parseRequestHead() refuses what request smuggling and confused parsers need", () => {
   const ok = "Host: a\r\n";
   const cases: [string, number][] = [
     ["POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked", 400],
@@ -149,7 +153,7 @@ Deno.test("parseRequestHead() refuses what request smuggling and confused parser
   );
 });
 
-Deno.test("startProxy() refuses ambiguous requests on the wire and sends nothing upstream", async () => {
+test("startProxy() refuses ambiguous requests on the wire and sends nothing upstream", async () => {
   await using up = await startServer(() => new Response("ok"));
   await using proxy = await proxyFor(up);
   const port = proxy.addr.port;
@@ -188,7 +192,7 @@ Deno.test("startProxy() refuses ambiguous requests on the wire and sends nothing
   assertEquals(proxy.metrics.connections.malformed, cases.length);
 });
 
-Deno.test("startProxy() answers pipelined requests in order and decodes chunked bodies", async () => {
+test("startProxy() answers pipelined requests in order and decodes chunked bodies", async () => {
   await using up = await startServer((req, body) =>
     new Response(`${req.method} ${new URL(req.url).pathname} ${body}`)
   );
@@ -214,7 +218,7 @@ Deno.test("startProxy() answers pipelined requests in order and decodes chunked 
   assertStringIncludes(answers[2]!.head, "connection: close");
 });
 
-Deno.test("startProxy() sends no body for HEAD, 204 and 304, and sends 100 Continue when asked", async () => {
+test("startProxy() sends no body for HEAD, 204 and 304, and sends 100 Continue when asked", async () => {
   await using up = await startServer((req) => {
     const path = new URL(req.url).pathname;
     if (path === "/204") return new Response(null, { status: 204 });
@@ -256,7 +260,7 @@ Deno.test("startProxy() sends no body for HEAD, 204 and 304, and sends 100 Conti
   }
 });
 
-Deno.test("startProxy() closes slow-header and idle keep-alive connections", async () => {
+test("startProxy() closes slow-header and idle keep-alive connections", async () => {
   await using up = await startServer(() => new Response("ok"));
   await using proxy = await proxyFor(up, { headersTimeoutMs: 300, keepAliveTimeoutMs: 300 });
   const port = proxy.addr.port;
@@ -296,7 +300,7 @@ Deno.test("startProxy() closes slow-header and idle keep-alive connections", asy
   assertEquals(up.received.length, 1);
 });
 
-Deno.test("startProxy() past maxConnections closes the longest-idle connection, else answers 503", async () => {
+test("startProxy() past maxConnections closes the longest-idle connection, else answers 503", async () => {
   const release = Promise.withResolvers<void>();
   let arrivals = 0;
   const arrived = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];

@@ -9,6 +9,10 @@ import { createRequestGuard } from "../../runtime/_proxy_guard.ts";
 import { startProxy } from "../../runtime/proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+/** Every test here talks over sockets: it fails after its deadline instead of hanging. */
+const test = deadlineTest(60);
 
 function profileFor(origin: string) {
   return parseProfile(
@@ -40,7 +44,7 @@ async function raw(
   return { status: Number(head.split(" ")[1]), head, body: text.slice(split + 4) };
 }
 
-Deno.test("startProxy() refuses a Host that does not name its listen address (DNS rebinding)", async () => {
+test("startProxy() refuses a Host that does not name its listen address (DNS rebinding)", async () => {
   await using up = await startServer(() => new Response("ok"));
   await using proxy = await startProxy(profileFor(up.origin), {
     upstream: up.origin,
@@ -84,7 +88,7 @@ Deno.test("startProxy() refuses a Host that does not name its listen address (DN
   assertEquals(proxy.metrics.rejected.host, 8);
 });
 
-Deno.test("startProxy() serves the names given in allowedHosts and no others", async () => {
+test("startProxy() serves the names given in allowedHosts and no others", async () => {
   await using up = await startServer(() => new Response("ok"));
   await using proxy = await startProxy(profileFor(up.origin), {
     upstream: up.origin,
@@ -103,7 +107,7 @@ Deno.test("startProxy() serves the names given in allowedHosts and no others", a
   assertEquals(await status(`other.corp:${port}`), 403);
 });
 
-Deno.test("startProxy() refuses cross-site browser requests before they reach the upstream", async () => {
+test("startProxy() refuses cross-site browser requests before they reach the upstream", async () => {
   await using up = await startServer(() => new Response("ok"));
   await using proxy = await startProxy(profileFor(up.origin), {
     upstream: up.origin,
@@ -150,7 +154,7 @@ Deno.test("startProxy() refuses cross-site browser requests before they reach th
   assertEquals(up.received[0]!.headers.get("authorization"), "Bearer csrf-credential-1");
 });
 
-Deno.test("startProxy() never builds a Location from the request's Host", async () => {
+test("startProxy() never builds a Location from the request's Host", async () => {
   await using up = await startServer((req) =>
     new Response(null, {
       status: 302,
@@ -180,7 +184,7 @@ Deno.test("startProxy() never builds a Location from the request's Host", async 
   assert(!refused.head.toLowerCase().includes("location"));
 });
 
-Deno.test("startProxy() keeps serving curl, which sends its own Host and no Origin", async () => {
+test("startProxy() keeps serving curl, which sends its own Host and no Origin", async () => {
   await using up = await startServer((req) =>
     Response.json({ auth: req.headers.get("authorization") })
   );
@@ -211,7 +215,7 @@ Deno.test("startProxy() keeps serving curl, which sends its own Host and no Orig
   }
 });
 
-Deno.test("createRequestGuard() bound to every interface accepts IP literals at its port, names only when listed", () => {
+test("createRequestGuard() bound to every interface accepts IP literals at its port, names only when listed", () => {
   const guard = createRequestGuard({ hostname: "0.0.0.0", port: 5055 }, ["proxy.corp"]);
   assertEquals(guard.check("10.1.2.3:5055", null, null), undefined);
   assertEquals(guard.check("[fd00::1]:5055", null, null), undefined);

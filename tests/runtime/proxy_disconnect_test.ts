@@ -7,6 +7,10 @@
 import { parseProfile } from "../../config/profile.ts";
 import { startProxy } from "../../runtime/proxy.ts";
 import { assert, assertEquals } from "../_assert.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+/** Every test here talks over sockets: it fails after its deadline instead of hanging. */
+const test = deadlineTest(60);
 
 const encoder = new TextEncoder();
 
@@ -110,7 +114,7 @@ const cases: {
 ];
 
 for (const c of cases) {
-  Deno.test(`startProxy() cancels the upstream request when the client goes away ${c.name}`, async () => {
+  test(`startProxy() cancels the upstream request when the client goes away ${c.name}`, async () => {
     const up = rawUpstream(c.answer);
     const proxy = await startProxy(profileFor(up.origin), {
       upstream: up.origin,

@@ -9,6 +9,10 @@ import {
   assertStringIncludes,
 } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+/** Every test here talks over sockets: it fails after its deadline instead of hanging. */
+const test = deadlineTest(60);
 
 const TOKEN = "client-token-0123456789abcdef";
 
@@ -49,7 +53,7 @@ async function rawRequest(port: number, text: string): Promise<string> {
   }
 }
 
-Deno.test("startProxy() injects the rule's credential and keeps method, path, query and body", async () => {
+test("startProxy() injects the rule's credential and keeps method, path, query and body", async () => {
   await using up = await startServer((req, body) =>
     Response.json({ method: req.method, url: req.url, body })
   );
@@ -79,7 +83,7 @@ Deno.test("startProxy() injects the rule's credential and keeps method, path, qu
   assertEquals(h.get("host"), new URL(up.origin).host);
 });
 
-Deno.test("startProxy() maps its root onto an upstream path prefix", async () => {
+test("startProxy() maps its root onto an upstream path prefix", async () => {
   await using up = await startServer((req) => new Response(new URL(req.url).pathname));
   const profile = profileFor(`${up.origin}/mlflow`);
   await using proxy = await startProxy(profile, {
@@ -98,7 +102,7 @@ Deno.test("startProxy() maps its root onto an upstream path prefix", async () =>
   ]);
 });
 
-Deno.test("startProxy() requires the client token, compares it, and replaces it by the real credential", async () => {
+test("startProxy() requires the client token, compares it, and replaces it by the real credential", async () => {
   await using up = await startServer(() => new Response("ok"));
   const profile = profileFor(up.origin);
   await using proxy = await startProxy(profile, {
@@ -140,7 +144,7 @@ Deno.test("startProxy() requires the client token, compares it, and replaces it 
   assertEquals(proxy.metrics.rejected.clientToken, attempts.length);
 });
 
-Deno.test("timingSafeEqual() compares whole byte strings whatever their lengths", () => {
+test("timingSafeEqual() compares whole byte strings whatever their lengths", () => {
   const e = new TextEncoder();
   assert(timingSafeEqual(e.encode(TOKEN), e.encode(TOKEN)));
   assert(!timingSafeEqual(e.encode(""), e.encode(TOKEN)));
@@ -153,7 +157,7 @@ Deno.test("timingSafeEqual() compares whole byte strings whatever their lengths"
   assert(!timingSafeEqual(padded, e.encode(TOKEN)));
 });
 
-Deno.test("startProxy() never forwards client-supplied credential headers", async () => {
+test("startProxy() never forwards client-supplied credential headers", async () => {
   await using up = await startServer(() => new Response("ok"));
   const profile = profileFor(
     up.origin,
@@ -184,7 +188,7 @@ Deno.test("startProxy() never forwards client-supplied credential headers", asyn
   assertEquals(h.get("x-unrelated"), "kept");
 });
 
-Deno.test("startProxy() removes hop-by-hop headers in both directions", async () => {
+test("startProxy() removes hop-by-hop headers in both directions", async () => {
   // A raw upstream, so that hop-by-hop response headers really reach the proxy.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const upPort = (listener.addr as Deno.NetAddr).port;
@@ -239,7 +243,7 @@ Deno.test("startProxy() removes hop-by-hop headers in both directions", async ()
   }
 });
 
-Deno.test("startProxy() passes redirects back and rewrites a Location on the upstream origin", async () => {
+test("startProxy() passes redirects back and rewrites a Location on the upstream origin", async () => {
   await using up = await startServer((req) => {
     const path = new URL(req.url).pathname;
     const to = path === "/mlflow/abs"
@@ -273,7 +277,36 @@ Deno.test("startProxy() passes redirects back and rewrites a Location on the ups
   assertEquals(up.received.length, 4);
 });
 
-Deno.test("startProxy() streams request and response bodies without buffering them", async () => {
+test("startProxy() rewrites a Location only within its path prefix, at a segment boundary", async () => {
+  await using up = await startServer((req) => {
+    const path = new URL(req.url).pathname;
+    const to = path === "/mlflow/sibling"
+      ? "/mlflowx/page?a=1"
+      : path === "/mlflow/sibling-abs"
+      ? `${new URL(req.url).origin}/mlflowx/page`
+      : "/mlflow";
+    return new Response(null, { status: 302, headers: { location: to } });
+  });
+  const profile = profileFor(`${up.origin}/mlflow`);
+  await using proxy = await startProxy(profile, {
+    upstream: `${up.origin}/mlflow`,
+    env: envOf({ T: "tok-1" }),
+    accessLog: false,
+  });
+  const get = async (path: string) => {
+    const res = await fetch(`${proxy.url}${path}`, { redirect: "manual" });
+    await res.body?.cancel();
+    return [res.status, res.headers.get("location")];
+  };
+  // "/mlflowx" shares the prefix's characters, not its path: it is not under "/mlflow", so the
+  // proxy cannot serve it and the Location stays an upstream URL.
+  assertEquals(await get("/sibling"), [302, `${up.origin}/mlflowx/page?a=1`]);
+  assertEquals(await get("/sibling-abs"), [302, `${up.origin}/mlflowx/page`]);
+  // The prefix itself is the proxy's root.
+  assertEquals(await get("/root"), [302, `${proxy.url}/`]);
+});
+
+test("startProxy() streams request and response bodies without buffering them", async () => {
   const chunk = new Uint8Array(2 * 1024 * 1024).fill(7);
   const upstreamGotFirst = Promise.withResolvers<void>();
   const clientGotFirst = Promise.withResolvers<void>();
@@ -336,7 +369,7 @@ Deno.test("startProxy() streams request and response bodies without buffering th
   }
 });
 
-Deno.test("startProxy() serves health and Prometheus metrics under its reserved prefix, with counts only", async () => {
+test("startProxy() serves health and Prometheus metrics under its reserved prefix, with counts only", async () => {
   await using up = await startServer(() => new Response("ok"));
   await using proxy = await startProxy(profileFor(up.origin), {
     upstream: up.origin,
@@ -379,7 +412,7 @@ Deno.test("startProxy() serves health and Prometheus metrics under its reserved 
   assertEquals(proxy.metrics.secretFetches, 1);
 });
 
-Deno.test("startProxy() refuses a non-loopback address without allowRemote and a client token", async () => {
+test("startProxy() refuses a non-loopback address without allowRemote and a client token", async () => {
   const profile = profileFor("http://127.0.0.1:1");
   const opts = { upstream: "http://127.0.0.1:1", env: envOf({}), accessLog: false };
   await assertRejects(
@@ -419,7 +452,7 @@ Deno.test("startProxy() refuses a non-loopback address without allowRemote and a
   assertEquals(local.addr.hostname, "127.0.0.1");
 });
 
-Deno.test("startProxy() fails at start when the upstream matches no host rule", async () => {
+test("startProxy() fails at start when the upstream matches no host rule", async () => {
   const profile = profileFor("https://mlflow.example.com/mlflow");
   const opts = { env: envOf({}), accessLog: false };
   await assertRejects(
@@ -449,7 +482,7 @@ Deno.test("startProxy() fails at start when the upstream matches no host rule", 
   );
 });
 
-Deno.test("parseListen() and isLoopback() read host:port forms and recognise loopback", () => {
+test("parseListen() and isLoopback() read host:port forms and recognise loopback", () => {
   assertEquals(parseListen("127.0.0.1:5055"), { hostname: "127.0.0.1", port: 5055 });
   assertEquals(parseListen("[::1]:0"), { hostname: "::1", port: 0 });
   assertEquals(parseListen("localhost:8080"), { hostname: "localhost", port: 8080 });
@@ -472,7 +505,7 @@ Deno.test("parseListen() and isLoopback() read host:port forms and recognise loo
   }
 });
 
-Deno.test("startProxy() refreshes the credential once after a 401 and retries a replayable request", async () => {
+test("startProxy() refreshes the credential once after a 401 and retries a replayable request", async () => {
   let valid = "tok-old";
   await using up = await startServer((req) =>
     req.headers.get("authorization") === `Bearer ${valid}`
@@ -517,7 +550,7 @@ Deno.test("startProxy() refreshes the credential once after a 401 and retries a 
   assertEquals(await post("small"), [200, "ok"]);
 });
 
-Deno.test("startProxy() passes a 401 back without another provider call when the refreshed secret is the rejected one", async () => {
+test("startProxy() passes a 401 back without another provider call when the refreshed secret is the rejected one", async () => {
   await using up = await startServer(() => new Response("denied", { status: 401 }));
   await using proxy = await startProxy(profileFor(up.origin), {
     upstream: up.origin,
@@ -534,7 +567,7 @@ Deno.test("startProxy() passes a 401 back without another provider call when the
   assertEquals(up.received.length, 11);
 });
 
-Deno.test("startProxy() answers 503 and sends nothing when the credential cannot be resolved", async () => {
+test("startProxy() answers 503 and sends nothing when the credential cannot be resolved", async () => {
   await using up = await startServer(() => new Response("ok"));
   const lines: string[] = [];
   await using proxy = await startProxy(profileFor(up.origin), {
@@ -553,7 +586,7 @@ Deno.test("startProxy() answers 503 and sends nothing when the credential cannot
   assert(lines.some((l) => l.includes("rejected=secret_unavailable")), lines.join(""));
 });
 
-Deno.test("startProxy() answers 502 when the upstream cannot be reached", async () => {
+test("startProxy() answers 502 when the upstream cannot be reached", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -569,7 +602,7 @@ Deno.test("startProxy() answers 502 when the upstream cannot be reached", async 
   assertEquals(proxy.metrics.rejected.upstreamError, 1);
 });
 
-Deno.test("startProxy() drains in-flight requests on shutdown", async () => {
+test("startProxy() drains in-flight requests on shutdown", async () => {
   const release = Promise.withResolvers<void>();
   const arrived = Promise.withResolvers<void>();
   const up = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async () => {
@@ -602,7 +635,7 @@ Deno.test("startProxy() drains in-flight requests on shutdown", async () => {
   }
 });
 
-Deno.test("startProxy() keeps a canary secret out of logs, metrics and every response", async () => {
+test("startProxy() keeps a canary secret out of logs, metrics and every response", async () => {
   const canary = "proxy-canary-7f3a9c1e5b";
   let mode = "ok";
   await using up = await startServer((req) => {
