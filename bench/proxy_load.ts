@@ -6,18 +6,26 @@
  * - the `proxy` command (its own HTTP/1.1 server; Host and Origin checks, credential injected).
  *
  * Prints requests per second at 16 connections and the p50 latency at 1 connection, medians over
- * the rounds, and each variant's ratio to nginx.
+ * the rounds, and each variant's ratio to nginx; then the time curl takes to download 512 MiB and
+ * to upload 256 MiB (with a Content-Length, and chunked) through each; then the peak RSS of the
+ * Deno processes.
  *
- * Run: deno task bench:proxy [rounds] [seconds]   (the setup script installs wrk and nginx)
+ * Run: deno task bench:proxy [rounds] [seconds] (the setup script installs wrk and nginx). With
+ * PROXY_BENCH_BASELINE_CLI=<another checkout>/cli.ts, that checkout's proxy runs in the same
+ * rounds too (before/after).
  */
 
 const ROUNDS = Number(Deno.args[0] ?? 3);
 const SECONDS = Number(Deno.args[1] ?? 4);
+const DOWNLOAD_MIB = 512;
+const UPLOAD_MIB = 256;
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const PATH = "/api/2.0/mlflow/experiments/search?max_results=1";
 
 interface Child {
   readonly url: string;
+  /** The process id, for its peak memory (not for nginx, whose workers are other processes). */
+  readonly pid?: number;
   stop(): Promise<void>;
 }
 
@@ -53,6 +61,7 @@ async function spawn(
   const match = await found.promise.finally(() => clearTimeout(timer));
   return {
     url: match[1] ?? "",
+    pid: child.pid,
     match,
     async stop() {
       try {
@@ -67,8 +76,25 @@ async function spawn(
 }
 
 const UPSTREAM = `
+const MiB = new Uint8Array(1024 * 1024).fill(97);
 Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: (a) => console.log("UP http://127.0.0.1:" + a.port) },
-  (req) => new Response(req.headers.get("authorization") === null ? "anonymous" : "ok"));
+  async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/big") {
+      // A download of n MiB with its Content-Length.
+      const n = Number(url.searchParams.get("mib"));
+      let sent = 0;
+      return new Response(new ReadableStream({
+        pull(c) { if (sent++ < n) c.enqueue(MiB); else c.close(); },
+      }), { headers: { "content-length": String(n * MiB.byteLength) } });
+    }
+    if (req.method === "PUT") {
+      let size = 0;
+      for await (const chunk of req.body!) size += chunk.byteLength;
+      return new Response(String(size));
+    }
+    return new Response(req.headers.get("authorization") === null ? "anonymous" : "ok");
+  });
 `;
 
 const NAIVE = (origin: string) => `
@@ -115,6 +141,8 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Authorization "Bearer static-token";
+      client_max_body_size 0;
+      proxy_request_buffering off;
     }
   }
 }
@@ -144,6 +172,40 @@ http {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** Seconds curl takes for one transfer through `url` (download, or upload of a file). */
+async function curlSeconds(
+  url: string,
+  upload?: { file: string; chunked: boolean },
+): Promise<number> {
+  const args = ["-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "--max-time", "120"];
+  if (upload !== undefined) {
+    args.push("-T", upload.chunked ? "-" : upload.file);
+    if (upload.chunked) args.push("-H", "Transfer-Encoding: chunked");
+  }
+  const child = new Deno.Command("curl", {
+    args: [...args, url],
+    stdin: upload?.chunked ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (upload?.chunked) {
+    const file = await Deno.open(upload.file);
+    await file.readable.pipeTo(child.stdin);
+  }
+  const out = await child.output();
+  const [status, seconds] = new TextDecoder().decode(out.stdout).split(" ");
+  if (status !== "200") throw new Error(`${url}: curl got ${status}`);
+  return Number(seconds);
+}
+
+/** Peak resident memory of a process (VmHWM), in MiB. */
+async function peakRssMiB(pid: number): Promise<number> {
+  // Deno reads /proc only with --allow-all: ask cat.
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
+  const status = new TextDecoder().decode(out.stdout);
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
 interface WrkResult {
@@ -199,52 +261,115 @@ hosts:
   const naive = await spawn(Deno.execPath(), ["eval", NAIVE(up.url)], /NAIVE (http:\/\/\S+)/);
   children.push(naive);
   variants.push({ name: "Deno.serve + fetch (old path)", url: naive.url });
-  const ours = await spawn(
-    Deno.execPath(),
-    [
-      "run",
-      "-A",
-      CLI,
-      "proxy",
-      "--profile",
-      profile,
-      "--upstream",
-      up.url,
-      "--listen",
-      "127.0.0.1:0",
-      "--no-access-log",
-    ],
-    /listening on (http:\/\/\S+)/,
-    { BENCH_TOKEN: "bench-token", PATH: Deno.env.get("PATH") ?? "" },
-  );
-  children.push(ours);
-  variants.push({ name: "mlflow-secrets-auth proxy", url: ours.url });
+  const startOurs = async (cli: string, name: string) => {
+    const child = await spawn(
+      Deno.execPath(),
+      [
+        "run",
+        "-A",
+        cli,
+        "proxy",
+        "--profile",
+        profile,
+        "--upstream",
+        up.url,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-access-log",
+      ],
+      /listening on (http:\/\/\S+)/,
+      { BENCH_TOKEN: "bench-token", PATH: Deno.env.get("PATH") ?? "" },
+    );
+    children.push(child);
+    variants.push({ name, url: child.url });
+  };
+  // Another checkout's proxy (e.g. the main branch) measured in the same run, for before/after.
+  const baseline = Deno.env.get("PROXY_BENCH_BASELINE_CLI");
+  if (baseline !== undefined) await startOurs(baseline, "proxy, baseline checkout");
+  await startOurs(CLI, "mlflow-secrets-auth proxy");
 
   const rps = new Map(variants.map((v) => [v.name, [] as number[]]));
   const p50 = new Map(variants.map((v) => [v.name, [] as number[]]));
+  const rps1 = new Map(variants.map((v) => [v.name, [] as number[]]));
+  const p50at16 = new Map(variants.map((v) => [v.name, [] as number[]]));
   for (const v of variants) await wrk(v.url, 4); // warm-up
   for (let round = 0; round < ROUNDS; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
     for (const v of order) {
-      rps.get(v.name)!.push((await wrk(v.url, 16)).rps);
-      p50.get(v.name)!.push((await wrk(v.url, 1)).p50us);
+      const many = await wrk(v.url, 16);
+      rps.get(v.name)!.push(many.rps);
+      p50at16.get(v.name)!.push(many.p50us);
+      const one = await wrk(v.url, 1);
+      rps1.get(v.name)!.push(one.rps);
+      p50.get(v.name)!.push(one.p50us);
     }
   }
+  // Transfers, rotated the same way: a download, and uploads with and without a length.
+  const file = await Deno.makeTempFile({ prefix: "proxy-bench-upload-" });
+  {
+    const f = await Deno.open(file, { write: true });
+    const mib = new Uint8Array(1024 * 1024).fill(98);
+    for (let i = 0; i < UPLOAD_MIB; i++) await f.write(mib);
+    f.close();
+  }
+  const transfers = [
+    {
+      name: `download ${DOWNLOAD_MIB} MiB`,
+      run: (url: string) => curlSeconds(`${url}/big?mib=${DOWNLOAD_MIB}`),
+    },
+    {
+      name: `upload ${UPLOAD_MIB} MiB, Content-Length`,
+      run: (url: string) => curlSeconds(`${url}/up`, { file, chunked: false }),
+    },
+    {
+      name: `upload ${UPLOAD_MIB} MiB, chunked`,
+      run: (url: string) => curlSeconds(`${url}/up`, { file, chunked: true }),
+    },
+  ];
+  const seconds = new Map(
+    transfers.flatMap((t) => variants.map((v) => [`${t.name}|${v.name}`, [] as number[]])),
+  );
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+    for (const t of transfers) {
+      for (const v of order) seconds.get(`${t.name}|${v.name}`)!.push(await t.run(v.url));
+    }
+  }
+  await Deno.remove(file);
+
   const base = median(rps.get(variants[0]!.name)!);
   const baseP50 = median(p50.get(variants[0]!.name)!);
   console.log(
     `wrk, loopback, ${ROUNDS} rounds x ${SECONDS} s, medians; ${navigator.hardwareConcurrency} CPUs`,
   );
-  console.log("| variant | rps at 16 conns | ratio to nginx | p50 at 1 conn | p50 minus nginx |");
-  console.log("| --- | --- | --- | --- | --- |");
+  console.log(
+    "| variant | rps at 16 conns | ratio to nginx | p50 at 16 conns | rps at 1 conn | p50 at 1 conn | p50 minus nginx |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const v of variants) {
     const r = median(rps.get(v.name)!);
     const l = median(p50.get(v.name)!);
     console.log(
-      `| ${v.name} | ${Math.round(r)} | ${(r / base).toFixed(2)} | ${Math.round(l)} µs | ${
+      `| ${v.name} | ${Math.round(r)} | ${(r / base).toFixed(2)} | ${
+        Math.round(median(p50at16.get(v.name)!))
+      } µs | ${Math.round(median(rps1.get(v.name)!))} | ${Math.round(l)} µs | ${
         Math.round(l - baseP50)
       } µs |`,
     );
+  }
+  console.log("");
+  console.log(`| transfer (curl, seconds, median) | ${variants.map((v) => v.name).join(" | ")} |`);
+  console.log(`| --- | ${variants.map(() => "---").join(" | ")} |`);
+  for (const t of transfers) {
+    const cells = variants.map((v) => median(seconds.get(`${t.name}|${v.name}`)!).toFixed(2));
+    console.log(`| ${t.name} | ${cells.join(" | ")} |`);
+  }
+  console.log("");
+  for (const v of variants) {
+    const child = children.find((c) => c.url === v.url);
+    if (child?.pid !== undefined) {
+      console.log(`peak RSS of ${v.name}: ${(await peakRssMiB(child.pid)).toFixed(0)} MiB`);
+    }
   }
   await Deno.remove(profileDir, { recursive: true });
 } finally {

@@ -662,10 +662,12 @@ async function readHead(c: Connection, max: number): Promise<string | undefined>
       c.start += 2;
       scanFrom = c.start;
     }
-    for (let i = Math.max(scanFrom, c.start + 3); i < c.end; i++) {
-      if (
-        c.buf[i] === 10 && c.buf[i - 1] === 13 && c.buf[i - 2] === 10 && c.buf[i - 3] === 13
-      ) {
+    for (
+      let i = c.buf.indexOf(10, Math.max(scanFrom, c.start + 3));
+      i >= 0 && i < c.end;
+      i = c.buf.indexOf(10, i + 1)
+    ) {
+      if (c.buf[i - 1] === 13 && c.buf[i - 2] === 10 && c.buf[i - 3] === 13) {
         const headEnd = i - 3;
         if (headEnd - c.start > max) throw new HttpParseError(431, "the request head is too large");
         let text = "";

@@ -69,7 +69,7 @@ export interface UpstreamPoolOptions {
 
 class Socket {
   readonly conn: Deno.TcpConn;
-  buf = new Uint8Array(16 * 1024);
+  buf: Uint8Array<ArrayBuffer> = new Uint8Array(16 * 1024);
   start = 0;
   end = 0;
   closed = false;
@@ -288,13 +288,19 @@ export class UpstreamPool {
       if (complete && reusable && await bodyDone) this.#release(s);
       else s.close();
     };
-    let stream: ReadableStream<Uint8Array> | null = null;
+    let answer: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null = null;
     if (noBody || (parsed.framing === "length" && parsed.length === 0)) {
       void finish(true);
+    } else if (parsed.framing === "length" && s.end - s.start >= parsed.length) {
+      // The whole body arrived with the head (most API answers): hand it over as bytes, no stream,
+      // and the socket goes back to the pool at once.
+      answer = s.buf.slice(s.start, s.start + parsed.length);
+      s.start += parsed.length;
+      void finish(true);
     } else {
-      stream = responseBody(s, parsed, finish);
+      answer = responseBody(s, parsed, finish);
     }
-    return new Response(stream, {
+    return new Response(answer, {
       status: parsed.status,
       statusText: parsed.reason,
       headers: parsed.fields as [string, string][],
@@ -378,8 +384,12 @@ async function readResponseHead(s: Socket, failed: () => unknown): Promise<Respo
   while (true) {
     // Find the blank line.
     let endAt = -1;
-    for (let i = s.start + 3; i < s.end; i++) {
-      if (s.buf[i] === 10 && s.buf[i - 1] === 13 && s.buf[i - 2] === 10 && s.buf[i - 3] === 13) {
+    for (
+      let i = s.buf.indexOf(10, s.start + 3);
+      i >= 0 && i < s.end;
+      i = s.buf.indexOf(10, i + 1)
+    ) {
+      if (s.buf[i - 1] === 13 && s.buf[i - 2] === 10 && s.buf[i - 3] === 13) {
         endAt = i;
         break;
       }
@@ -524,15 +534,18 @@ function responseBody(
       s.start += n;
       return out;
     }
-    const out = new Uint8Array(Math.min(max, READ_SIZE));
+    // Read into one scratch buffer and copy out what arrived: a read returns far less than the
+    // buffer on loopback, and a fresh 256 KiB array per read would be mostly garbage.
+    scratch ??= new Uint8Array(READ_SIZE);
     let n: number | null;
     try {
-      n = await s.conn.read(out);
+      n = await s.conn.read(scratch.subarray(0, Math.min(max, READ_SIZE)));
     } catch {
       n = null;
     }
-    return n === null ? null : out.subarray(0, n);
+    return n === null ? null : scratch.slice(0, n);
   };
+  let scratch: Uint8Array | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {

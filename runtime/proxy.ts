@@ -604,7 +604,11 @@ class ProxyCore {
     }
 
     const status = response.status;
-    const out = filterHeaders(response.headers, DROPPED_RESPONSE_HEADERS);
+    // A response of the proxy's own client is the proxy's to change; fetch's headers are
+    // immutable, so they are copied.
+    const out = this.#pool !== undefined
+      ? dropHeaders(response.headers, DROPPED_RESPONSE_HEADERS)
+      : filterHeaders(response.headers, DROPPED_RESPONSE_HEADERS);
     if (REDIRECTS.has(status)) {
       const location = response.headers.get("location");
       if (location !== null) {
@@ -617,6 +621,7 @@ class ProxyCore {
       ...(rule === undefined ? {} : { rule: `hosts[${rule.index}]` }),
       ...(refreshed ? { refreshed: true } : {}),
     });
+    if (out === response.headers) return response;
     return new Response(response.body, { status, statusText: response.statusText, headers: out });
   }
 
@@ -998,6 +1003,17 @@ function filterHeaders(headers: Headers, dropped: ReadonlySet<string>): Headers 
     out.append(name, value);
   }
   return out;
+}
+
+/** Removes the dropped headers, and those `Connection` names, in place; returns `headers`. */
+function dropHeaders(headers: Headers, dropped: ReadonlySet<string>): Headers {
+  const connection = connectionTokens(headers.get("connection"));
+  const gone: string[] = [];
+  for (const [name] of headers) {
+    if (dropped.has(name) || (connection !== undefined && connection.has(name))) gone.push(name);
+  }
+  for (const name of gone) headers.delete(name);
+  return headers;
 }
 
 function connectionTokens(value: string | null): ReadonlySet<string> | undefined {
