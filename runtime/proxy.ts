@@ -22,6 +22,10 @@
  *   idle connections shed first, head, keep-alive and idle timeouts, an accept loop that survives
  *   EMFILE, the soft open-file limit raised to the hard one when `--allow-ffi` is granted; a
  *   client that goes away cancels its upstream request.
+ * - Toward a plain-HTTP upstream it sends on its own HTTP/1.1 client (`_upstream.ts`): a
+ *   keep-alive pool of sockets, a request body's `Content-Length` passed on (chunked only when the
+ *   client sent it so), responses parsed as strictly as requests (an answer with ambiguous framing
+ *   becomes a 502). An `https:` upstream, or a `fetch` given in the options, goes through `fetch`.
  * - `/__mlflow-secrets-auth/health` and `/__mlflow-secrets-auth/metrics` (Prometheus) are served
  *   by the proxy itself; they show counts, never values.
  *
