@@ -42,6 +42,8 @@
  * @module
  */
 
+import { directBody } from "./_upstream.ts";
+
 /** Options of {@linkcode serveHttp}. */
 export interface HttpServerOptions {
   /** Bound listener (`Deno.listen`). The server closes it at shutdown. */
@@ -924,7 +926,16 @@ async function writeResponse(
     return false;
   }
   if (body === null) return keepAlive;
-  const reader = body.getReader();
+  // A body from the proxy's own upstream client is read without its stream: each piece is sent
+  // whole before the next is read, so the pieces can be views of one buffer (no copy, no garbage).
+  const direct = directBody(response);
+  const reader = direct === undefined ? body.getReader() : {
+    read: async () => {
+      const value = await direct.next();
+      return value === null ? { done: true as const, value: undefined } : { done: false, value };
+    },
+    cancel: () => Promise.resolve(direct.cancel()),
+  };
   let sent = 0;
   try {
     while (true) {

@@ -36,6 +36,32 @@ const COALESCE = 64 * 1024;
 const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 const encoder = new TextEncoder();
 
+/**
+ * A response body read without its stream: each piece is a view valid until the next call, so
+ * a writer that sends a piece whole before asking for the next copies nothing.
+ */
+export interface DirectBody {
+  /** The next piece, or null at the end. */
+  next(): Promise<Uint8Array | null>;
+  /** Gives up the body (the socket is closed). */
+  cancel(): void;
+}
+
+const directBodies = new WeakMap<Response, DirectBody>();
+
+/**
+ * The direct reader of a response from {@linkcode UpstreamPool}, while its stream is untouched.
+ *
+ * @param response A response.
+ * @returns Its direct reader, or undefined (another response, or its stream was used).
+ */
+export function directBody(response: Response): DirectBody | undefined {
+  const direct = directBodies.get(response);
+  if (direct === undefined || response.bodyUsed || response.body?.locked) return undefined;
+  directBodies.delete(response);
+  return direct;
+}
+
 /** An answer from the upstream that breaks HTTP/1.1 framing or syntax. */
 export class UpstreamProtocolError extends Error {
   constructor(message: string) {
@@ -288,7 +314,7 @@ export class UpstreamPool {
       if (complete && reusable && await bodyDone) this.#release(s);
       else s.close();
     };
-    let answer: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null = null;
+    let answer: Uint8Array<ArrayBuffer> | null = null;
     if (noBody || (parsed.framing === "length" && parsed.length === 0)) {
       void finish(true);
     } else if (parsed.framing === "length" && s.end - s.start >= parsed.length) {
@@ -298,7 +324,14 @@ export class UpstreamPool {
       s.start += parsed.length;
       void finish(true);
     } else {
-      answer = responseBody(s, parsed, finish);
+      const body = responseBody(s, parsed, finish);
+      const response = new Response(body.stream, {
+        status: parsed.status,
+        statusText: parsed.reason,
+        headers: parsed.fields as [string, string][],
+      });
+      directBodies.set(response, body.direct);
+      return response;
     }
     return new Response(answer, {
       status: parsed.status,
@@ -494,7 +527,7 @@ function responseBody(
   s: Socket,
   head: ResponseHead,
   finish: (complete: boolean) => Promise<void>,
-): ReadableStream<Uint8Array> {
+): { stream: ReadableStream<Uint8Array>; direct: DirectBody } {
   let remaining = head.framing === "length" ? head.length : 0;
   let state: "size" | "data" | "end" = "size";
   let ended = false;
@@ -526,16 +559,19 @@ function responseBody(
       await more();
     }
   };
-  /** Up to `max` bytes: buffered ones first, else one read straight into a new array. */
-  const piece = async (max: number): Promise<Uint8Array | null> => {
+  /**
+   * Up to `max` bytes: buffered ones first, else one read into the scratch buffer. With `copy`
+   * false the bytes are a view, valid until the next call.
+   */
+  const piece = async (max: number, copy: boolean): Promise<Uint8Array | null> => {
     if (s.end > s.start) {
       const n = Math.min(max, s.end - s.start);
-      const out = s.buf.slice(s.start, s.start + n);
+      const out = copy ? s.buf.slice(s.start, s.start + n) : s.buf.subarray(s.start, s.start + n);
       s.start += n;
       return out;
     }
-    // Read into one scratch buffer and copy out what arrived: a read returns far less than the
-    // buffer on loopback, and a fresh 256 KiB array per read would be mostly garbage.
+    // One scratch buffer per body: a read returns far less than 256 KiB on loopback, and a fresh
+    // array per read would be mostly garbage.
     scratch ??= new Uint8Array(READ_SIZE);
     let n: number | null;
     try {
@@ -543,72 +579,78 @@ function responseBody(
     } catch {
       n = null;
     }
-    return n === null ? null : scratch.slice(0, n);
+    if (n === null) return null;
+    return copy ? scratch.slice(0, n) : scratch.subarray(0, n);
   };
   let scratch: Uint8Array | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        if (head.framing === "close") {
-          const p = await piece(READ_SIZE);
-          if (p === null) {
-            end(false);
-            controller.close();
-          } else controller.enqueue(p);
-          return;
-        }
-        if (head.framing === "length") {
-          const p = await piece(remaining);
-          if (p === null) {
-            throw new UpstreamProtocolError("the upstream closed the connection inside a body");
-          }
-          remaining -= p.byteLength;
-          controller.enqueue(p);
-          if (remaining === 0) {
-            end(true);
-            controller.close();
-          }
-          return;
-        }
-        while (true) {
-          if (state === "size") {
-            const m = /^([0-9A-Fa-f]{1,12})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?$/.exec(await line());
-            if (m === null) throw new UpstreamProtocolError("a chunk size is malformed");
-            remaining = parseInt(m[1]!, 16);
-            if (remaining === 0) {
-              let trailers = 0;
-              while ((await line()) !== "") {
-                if (++trailers > MAX_FIELDS) throw new UpstreamProtocolError("too many trailers");
-              }
-              end(true);
-              controller.close();
-              return;
-            }
-            state = "data";
-          }
-          if (state === "end") {
-            if ((await line()) !== "") {
-              throw new UpstreamProtocolError("a chunk is longer than its size");
-            }
-            state = "size";
-            continue;
-          }
-          const p = await piece(remaining);
-          if (p === null) {
-            throw new UpstreamProtocolError("the upstream closed the connection inside a body");
-          }
-          remaining -= p.byteLength;
-          if (remaining === 0) state = "end";
-          controller.enqueue(p);
-          return;
-        }
-      } catch (error) {
-        end(false);
-        throw error;
+  const cut = (): never => {
+    throw new UpstreamProtocolError("the upstream closed the connection inside a body");
+  };
+  /** The next piece of the body, or null at its end (the socket is then released). */
+  const next = async (copy: boolean): Promise<Uint8Array | null> => {
+    try {
+      if (ended) return null;
+      if (head.framing === "close") {
+        const p = await piece(READ_SIZE, copy);
+        if (p === null) end(false);
+        return p;
       }
+      if (head.framing === "length") {
+        if (remaining === 0) {
+          end(true);
+          return null;
+        }
+        const p = await piece(remaining, copy) ?? cut();
+        remaining -= p.byteLength;
+        return p;
+      }
+      while (true) {
+        if (state === "size") {
+          const m = /^([0-9A-Fa-f]{1,12})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?$/.exec(await line());
+          if (m === null) throw new UpstreamProtocolError("a chunk size is malformed");
+          remaining = parseInt(m[1]!, 16);
+          if (remaining === 0) {
+            let trailers = 0;
+            while ((await line()) !== "") {
+              if (++trailers > MAX_FIELDS) throw new UpstreamProtocolError("too many trailers");
+            }
+            end(true);
+            return null;
+          }
+          state = "data";
+        }
+        if (state === "end") {
+          if ((await line()) !== "") {
+            throw new UpstreamProtocolError("a chunk is longer than its size");
+          }
+          state = "size";
+          continue;
+        }
+        const p = await piece(remaining, copy) ?? cut();
+        remaining -= p.byteLength;
+        if (remaining === 0) state = "end";
+        return p;
+      }
+    } catch (error) {
+      end(false);
+      throw error;
+    }
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const p = await next(true);
+      if (p === null) controller.close();
+      else controller.enqueue(p);
     },
     cancel() {
       end(false);
     },
   }, { highWaterMark: 0 });
+  return {
+    stream,
+    direct: {
+      next: () => next(false),
+      cancel: () => end(false),
+    },
+  };
 }
