@@ -331,10 +331,13 @@ class Connection {
   }
   /** Reads up to `max` bytes into a new array, bypassing the buffer (which must be empty). */
   async readDirect(max: number): Promise<Uint8Array | null> {
-    const out = new Uint8Array(max);
-    const n = await this.conn.read(out);
-    return n === null ? null : out.subarray(0, n);
+    // Into one scratch buffer, then a copy of what arrived: a read returns far less than `max`
+    // on loopback, and a fresh 256 KiB array per read would be mostly garbage.
+    this.#scratch ??= new Uint8Array(BODY_READ);
+    const n = await this.conn.read(this.#scratch.subarray(0, Math.min(max, BODY_READ)));
+    return n === null ? null : this.#scratch.slice(0, n);
   }
+  #scratch: Uint8Array | undefined;
   /** Takes up to `n` buffered bytes (a copy). */
   take(n: number): Uint8Array {
     const count = Math.min(n, this.end - this.start);
