@@ -70,6 +70,8 @@ export const REFRESH_COOLDOWN_MS = 5_000;
 
 interface Failure {
   readonly error: unknown;
+  /** When the load failed. */
+  readonly at: number;
   readonly until: number;
 }
 
@@ -253,8 +255,13 @@ export class SecretCache {
       }
       const pending = this.#inflight.get(key);
       if (pending === undefined) {
+        // The memory of a failure may have been stretched over the time a value stayed usable;
+        // that value is now rejected, so only the plain failure TTL still holds back a load.
         const failure = this.#failures.get(key);
-        if (failure !== undefined && this.#now() < failure.until) throw failure.error;
+        const now = this.#now();
+        if (
+          failure !== undefined && now < failure.until && now < failure.at + policy.failureTtlMs
+        ) throw failure.error;
         this.stats.refreshes++;
         // The rejected value is never served again, not even as stale.
         if (entry !== undefined && entry.generation === rejected) this.#entries.delete(key);
@@ -337,7 +344,7 @@ export class SecretCache {
           this.stats.loadFailures++;
           const now = this.#now();
           const delay = failureDelay(policy, this.#entries.get(key), now, this.#random());
-          this.#failures.set(key, { error, until: now + delay });
+          this.#failures.set(key, { error, at: now, until: now + delay });
         }
         throw error;
       } finally {
