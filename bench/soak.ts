@@ -65,6 +65,8 @@ export interface SoakOptions {
   readonly maxRequests?: number;
   /** Per-request deadline. Default 15 s. */
   readonly requestTimeoutMs?: number;
+  /** Ends the run early (clients stop, the proxy is stopped, the verdict covers what ran). */
+  readonly signal?: AbortSignal;
   /** Called with each period's row as it completes. */
   readonly onRow?: (row: SoakRow) => void;
 }
@@ -499,6 +501,9 @@ defaults:
   try {
     const t0 = performance.now();
     stopAt.value = t0 + durationMs;
+    const onAbort = () => (stopAt.value = Math.min(stopAt.value, performance.now()));
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
     const running = Array.from({ length: clients }, (_, i) => client(i));
     let nextSample = t0;
     let nextPeriod = t0 + periodMs;
@@ -688,6 +693,9 @@ if (import.meta.main) {
     console.error(`Cannot soak for "${values.minutes}" minutes: expected more than 0, at most 30`);
     Deno.exit(2);
   }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
   const opt = (k: keyof SoakOptions, v: number | undefined) => v === undefined ? {} : { [k]: v };
   const report = await runSoak({
     durationMs,
@@ -700,7 +708,9 @@ if (import.meta.main) {
     ...opt("clients", values.clients === undefined ? undefined : Number(values.clients)),
     ...opt("thinkMs", values.think === undefined ? undefined : Number(values.think)),
     onRow: (row) => console.error(formatRow(row)),
+    signal: stop.signal,
   });
+  Deno.removeSignalListener("SIGINT", onSignal);
   const dirName = values.json.includes("/")
     ? values.json.slice(0, values.json.lastIndexOf("/"))
     : ".";
