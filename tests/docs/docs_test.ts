@@ -1,0 +1,264 @@
+/**
+ * Docs that cannot drift: every profile shown in README.md and docs/ validates, every TypeScript
+ * block type-checks, every CLI transcript is what the CLI prints now, no doc names a path of the
+ * machine it was written on, and every relative link resolves.
+ *
+ * TypeScript blocks without `ignore` are type-checked and run by `deno test --doc` itself (the
+ * README's test command); this file type-checks the `ts ignore` ones, which need a real server
+ * or profile to run.
+ */
+
+import { fileURLToPath } from "node:url";
+import { parseProfile, ProfileError } from "../../mod.ts";
+import { parseYamlSource } from "../../config/yaml_source.ts";
+import {
+  DOC_SECRETS,
+  generatedParts,
+  regenerate,
+  relativeFromRoot,
+  renderPart,
+  renderTranscripts,
+  ROOT,
+  TRANSCRIPTS,
+  walkMarkdown,
+} from "../../scripts/docs_transcripts.ts";
+import { assert, assertEquals, assertStringIncludes, canaryForms } from "../_assert.ts";
+import { type CodeBlock, codeBlocks, links, machinePaths } from "./_markdown.ts";
+
+const DOCS = await walkMarkdown(ROOT);
+const TEXTS = new Map(
+  await Promise.all(DOCS.map(async (u) => [relativeFromRoot(u, ROOT), await Deno.readTextFile(u)] as const)),
+);
+
+/** Languages a doc may use, and who checks them. */
+const KNOWN_LANGS = new Set(["yaml", "ts", "sh", "console", "text", "hcl", "json", ""]);
+/** `yaml` attributes: `partial` (a fragment: must be YAML) and `invalid` (must be refused). */
+const YAML_ATTRS = new Set(["partial", "invalid"]);
+
+/** Placeholder values for `${VAR}` in documented profiles: they document, they do not run. */
+function docEnv(name: string): string {
+  if (/PORT$/.test(name)) return "5000";
+  if (/(ENDPOINT|ADDR|URL)$/.test(name)) return "https://placeholder.example.com";
+  if (/HOST$/.test(name)) return "placeholder.example.com";
+  return `placeholder-${name.toLowerCase()}`;
+}
+
+/**
+ * Checks one YAML block: a whole profile must validate; `partial` must be YAML; `invalid` must be
+ * refused by the validator.
+ *
+ * @returns A problem, or undefined.
+ */
+function checkYaml(where: string, block: CodeBlock): string | undefined {
+  const unknown = block.attrs.filter((a) => !YAML_ATTRS.has(a));
+  if (unknown.length) return `${where}: unknown yaml attribute(s) ${unknown.join(", ")}`;
+  if (block.attrs.includes("partial")) {
+    try {
+      parseYamlSource(block.text, where);
+      return undefined;
+    } catch (e) {
+      return `${where}: a "yaml partial" block is not YAML: ${(e as Error).message}`;
+    }
+  }
+  try {
+    parseProfile(block.text, { source: where, env: docEnv });
+  } catch (e) {
+    if (!(e instanceof ProfileError)) throw e;
+    if (block.attrs.includes("invalid")) return undefined;
+    return `${where}: the profile does not validate (mark a fragment \`yaml partial\`, a bad example \`yaml invalid\`):\n${e.message}`;
+  }
+  return block.attrs.includes("invalid")
+    ? `${where}: a "yaml invalid" block validates; drop "invalid" or make it invalid`
+    : undefined;
+}
+
+Deno.test("docs: README.md and docs/ exist, and the README keeps its two commands, within 300 lines", () => {
+  const readme = TEXTS.get("README.md");
+  assert(readme, "README.md is missing");
+  assert(TEXTS.size >= 10, `only ${TEXTS.size} docs: ${[...TEXTS.keys()]}`);
+  const lines = readme.replace(/\n$/, "").split("\n").length;
+  assert(lines <= 300, `README.md has ${lines} lines; keep it at most 300 and move reference to docs/`);
+  assertStringIncludes(readme, "deno task demo");
+  assertStringIncludes(readme, "deno task test");
+});
+
+Deno.test("docs: no doc or example names a path of the machine it was written on", async () => {
+  const found: string[] = [];
+  const texts = new Map(TEXTS);
+  for (const dir of ["examples", "tests/testdata/docs"]) {
+    for await (const e of Deno.readDir(new URL(`${dir}/`, ROOT))) {
+      if (e.isFile) texts.set(`${dir}/${e.name}`, await Deno.readTextFile(new URL(`${dir}/${e.name}`, ROOT)));
+    }
+  }
+  for (const [file, text] of texts) {
+    for (const hit of machinePaths(text)) found.push(`${file}:${hit.line}: ${hit.text}`);
+  }
+  assertEquals(found, []);
+});
+
+Deno.test("machinePaths() finds the leaks the docs once had, and leaves portable paths alone", () => {
+  const leaked = [
+    "# yaml-language-server: $schema=../../work/main/schema/profile.schema.json",
+    "see /home/alice/mlflow-auth.yaml",
+    "token_file: /root/.vault-token",
+    "written to /tmp/docs-home-1234/x",
+    "import { x } from \"file:///srv/x/mod.ts\";",
+  ];
+  for (const l of leaked) assertEquals(machinePaths(l).length, 1, l);
+  const portable = [
+    "# yaml-language-server: $schema=../schema/profile.schema.json",
+    "token_file: /run/vault-agent/token # default ~/.vault-token",
+    "ca_cert: /etc/ssl/vault-ca.pem, /var/run/secrets/kubernetes.io/serviceaccount/token",
+    "`/proc/<pid>/environ`, --allow-read=$HOME/.aws, https://example.com/tmp/x",
+  ];
+  for (const l of portable) assertEquals(machinePaths(l), [], l);
+});
+
+Deno.test("docs: every code block has a language the doc tests know", () => {
+  const bad: string[] = [];
+  for (const [file, text] of TEXTS) {
+    for (const b of codeBlocks(text)) {
+      if (!KNOWN_LANGS.has(b.lang)) bad.push(`${file}:${b.line}: \`\`\`${b.lang}`);
+      if (b.lang === "ts" && b.attrs.some((a) => a !== "ignore")) {
+        bad.push(`${file}:${b.line}: ts attributes ${b.attrs.join(" ")} (only "ignore")`);
+      }
+    }
+  }
+  assertEquals(bad, [], `known: ${[...KNOWN_LANGS].join(", ")}`);
+});
+
+Deno.test("docs: every YAML block validates as a profile, or is marked partial (and is YAML) or invalid (and is refused)", () => {
+  const problems: string[] = [];
+  let profiles = 0;
+  for (const [file, text] of TEXTS) {
+    for (const b of codeBlocks(text).filter((b) => b.lang === "yaml")) {
+      if (!b.attrs.length) profiles++;
+      const p = checkYaml(`${file}:${b.line}`, b);
+      if (p) problems.push(p);
+    }
+  }
+  assertEquals(problems, []);
+  assert(profiles >= 8, `only ${profiles} whole profiles in the docs`);
+});
+
+Deno.test("checkYaml() refuses an unmarked fragment, an invalid profile and a valid one marked invalid", () => {
+  const block = (text: string, attrs: string[] = []): CodeBlock => ({ line: 1, lang: "yaml", attrs, text });
+  const fragment = "proxy:\n  upstream: https://mlflow.company.com\n";
+  assertStringIncludes(checkYaml("x.md:1", block(fragment)) ?? "", "does not validate");
+  assertEquals(checkYaml("x.md:1", block(fragment, ["partial"])), undefined);
+  assertStringIncludes(checkYaml("x.md:1", block("a: [", ["partial"])) ?? "", "is not YAML");
+  const valid = `version: 1
+providers: { ci: { kind: env } }
+hosts: [{ match: "https://mlflow.company.com", provider: ci, secret: { var: T }, auth: bearer }]
+`;
+  assertEquals(checkYaml("x.md:1", block(valid)), undefined);
+  assertStringIncludes(checkYaml("x.md:1", block(valid, ["invalid"])) ?? "", "validates");
+  assertEquals(checkYaml("x.md:1", block(valid.replace("bearer", "bearx"), ["invalid"])), undefined);
+});
+
+Deno.test("docs: every `ts ignore` block type-checks against this checkout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "docs-ts-" });
+  try {
+    const files: string[] = [];
+    const origin = new Map<string, string>();
+    for (const [file, text] of TEXTS) {
+      const base = new URL(file, ROOT);
+      for (const b of codeBlocks(text)) {
+        if (b.lang !== "ts" || !b.attrs.includes("ignore")) continue;
+        // Relative imports resolve against the doc, as they would next to it.
+        const code = b.text.replace(
+          /(from\s+|import\s*\(\s*)(["'])(\.{1,2}\/[^"']+)\2/g,
+          (_, kw, q, spec) => `${kw}${q}${new URL(spec, base).href}${q}`,
+        );
+        const name = `${dir}/${file.replaceAll("/", "__")}_${b.line}.ts`;
+        await Deno.writeTextFile(name, `export {};\n${code}`);
+        files.push(name);
+        origin.set(name, `${file}:${b.line}`);
+      }
+    }
+    assert(files.length > 0, "no `ts ignore` block found");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["check", "--quiet", "--config", fileURLToPath(new URL("deno.json", ROOT)), ...files],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    let text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    for (const [name, where] of origin) text = text.replaceAll(name, where);
+    assert(out.success, `a TypeScript block in the docs does not type-check:\n${text}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("docs: relative links point at files that exist", async () => {
+  const broken: string[] = [];
+  for (const [file, text] of TEXTS) {
+    for (const l of links(text)) {
+      if (/^[a-z]+:|^#|^mailto:/i.test(l.target)) continue;
+      const path = l.target.split("#")[0]!;
+      const target = new URL(path, new URL(file, ROOT));
+      try {
+        await Deno.stat(target);
+      } catch {
+        broken.push(`${file}:${l.line}: ${l.target}`);
+      }
+    }
+  }
+  assertEquals(broken, []);
+});
+
+Deno.test("docs: every generated part (CLI transcripts, included files) is what the CLI prints now; run `deno task docs:transcripts`", async () => {
+  const used = new Set<string>();
+  for (const text of TEXTS.values()) {
+    for (const p of generatedParts(text)) if (p.kind === "transcript") used.add(p.name);
+  }
+  const unknown = [...used].filter((id) => !TRANSCRIPTS.some((t) => t.id === id));
+  assertEquals(unknown, [], "transcripts named in the docs but not defined");
+  assert(used.size >= 8, `only ${used.size} transcripts in the docs`);
+  const rendered = await renderTranscripts(used);
+  const secrets = [
+    ...canaryForms(DOC_SECRETS.MLFLOW_TOKEN),
+    ...canaryForms("docs-pass-9b7e41"),
+    ...canaryForms("docs-wrong-token-0000"),
+  ];
+  for (const [id, r] of rendered) {
+    for (const s of secrets) assert(!r.output.includes(s), `transcript "${id}" prints a secret`);
+  }
+  const stale: string[] = [];
+  for (const [file, text] of TEXTS) {
+    for (const part of generatedParts(text)) {
+      const now = await renderPart(part, rendered);
+      if (now !== part.region) {
+        stale.push(`${file}:${part.line}: ${part.kind} ${part.name}\n--- doc\n${part.region}\n+++ now\n${now}`);
+      }
+    }
+  }
+  assertEquals(stale, [], "run `deno task docs:transcripts` and review the diff");
+});
+
+Deno.test("regenerate() rewrites a stale transcript and leaves the rest of the doc alone", async () => {
+  const md = [
+    "# t",
+    "",
+    "<!-- generated: transcript help -->",
+    "",
+    "```console",
+    "$ mlflow-secrets-auth --help",
+    "an old help text",
+    "```",
+    "",
+    "<!-- /generated -->",
+    "",
+    "after",
+    "",
+  ].join("\n");
+  const rendered = await renderTranscripts(["help"]);
+  const next = await regenerate(md, rendered);
+  assert(!next.includes("an old help text"), "the stale text survived");
+  assertStringIncludes(next, "Usage: mlflow-secrets-auth");
+  assertStringIncludes(next, "Exit code: 0.");
+  assert(next.startsWith("# t\n\n<!-- generated: transcript help -->\n"));
+  assert(next.endsWith("<!-- /generated -->\n\nafter\n"));
+  assertEquals(await regenerate(next, rendered), next, "not idempotent");
+});
