@@ -126,7 +126,8 @@ export interface RenderedTranscript {
   readonly output: string;
 }
 
-const MARKER = /<!-- generated: (transcript|file) ([^\s>]+)((?: [^\s>]+)*) -->\n[\s\S]*?<!-- \/generated -->/g;
+const MARKER =
+  /<!-- generated: (transcript|file) ([^\s>]+)((?: [^\s>]+)*) -->\n[\s\S]*?<!-- \/generated -->/g;
 
 /** One generated part of a doc. */
 export interface GeneratedPart {
