@@ -56,8 +56,10 @@ export interface Transcript {
   readonly env?: Readonly<Record<string, string>>;
   /** Environment variables that differ from the defaults but are not shown (e.g. a wrong token). */
   readonly hiddenEnv?: Readonly<Record<string, string>>;
-  /** Files to remove from the transcript directory before the run (written by an earlier run). */
-  readonly cleanup?: readonly string[];
+  /** Files written into the transcript directory before the run and removed after it. */
+  readonly files?: Readonly<Record<string, string>>;
+  /** Files the command writes, removed before and after the run. */
+  readonly writes?: readonly string[];
 }
 
 const PLUGIN_ENV = {
@@ -101,6 +103,16 @@ export const TRANSCRIPTS: readonly Transcript[] = [
       "--path",
       "mlflow/auth",
     ],
+  },
+  {
+    id: "init-write",
+    args: ["init", "--provider", "env", "--host", "https://mlflow.company.com", "-p", "team.yaml"],
+    writes: ["team.yaml"],
+  },
+  {
+    id: "init-exists",
+    args: ["init", "--provider", "env", "--host", "https://mlflow.company.com", "-p", "team.yaml"],
+    files: { "team.yaml": "version: 1\n" },
   },
   {
     id: "exec",
@@ -277,16 +289,27 @@ export async function renderTranscripts(
   try {
     for (const t of TRANSCRIPTS) {
       if (wanted && !wanted.has(t.id)) continue;
-      for (const f of t.cleanup ?? []) await Deno.remove(`${cwd}/${f}`).catch(() => {});
-      const result = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${root}cli.ts`, ...t.args.map(toReal)],
-        cwd,
-        clearEnv: true,
-        env: { ...baseEnv, ...t.env, ...t.hiddenEnv },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const temporary = [...Object.keys(t.files ?? {}), ...t.writes ?? []];
+      const removeTemporary = () =>
+        Promise.all(temporary.map((f) => Deno.remove(`${cwd}/${f}`).catch(() => {})));
+      await removeTemporary();
+      let result: Deno.CommandOutput;
+      try {
+        for (const [f, text] of Object.entries(t.files ?? {})) {
+          await Deno.writeTextFile(`${cwd}/${f}`, text);
+        }
+        result = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", `${root}cli.ts`, ...t.args.map(toReal)],
+          cwd,
+          clearEnv: true,
+          env: { ...baseEnv, ...t.env, ...t.hiddenEnv },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      } finally {
+        await removeTemporary();
+      }
       const dec = new TextDecoder();
       const stdout = normalise(dec.decode(result.stdout), ctx);
       const stderr = normalise(dec.decode(result.stderr), ctx);
