@@ -266,13 +266,32 @@ Deno.test("docs: every generated part (CLI transcripts, included files) is what 
       const now = await renderPart(part, rendered);
       if (now !== part.region) {
         stale.push(
-          `${file}:${part.line}: ${part.kind} ${part.name}\n--- doc\n${part.region}\n+++ now\n${now}`,
+          `${file}:${part.line}: ${part.kind} ${part.name}\n${firstDifference(part.region, now)}`,
         );
       }
     }
   }
-  assertEquals(stale, [], "run `deno task docs:transcripts` and review the diff");
+  assert(
+    stale.length === 0,
+    `${stale.length} generated part(s) differ from what the CLI prints now; run \`deno task docs:transcripts\` and review the diff\n\n${
+      stale.join("\n\n")
+    }`,
+  );
 });
+
+/** The first differing line of two texts, with two lines of context, as `-` (doc) and `+` (now). */
+function firstDifference(doc: string, now: string): string {
+  const a = doc.split("\n");
+  const b = now.split("\n");
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const from = Math.max(0, i - 2);
+  return [
+    ...a.slice(from, i).map((l) => `  ${l}`),
+    ...a.slice(i, i + 3).map((l) => `- ${l}`),
+    ...b.slice(i, i + 3).map((l) => `+ ${l}`),
+  ].join("\n");
+}
 
 Deno.test("regenerate() rewrites a stale transcript and leaves the rest of the doc alone", async () => {
   const md = [
