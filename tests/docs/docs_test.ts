@@ -11,6 +11,7 @@
 import { fileURLToPath } from "node:url";
 import { parseProfile, ProfileError } from "../../mod.ts";
 import { parseYamlSource } from "../../config/yaml_source.ts";
+import { PROVIDERS } from "../../providers/registry.ts";
 import {
   DOC_SECRETS,
   generatedParts,
@@ -115,6 +116,36 @@ Deno.test("docs: no doc or example names a path of the machine it was written on
     for (const hit of machinePaths(text)) found.push(`${file}:${hit.line}: ${hit.text}`);
   }
   assertEquals(found, []);
+});
+
+Deno.test("docs: the README and docs/cli.md list every command of `--help`, and every provider kind has a page", async () => {
+  const help = (await renderTranscripts(["help"])).get("help")!.markdown;
+  const commands = help.split("Commands:\n")[1]?.split("\n")
+    .map((l) => /^ {2}([a-z][\w-]*)/.exec(l)?.[1])
+    .filter((c): c is string => c !== undefined && c !== "help") ?? [];
+  assert(commands.length >= 10, `no commands found in --help:\n${help}`);
+  const readme = TEXTS.get("README.md")!;
+  const cli = TEXTS.get("docs/cli.md")!;
+  const missing = commands.filter((c) =>
+    !readme.includes(`| \`${c}`) && !readme.includes(`, \`${c}\``)
+  );
+  assertEquals(missing, [], "commands missing from the README's table");
+  assertEquals(
+    commands.filter((c) => !cli.includes(`\`${c}`)),
+    [],
+    "commands missing from docs/cli.md",
+  );
+  const kinds = [...PROVIDERS.keys()];
+  assertEquals(
+    kinds.filter((k) => !readme.includes(`| \`${k}\``)),
+    [],
+    "kinds missing from the README",
+  );
+  assertEquals(
+    kinds.filter((k) => !TEXTS.has(`docs/providers/${k.replaceAll("-", "_")}.md`)),
+    [],
+    "kinds without a page under docs/providers/",
+  );
 });
 
 Deno.test("machinePaths() finds the leaks the docs once had, and leaves portable paths alone", () => {
