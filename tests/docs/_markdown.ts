@@ -98,3 +98,29 @@ export function machinePaths(text: string): { line: number; text: string }[] {
   });
   return out;
 }
+
+/**
+ * The anchors GitHub gives a Markdown text's headings (lower case, punctuation dropped, spaces as
+ * `-`, a repeated slug suffixed `-1`, `-2`, …).
+ *
+ * @param text The Markdown.
+ * @returns Every heading's anchor.
+ */
+export function anchors(text: string): Set<string> {
+  const out = new Set<string>();
+  const seen = new Map<string, number>();
+  let inFence = false;
+  for (const line of text.split("\n")) {
+    if (/^\s*(`{3,}|~{3,})/.test(line)) inFence = !inFence;
+    const h = inFence ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!h) continue;
+    const base = h[1]!.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, "").replaceAll(
+      " ",
+      "-",
+    );
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n ? `${base}-${n}` : base);
+  }
+  return out;
+}

@@ -24,7 +24,7 @@ import {
   walkMarkdown,
 } from "../../scripts/docs_transcripts.ts";
 import { assert, assertEquals, assertStringIncludes, canaryForms } from "../_assert.ts";
-import { type CodeBlock, codeBlocks, links, machinePaths } from "./_markdown.ts";
+import { anchors, type CodeBlock, codeBlocks, links, machinePaths } from "./_markdown.ts";
 
 const DOCS = await walkMarkdown(ROOT);
 const TEXTS = new Map(
@@ -257,22 +257,38 @@ Deno.test("docs: every `ts ignore` block type-checks against this checkout", asy
  */
 const PENDING_TARGETS = new Set(["SECURITY.md"]);
 
-Deno.test("docs: relative links point at files that exist", async () => {
+Deno.test("docs: relative links point at files that exist, and anchors at headings that exist", async () => {
   const broken: string[] = [];
   for (const [file, text] of TEXTS) {
     for (const l of links(text)) {
-      if (/^[a-z]+:|^#|^mailto:/i.test(l.target)) continue;
-      const path = l.target.split("#")[0]!;
-      const target = new URL(path, new URL(file, ROOT));
+      if (/^[a-z][a-z0-9+.-]*:/i.test(l.target)) continue;
+      const [path = "", anchor] = l.target.split("#");
+      const target = path ? new URL(path, new URL(file, ROOT)) : new URL(file, ROOT);
+      const rel = relativeFromRoot(target, ROOT);
       try {
         await Deno.stat(target);
       } catch {
-        if (PENDING_TARGETS.has(relativeFromRoot(target, ROOT))) continue;
-        broken.push(`${file}:${l.line}: ${l.target}`);
+        if (!PENDING_TARGETS.has(rel)) broken.push(`${file}:${l.line}: ${l.target}`);
+        continue;
+      }
+      if (anchor !== undefined && rel.endsWith(".md")) {
+        const heads = anchors(TEXTS.get(rel) ?? await Deno.readTextFile(target));
+        if (!heads.has(anchor)) broken.push(`${file}:${l.line}: ${l.target} (no such heading)`);
       }
     }
   }
   assertEquals(broken, []);
+});
+
+Deno.test("anchors() slugs headings as GitHub does", () => {
+  const md =
+    "# A `exec` and the child's environment\n```sh\n# not a heading\n```\n## TLS to a private CA\n## Top level\n## Top level\n";
+  assertEquals([...anchors(md)], [
+    "a-exec-and-the-childs-environment",
+    "tls-to-a-private-ca",
+    "top-level",
+    "top-level-1",
+  ]);
 });
 
 Deno.test("docs: every generated part (CLI transcripts, included files) is what the CLI prints now; run `deno task docs:transcripts`", async () => {
