@@ -15,6 +15,7 @@ import { PROVIDERS } from "../../providers/registry.ts";
 import {
   DOC_SECRETS,
   generatedParts,
+  normalise,
   regenerate,
   relativeFromRoot,
   renderPart,
@@ -341,6 +342,34 @@ Deno.test("docs: every generated part (CLI transcripts, included files) is what 
     `${stale.length} generated part(s) differ from what the CLI prints now; run \`deno task docs:transcripts\` and review the diff\n\n${
       stale.join("\n\n")
     }`,
+  );
+});
+
+Deno.test("normalise() hides ports, paths, timings, timestamps and Deno's versions, and nothing else", () => {
+  const ctx = {
+    root: "/srv/checkout/",
+    home: "/var/tmp/docs-home-x1",
+    ports: new Map([[41234, 5000], [39999, 5001]]),
+  };
+  const v = Deno.version;
+  const raw = [
+    "GET http://127.0.0.1:41234/api: 200 (1234 ms)",
+    "hosts[1] http://127.0.0.1:39999 refused; proxy on http://127.0.0.1:45678 and [::1]:33333",
+    "2026-12-01T13:47:30.123Z INFO proxy request ms=12.5 listen=127.0.0.1:5055",
+    `Deno ${v.deno} (V8 ${v.v8}, TypeScript ${v.typescript})`,
+    "read /srv/checkout/schema/profile.schema.json and /var/tmp/docs-home-x1/.vault-token   ",
+    "",
+    "",
+  ].join("\n");
+  assertEquals(
+    normalise(raw, ctx),
+    [
+      "GET http://127.0.0.1:5000/api: 200 (N ms)",
+      "hosts[1] http://127.0.0.1:5001 refused; proxy on http://127.0.0.1:<port> and [::1]:<port>",
+      "<time> INFO proxy request ms=N listen=127.0.0.1:5055",
+      "Deno <version> (V8 <version>, TypeScript <version>)",
+      "read <checkout>/schema/profile.schema.json and ~/.vault-token",
+    ].join("\n"),
   );
 });
 
