@@ -115,6 +115,22 @@ Deno.test("docs: README.md and docs/ exist, and the README keeps its two command
   }
 });
 
+Deno.test("docs: the README's install line is the one `deno task install-cli` runs", async () => {
+  const readme = TEXTS.get("README.md")!;
+  const block = /<!-- install:[^]*?<!-- \/install -->/.exec(readme)?.[0];
+  assert(block, "README.md has no <!-- install: … --> … <!-- /install --> section");
+  const joined = block.replace(/\\\n\s*/g, "").replace(/[ \t]+/g, " ");
+  assertStringIncludes(joined, "deno install -g");
+  assertStringIncludes(joined, "-n mlflow-secrets-auth");
+  assertStringIncludes(joined, "deno run -A cli.ts --help");
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
+  const task: string | undefined = config.tasks?.["install-cli"];
+  if (task !== undefined) {
+    assertStringIncludes(joined, "deno task install-cli");
+    assertStringIncludes(joined, task.replace(/ cli\.ts$/, " <path or URL>/cli.ts"));
+  }
+});
+
 Deno.test("docs: no doc or example names a path of the machine it was written on", async () => {
   const found: string[] = [];
   const texts = new Map(TEXTS);
