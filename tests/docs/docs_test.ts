@@ -9,7 +9,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { parseProfile, ProfileError } from "../../mod.ts";
+import { parseProfile, PROFILE_SCHEMA, ProfileError } from "../../mod.ts";
 import { parseYamlSource } from "../../config/yaml_source.ts";
 import { PROVIDERS } from "../../providers/registry.ts";
 import {
@@ -175,6 +175,53 @@ Deno.test("docs: the README and docs/cli.md list every command of `--help`, and 
     [],
     "kinds without a page under docs/providers/",
   );
+});
+
+/** A schema object's property names, and one level below as `parent.child`. */
+function schemaKeys(def: unknown): string[] {
+  const props = (def as { properties?: Record<string, unknown> }).properties ?? {};
+  return Object.entries(props).flatMap(([name, sub]) => [
+    name,
+    ...Object.keys((sub as { properties?: Record<string, unknown> }).properties ?? {})
+      .map((child) => `${name}.${child}`),
+  ]);
+}
+
+/**
+ * The keys a doc does not name in a code span: `key`, `key.…` (an object documented by its
+ * members), or the last part of `parent.key`.
+ */
+function undocumented(keys: readonly string[], text: string): string[] {
+  return keys.filter((k) =>
+    k !== "$schema" && k !== "kind" && !text.includes(`\`${k}\``) &&
+    !text.includes(`\`${k}.`) && !text.includes(`\`${k.split(".").pop()}\``)
+  );
+}
+
+Deno.test("docs: every key of the profile schema is documented: top level and host rules in profile.md, each provider's options and secret reference on its page", () => {
+  const schema = PROFILE_SCHEMA as unknown as { $defs: Record<string, unknown> };
+  const missing: string[] = [];
+  const profile = TEXTS.get("docs/profile.md") ?? "";
+  for (
+    const k of undocumented([
+      ...schemaKeys(PROFILE_SCHEMA),
+      ...schemaKeys(schema.$defs.host_rule),
+      ...schemaKeys(schema.$defs.policy),
+    ], profile)
+  ) {
+    missing.push(`docs/profile.md: ${k}`);
+  }
+  for (const kind of PROVIDERS.keys()) {
+    const id = kind.replaceAll("-", "_");
+    const page = `docs/providers/${id}.md`;
+    const keys = [
+      ...schemaKeys(schema.$defs[`provider_${id}`]),
+      ...schemaKeys(schema.$defs[`secret_${id}`]),
+    ];
+    assert(keys.length > 0, `no schema definitions for kind "${kind}"`);
+    for (const k of undocumented(keys, TEXTS.get(page) ?? "")) missing.push(`${page}: ${k}`);
+  }
+  assertEquals(missing, []);
 });
 
 Deno.test("machinePaths() finds the leaks the docs once had, and leaves portable paths alone", () => {
