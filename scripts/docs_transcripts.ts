@@ -56,6 +56,8 @@ export interface Transcript {
   readonly env?: Readonly<Record<string, string>>;
   /** Environment variables that differ from the defaults but are not shown (e.g. a wrong token). */
   readonly hiddenEnv?: Readonly<Record<string, string>>;
+  /** Where it runs, below the transcript directory (default: that directory). */
+  readonly cwd?: string;
   /** Files written into the transcript directory before the run and removed after it. */
   readonly files?: Readonly<Record<string, string>>;
   /** Files the command writes, removed before and after the run. */
@@ -75,6 +77,12 @@ const PLUGIN_ENV = {
 /** Every transcript the docs may show, in the order they run. */
 export const TRANSCRIPTS: readonly Transcript[] = [
   { id: "help", args: ["--help"] },
+  { id: "readme-validate", args: ["validate"], cwd: "minimal" },
+  {
+    id: "readme-explain",
+    args: ["explain", "--url", "https://mlflow.company.com/api/2.0/mlflow/runs/get"],
+    cwd: "minimal",
+  },
   { id: "validate", args: ["validate"] },
   { id: "validate-broken", args: ["validate", "-p", "broken.yaml"] },
   {
@@ -289,18 +297,19 @@ export async function renderTranscripts(
   try {
     for (const t of TRANSCRIPTS) {
       if (wanted && !wanted.has(t.id)) continue;
+      const dir = t.cwd ? `${cwd}/${t.cwd}` : cwd;
       const temporary = [...Object.keys(t.files ?? {}), ...t.writes ?? []];
       const removeTemporary = () =>
-        Promise.all(temporary.map((f) => Deno.remove(`${cwd}/${f}`).catch(() => {})));
+        Promise.all(temporary.map((f) => Deno.remove(`${dir}/${f}`).catch(() => {})));
       await removeTemporary();
       let result: Deno.CommandOutput;
       try {
         for (const [f, text] of Object.entries(t.files ?? {})) {
-          await Deno.writeTextFile(`${cwd}/${f}`, text);
+          await Deno.writeTextFile(`${dir}/${f}`, text);
         }
         result = await new Deno.Command(Deno.execPath(), {
           args: ["run", "-A", `${root}cli.ts`, ...t.args.map(toReal)],
-          cwd,
+          cwd: dir,
           clearEnv: true,
           env: { ...baseEnv, ...t.env, ...t.hiddenEnv },
           stdin: "null",
