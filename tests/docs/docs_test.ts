@@ -332,12 +332,6 @@ Deno.test("docs: every `ts ignore` block type-checks against this checkout", asy
   }
 });
 
-/**
- * Link targets written on another branch this session: allowed to be missing until they land.
- * Once the file exists it is checked like any other; then drop it from this list.
- */
-const PENDING_TARGETS = new Set(["SECURITY.md"]);
-
 Deno.test("docs: relative links point at files that exist, and anchors at headings that exist", async () => {
   const broken: string[] = [];
   for (const [file, text] of TEXTS) {
@@ -349,7 +343,7 @@ Deno.test("docs: relative links point at files that exist, and anchors at headin
       try {
         await Deno.stat(target);
       } catch {
-        if (!PENDING_TARGETS.has(rel)) broken.push(`${file}:${l.line}: ${l.target}`);
+        broken.push(`${file}:${l.line}: ${l.target}`);
         continue;
       }
       if (anchor !== undefined && rel.endsWith(".md")) {
