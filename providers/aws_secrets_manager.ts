@@ -580,7 +580,7 @@ function classify(error: unknown, info: ClassifyInfo): SecretResolutionError {
   const denied = permissionProblem(error);
   if (denied !== undefined) {
     return make(
-      `a Deno permission is missing: ${denied}; the AWS SDK needs --allow-net to the endpoints, --allow-env, --allow-sys (osRelease alone is enough for an http:// endpoint) and --allow-read of ~/.aws for shared config (see the README, "AWS Secrets Manager")`,
+      `a Deno permission is missing: ${denied}; the AWS SDK needs --allow-net to the endpoints, --allow-env, --allow-sys (osRelease alone is enough for an http:// endpoint) and --allow-read of ~/.aws for shared config (see docs/providers/aws_secrets_manager.md)`,
     );
   }
 

@@ -258,7 +258,7 @@ proxy:
   );
   demo.row("wall time", seconds(performance.now() - started));
   demo.say();
-  demo.say(dim(`Try it yourself: the recipes in ${ROOT}README.md. Cleaning up…`));
+  demo.say(dim(`Try it yourself: the recipes in ${ROOT}docs/proxy_and_exec.md. Cleaning up…`));
   if (found !== 0 || runs.python < 1 || runs.java < 1 || runs.deno < 1) {
     throw new Error("the demo's checks failed");
   }
