@@ -38,6 +38,8 @@
  */
 
 import { parseArgs } from "node:util";
+import { DENO_DIR } from "../tests/_deno_dir.ts";
+import { watchListening } from "../tests/_peers/_process.ts";
 
 /** Options of {@linkcode runSoak}; times in milliseconds. */
 export interface SoakOptions {
@@ -292,45 +294,38 @@ async function startProxy(profile: string, upstream: string, protect: boolean) {
       "warn",
       ...(protect ? [] : ["--allow-dumpable"]),
     ],
-    env: { NO_COLOR: "1", HOME: Deno.env.get("HOME") ?? "/tmp", PATH: Deno.env.get("PATH") ?? "" },
+    env: {
+      NO_COLOR: "1",
+      HOME: Deno.env.get("HOME") ?? "/tmp",
+      PATH: Deno.env.get("PATH") ?? "",
+      // npm packages live in Deno's cache: a HOME of the test run's own would hide it.
+      DENO_DIR,
+    },
     clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  const started = Promise.withResolvers<string>();
-  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        if (text.length < 4_000_000) text += chunk;
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-        if (m !== null) started.resolve(m[1]!);
-      },
-    }),
-  ).catch(() => {});
-  const status = child.status.then((s) => {
-    started.reject(new Error(`the proxy exited (${s.code}) before listening:\n${text}`));
-    return s;
-  });
-  const timer = setTimeout(
-    () => started.reject(new Error("the proxy did not start in 30 s")),
-    30_000,
-  );
+  const watch = watchListening(child);
   try {
-    const url = await started.promise;
-    return { url, pid: child.pid, child, status, reading, stderr: () => text };
+    const url = await watch.url;
+    return {
+      url,
+      pid: child.pid,
+      child,
+      status: watch.status,
+      reading: watch.reading,
+      stderr: watch.stderr,
+    };
   } catch (error) {
     try {
       child.kill("SIGKILL");
     } catch {
       // Exited.
     }
-    await status;
-    await reading;
+    await watch.status;
+    await watch.reading;
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

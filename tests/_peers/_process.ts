@@ -104,3 +104,58 @@ export function peerEnv(extra: Readonly<Record<string, string>> = {}): Record<st
   }
   return { ...env, ...extra };
 }
+
+/** A started server process: its stderr so far, and the URL of its "listening on …" line. */
+export interface ListeningChild {
+  /** The URL from the start-up line; rejects if the process exits first or the time runs out. */
+  readonly url: Promise<string>;
+  /** Everything written on stderr so far (the first `maxBytes`). */
+  stderr(): string;
+  /** Whether the process has exited. */
+  exited(): boolean;
+  /** The process's status. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** Settles once stderr has been read to its end. */
+  readonly reading: Promise<void>;
+}
+
+/**
+ * Collects a child's stderr and waits for the `listening on http://…` line that `proxy` (and
+ * `exec`'s proxy) writes when it is ready. The child must have `stderr: "piped"`.
+ *
+ * @param child The process.
+ * @param options How long to wait (default 30 s), how much stderr to keep (default 4 MB).
+ */
+export function watchListening(
+  child: Deno.ChildProcess,
+  options: { readonly timeoutMs?: number; readonly maxBytes?: number } = {},
+): ListeningChild {
+  const maxBytes = options.maxBytes ?? 4_000_000;
+  let text = "";
+  let exited = false;
+  const started = Promise.withResolvers<string>();
+  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        if (text.length < maxBytes) text += chunk;
+        const m = /listening on (http:\/\/\S+)/.exec(text);
+        if (m !== null) started.resolve(m[1]!);
+      },
+    }),
+  ).catch(() => {});
+  const timer = setTimeout(
+    () =>
+      started.reject(new Error(`the process did not start in ${options.timeoutMs ?? 30_000} ms`)),
+    options.timeoutMs ?? 30_000,
+  );
+  const status = child.status.then((s) => {
+    exited = true;
+    started.reject(
+      new Error(`the process exited (${s.code}) before listening:\n${text.slice(0, 4000)}`),
+    );
+    return s;
+  });
+  const url = started.promise.finally(() => clearTimeout(timer));
+  url.catch(() => {});
+  return { url, stderr: () => text, exited: () => exited, status, reading };
+}

@@ -5,7 +5,7 @@
  * a test must see what the process itself writes, and that it survives.
  */
 
-import { peerEnv } from "../_peers/_process.ts";
+import { peerEnv, watchListening } from "../_peers/_process.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -80,48 +80,32 @@ export async function startCliProxy(
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  let exited = false;
-  const started = Promise.withResolvers<string>();
-  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        text += chunk;
-        const m = /listening on (http:\/\/[^\s]+)/.exec(text);
-        if (m !== null) started.resolve(m[1]!);
-      },
-    }),
-  ).catch(() => {});
-  const status = child.status.then((s) => {
-    exited = true;
-    started.reject(new Error(`the proxy exited (${s.code}):\n${text.slice(0, 2000)}`));
-    return s;
-  });
+  const watch = watchListening(child);
   let stopping: Promise<{ code: number; stderr: string }> | undefined;
   const stop = () =>
     stopping ??= (async () => {
-      if (!exited) {
+      if (!watch.exited()) {
         try {
           child.kill("SIGTERM");
         } catch {
           // Exited meanwhile.
         }
       }
-      const s = await status;
-      await reading;
-      return { code: s.code, stderr: text };
+      const s = await watch.status;
+      await watch.reading;
+      return { code: s.code, stderr: watch.stderr() };
     })();
   let url: string;
   try {
-    url = await started.promise;
+    url = await watch.url;
   } catch (error) {
     await stop();
     throw error;
   }
   return {
     url,
-    alive: () => !exited,
-    stderr: () => text,
+    alive: () => !watch.exited(),
+    stderr: watch.stderr,
     stop,
     [Symbol.asyncDispose]: async () => {
       await stop();

@@ -8,6 +8,8 @@ import { assert, assertEquals } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { tempFile } from "./_io.ts";
 import { deadlineTest } from "../_deadline.ts";
+import { watchListening } from "../_peers/_process.ts";
+import { DENO_DIR } from "../_deno_dir.ts";
 
 /** Every test here talks over sockets: it fails after its deadline instead of hanging. */
 const test = deadlineTest(120);
@@ -27,33 +29,15 @@ async function startLimitedProxy(args: readonly string[], env: Record<string, st
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  const started = Promise.withResolvers<string>();
-  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        text += chunk;
-        const m = /listening on (http:\/\/\S+)/.exec(text);
-        if (m !== null) started.resolve(m[1]!);
-      },
-    }),
-  ).catch(() => {});
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    started.reject(new Error(`the proxy exited (${s.code}):\n${text}`));
-    return s;
-  });
-  const timer = setTimeout(() => started.reject(new Error("the proxy did not start")), 20_000);
+  const watch = watchListening(child, { timeoutMs: 20_000 });
   const stop = async () => {
-    clearTimeout(timer);
-    if (!exited) child.kill("SIGKILL");
-    await status;
-    await reading;
+    if (!watch.exited()) child.kill("SIGKILL");
+    await watch.status;
+    await watch.reading;
   };
   try {
-    const url = await started.promise;
-    return { url, pid: child.pid, alive: () => !exited, stderr: () => text, stop };
+    const url = await watch.url;
+    return { url, pid: child.pid, alive: () => !watch.exited(), stderr: watch.stderr, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -107,7 +91,7 @@ hosts:
       );
       const proxy = await startLimitedProxy(
         ["--profile", profile, "--upstream", up.origin, "--no-access-log", ...variant.args],
-        { MLFLOW_TOKEN: "flood-canary-token-7f3a", PATH: Deno.env.get("PATH") ?? "" },
+        { MLFLOW_TOKEN: "flood-canary-token-7f3a", PATH: Deno.env.get("PATH") ?? "", DENO_DIR },
       );
       const port = Number(new URL(proxy.url).port);
       let conns: Deno.TcpConn[] = [];

@@ -4,7 +4,7 @@
  */
 
 import { MLFLOW_QUIET_ENV } from "../_peers/mlflow.ts";
-import { peerEnv } from "../_peers/_process.ts";
+import { peerEnv, watchListening } from "../_peers/_process.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -42,18 +42,7 @@ export async function startProxyProcess(
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  const started = Promise.withResolvers<string>();
-  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        text += chunk;
-        const m = /listening on (http:\/\/[^\s]+)/.exec(text);
-        if (m !== null) started.resolve(m[1]!);
-      },
-    }),
-  ).catch(() => {});
-  child.status.then((s) => started.reject(new Error(`the proxy exited (${s.code}):\n${text}`)));
+  const watch = watchListening(child);
   let stopped: Promise<{ code: number; stderr: string }> | undefined;
   const stop = () => {
     stopped ??= (async () => {
@@ -62,15 +51,15 @@ export async function startProxyProcess(
       } catch {
         // Exited.
       }
-      const status = await child.status;
-      await reading;
-      return { code: status.code, stderr: text };
+      const status = await watch.status;
+      await watch.reading;
+      return { code: status.code, stderr: watch.stderr() };
     })();
     return stopped;
   };
   let url: string;
   try {
-    url = await started.promise;
+    url = await watch.url;
   } catch (error) {
     await stop();
     throw error;
@@ -84,7 +73,7 @@ export async function startProxyProcess(
         Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
       return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
     },
-    stderr: () => text,
+    stderr: watch.stderr,
     stop,
     [Symbol.asyncDispose]: async () => {
       await stop();
