@@ -53,6 +53,23 @@ async function within<T>(what: string, promise: Promise<T>): Promise<T> {
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 
+/**
+ * The uploader's outcome. It is a separate process that writes the file once it has its answer,
+ * which may be after exec has exited: wait for a complete file.
+ */
+async function outcome(path: string): Promise<unknown> {
+  let value: unknown;
+  await until("the uploader wrote its outcome", async () => {
+    try {
+      value = JSON.parse(await Deno.readTextFile(path));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return value;
+}
+
 /** Starts `exec` with a child whose descendant has an upload held by the tracking server. */
 async function execWithUploadInFlight() {
   let release!: () => void;
@@ -133,7 +150,7 @@ Deno.test("exec on SIGTERM with an upload in flight: the child gets it, the uplo
   run.release();
   const status = await within("exec exited after the upload", run.exec.status);
   assertEquals(status.code, 3, run.stderr());
-  const upload = JSON.parse(await Deno.readTextFile(run.result));
+  const upload = await outcome(run.result);
   assertEquals(upload, { status: 200, body: "stored" });
   assertEquals(run.up.received.length, 1);
   assertEquals(run.up.received[0]!.body.length, UPLOAD_BYTES);
@@ -152,7 +169,6 @@ Deno.test("exec on a second signal while it waits for an upload in flight exits 
   assertEquals(run.up.received.length, 1);
   // The uploader's connection went with exec, before the tracking server answered.
   run.release();
-  await until("the uploader ended", () => exists(run.result));
-  const upload = JSON.parse(await Deno.readTextFile(run.result));
+  const upload = await outcome(run.result) as { error?: string };
   assert(upload.error !== undefined, `the upload was answered: ${JSON.stringify(upload)}`);
 });
