@@ -34,7 +34,12 @@
 
 import { isLoopbackHost } from "./loopback.ts";
 import { createRequestGuard, type RequestGuard } from "./_proxy_guard.ts";
-import { type ConnectionInfo, type HttpServer, serveHttp } from "./_http_server.ts";
+import {
+  type ConnectionInfo,
+  type HttpServer,
+  type HttpServerStats,
+  serveHttp,
+} from "./_http_server.ts";
 import { sameUserPeer } from "./_peer_uid.ts";
 import { raiseOpenFileLimit } from "./_file_limit.ts";
 import { invalidUrlCause, maskUserinfo } from "./_display_url.ts";
@@ -178,23 +183,8 @@ export interface ProxyMetrics {
   readonly refreshes: number;
 }
 
-/** Client connection counts of the proxy. */
-export interface ProxyConnectionStats {
-  /** Connections open now. */
-  readonly open: number;
-  /** Connections accepted since start. */
-  readonly accepted: number;
-  /** Idle connections closed to make room (past `maxConnections`, or when accept fails). */
-  readonly shed: number;
-  /** Connections answered 503 and closed past `maxConnections`. */
-  readonly refused: number;
-  /** Connections closed by a timeout (request head, keep-alive, stalled body or write). */
-  readonly timedOut: number;
-  /** Requests refused as malformed (400, 417, 431, 501, 505). */
-  readonly malformed: number;
-  /** Failed accepts (EMFILE and the like). */
-  readonly acceptErrors: number;
-}
+/** Client connection counts of the proxy: those of its HTTP server. Counts only. */
+export type ProxyConnectionStats = HttpServerStats;
 
 /** A running proxy. */
 export interface ProxyHandle {
