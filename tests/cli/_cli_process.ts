@@ -5,7 +5,8 @@
  * a test must see what the process itself writes, and that it survives.
  */
 
-import { peerEnv, watchListening } from "../_peers/_process.ts";
+import { peerEnv } from "../_peers/_process.ts";
+import { type ProxyProcess, startProxyProcess } from "../e2e/_proxy_process.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -51,15 +52,7 @@ export async function runCli(
 }
 
 /** A `cli.ts proxy` child: its URL and what it wrote so far. */
-export interface CliProxy extends AsyncDisposable {
-  readonly url: string;
-  /** Whether the process is still running. */
-  alive(): boolean;
-  /** Stderr so far. */
-  stderr(): string;
-  /** Sends SIGTERM and waits: exit code and all of stderr. */
-  stop(): Promise<{ code: number; stderr: string }>;
-}
+export type CliProxy = ProxyProcess;
 
 /**
  * Starts `cli.ts proxy --listen 127.0.0.1:0 …args` and waits for its start-up line.
@@ -68,47 +61,9 @@ export interface CliProxy extends AsyncDisposable {
  * @param env Variables for the child (see {@linkcode cliEnv}).
  * @returns The running proxy.
  */
-export async function startCliProxy(
+export function startCliProxy(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
 ): Promise<CliProxy> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, "proxy", "--listen", "127.0.0.1:0", ...args],
-    env: cliEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const watch = watchListening(child);
-  let stopping: Promise<{ code: number; stderr: string }> | undefined;
-  const stop = () =>
-    stopping ??= (async () => {
-      if (!watch.exited()) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Exited meanwhile.
-        }
-      }
-      const s = await watch.status;
-      await watch.reading;
-      return { code: s.code, stderr: watch.stderr() };
-    })();
-  let url: string;
-  try {
-    url = await watch.url;
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return {
-    url,
-    alive: () => !watch.exited(),
-    stderr: watch.stderr,
-    stop,
-    [Symbol.asyncDispose]: async () => {
-      await stop();
-    },
-  };
+  return startProxyProcess(args, { NO_COLOR: "1", ...env });
 }

@@ -16,6 +16,8 @@ export interface ProxyProcess extends AsyncDisposable {
   readonly pid: number;
   /** Current and peak resident memory, in bytes (Linux `/proc/<pid>/status`). */
   memory(): Promise<{ rss: number; peak: number }>;
+  /** Whether the process is still running. */
+  alive(): boolean;
   /** Everything it wrote on stderr so far. */
   stderr(): string;
   /** Sends SIGTERM and waits: exit code and stderr. */
@@ -73,6 +75,7 @@ export async function startProxyProcess(
         Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
       return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
     },
+    alive: () => !watch.exited(),
     stderr: watch.stderr,
     stop,
     [Symbol.asyncDispose]: async () => {
