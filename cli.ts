@@ -20,11 +20,11 @@
  */
 
 import type * as Commander from "./deps/commander.ts";
-import { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
+import { ProfileError, SecretResolutionError, UsageError } from "./core/errors.ts";
 import { type CliIo, processIo, profileOptionOf } from "./cli/io.ts";
 import { HELP } from "./cli/_help.ts";
 import type { EmbeddedProfile } from "./cli/load.ts";
-import type { Profile } from "./config/profile.ts";
+import type { Profile } from "./profile/profile.ts";
 import type { ProviderFactory } from "./providers/types.ts";
 import denoJson from "./deno.json" with { type: "json" };
 

@@ -25,19 +25,19 @@
  * @module
  */
 
-export { loadProfile, parseProfile, resolveProfilePath } from "./config/profile.ts";
+export { loadProfile, parseProfile, resolveProfilePath } from "./profile/profile.ts";
 export type {
   LoadProfileOptions,
   ParseProfileOptions,
   Profile,
   ProfilePathOrigin,
-} from "./config/profile.ts";
-export type { EnvLookup } from "./config/interpolate.ts";
-export type { SourcePosition } from "./config/yaml_source.ts";
-export type { HostPattern } from "./config/host_match.ts";
-export type { AuthSpec } from "./config/auth_header.ts";
-export { createPlan, matchRule } from "./config/plan.ts";
-export type { Plan, PlanRule } from "./config/plan.ts";
+} from "./profile/profile.ts";
+export type { EnvLookup } from "./profile/interpolate.ts";
+export type { SourcePosition } from "./profile/yaml_source.ts";
+export type { HostPattern } from "./profile/host_match.ts";
+export type { AuthSpec } from "./profile/auth_header.ts";
+export { createPlan, matchRule } from "./profile/plan.ts";
+export type { Plan, PlanRule } from "./profile/plan.ts";
 export type {
   AuthSettings,
   CacheSettings,
@@ -48,36 +48,36 @@ export type {
   ProfileData,
   ProviderSettings,
   RetrySettings,
-} from "./config/types.ts";
-export { PROFILE_SCHEMA } from "./config/validate.ts";
-export { createAuthFetch } from "./runtime/auth_fetch.ts";
-export type { AuthFetch, AuthFetchOptions } from "./runtime/auth_fetch.ts";
-export { installGlobalFetch } from "./runtime/global_fetch.ts";
-export type { GlobalFetchDisposer } from "./runtime/global_fetch.ts";
-export { startProxy } from "./runtime/proxy.ts";
+} from "./profile/types.ts";
+export { PROFILE_SCHEMA } from "./profile/validate.ts";
+export { createAuthFetch } from "./http/auth_fetch.ts";
+export type { AuthFetch, AuthFetchOptions } from "./http/auth_fetch.ts";
+export { installGlobalFetch } from "./http/global_fetch.ts";
+export type { GlobalFetchDisposer } from "./http/global_fetch.ts";
+export { startProxy } from "./http/proxy.ts";
 export type {
   ProxyConnectionStats,
   ProxyHandle,
   ProxyMetrics,
   ProxyOptions,
   StatusClass,
-} from "./runtime/proxy.ts";
-export { SecretResolver } from "./runtime/resolver.ts";
-export type { ResolverStats, RuleHeaders, SecretResolverOptions } from "./runtime/resolver.ts";
-export { Redactor } from "./runtime/redact.ts";
-export { createLogger } from "./runtime/log.ts";
-export type { LogFields, LogFormat, Logger, LoggerOptions, LogLevel } from "./runtime/log.ts";
-export { SecretCache } from "./runtime/secret_cache.ts";
+} from "./http/proxy.ts";
+export { SecretResolver } from "./engine/resolver.ts";
+export type { ResolverStats, RuleHeaders, SecretResolverOptions } from "./engine/resolver.ts";
+export { Redactor } from "./core/redact.ts";
+export { createLogger } from "./core/log.ts";
+export type { LogFields, LogFormat, Logger, LoggerOptions, LogLevel } from "./core/log.ts";
+export { SecretCache } from "./engine/secret_cache.ts";
 export type {
   CachedSecret,
   CachePolicy,
   CacheStats,
   Loader,
   SecretCacheOptions,
-} from "./runtime/secret_cache.ts";
-export type { RetryPolicy } from "./runtime/retry.ts";
-export { ProfileError, SecretResolutionError, UsageError } from "./runtime/errors.ts";
-export type { ProfileIssue, SecretResolutionErrorOptions } from "./runtime/errors.ts";
+} from "./engine/secret_cache.ts";
+export type { RetryPolicy } from "./core/retry.ts";
+export { ProfileError, SecretResolutionError, UsageError } from "./core/errors.ts";
+export type { ProfileIssue, SecretResolutionErrorOptions } from "./core/errors.ts";
 export type {
   ProviderConfigIssue,
   ProviderContext,

@@ -3,8 +3,8 @@
  * Run: deno task bench
  */
 
-import { createAuthFetch } from "../runtime/auth_fetch.ts";
-import { parseProfile } from "../config/profile.ts";
+import { createAuthFetch } from "../http/auth_fetch.ts";
+import { parseProfile } from "../profile/profile.ts";
 
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },

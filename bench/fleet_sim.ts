@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type CachePolicy, DEFAULT_CACHE, SecretCache } from "../runtime/secret_cache.ts";
+import { type CachePolicy, DEFAULT_CACHE, SecretCache } from "../engine/secret_cache.ts";
 
 /** Scenario of one simulation run (milliseconds). */
 export interface FleetScenario {

@@ -5,8 +5,8 @@
  * Run: deno task bench
  */
 
-import { parseProfile } from "../config/profile.ts";
-import { startProxy } from "../runtime/proxy.ts";
+import { parseProfile } from "../profile/profile.ts";
+import { startProxy } from "../http/proxy.ts";
 
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },

@@ -4,7 +4,7 @@
  * with the size of the secrets. Run: deno task bench
  */
 
-import { Redactor } from "../runtime/redact.ts";
+import { Redactor } from "../core/redact.ts";
 
 /** Printable random text of `bytes` characters, as a PEM body or a JSON secret would be. */
 function randomText(bytes: number): string {

@@ -16,8 +16,8 @@
 import { builtinModules } from "node:module";
 import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Profile } from "../config/profile.ts";
-import { UsageError } from "../runtime/errors.ts";
+import type { Profile } from "../profile/profile.ts";
+import { UsageError } from "../core/errors.ts";
 import { SDK_MODULES } from "./_sdk.ts";
 
 /** Where a provider kind's module and factory live, and the npm packages its SDK comes from. */
@@ -56,7 +56,7 @@ export const PROVIDER_MODULES: Readonly<Record<string, ProviderModule>> = {
  *
  * @example
  * ```ts
- * import { parseProfile } from "../config/profile.ts";
+ * import { parseProfile } from "../profile/profile.ts";
  * import { usedKinds } from "./_artifact.ts";
  * const profile = parseProfile(`
  * version: 1

@@ -20,10 +20,10 @@
  * @module
  */
 
-import { templateFields } from "../config/auth_header.ts";
-import type { Plan, PlanRule } from "../config/plan.ts";
-import type { Profile } from "../config/profile.ts";
-import { escapePointer } from "../config/yaml_source.ts";
+import { templateFields } from "../profile/auth_header.ts";
+import type { Plan, PlanRule } from "../profile/plan.ts";
+import type { Profile } from "../profile/profile.ts";
+import { escapePointer } from "../profile/yaml_source.ts";
 import type { SecretValue } from "../providers/types.ts";
 
 /**

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { UsageError } from "../runtime/errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 /** Outcome of {@linkcode protectProcess}. */
 export type ProtectResult =

@@ -16,7 +16,7 @@
 
 import denoJson from "../deno.json" with { type: "json" };
 import { basename } from "node:path";
-import type { Profile } from "../config/profile.ts";
+import type { Profile } from "../profile/profile.ts";
 import { buildBundle, formatBytes, sourceRoot } from "./_artifact.ts";
 import type { CliIo } from "./io.ts";
 import { loadCliProfile } from "./load.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UsageError } from "../runtime/errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 /** The shells a script can be generated for. */
 export const SHELLS = ["bash", "zsh", "fish"] as const;

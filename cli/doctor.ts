@@ -12,21 +12,21 @@
  * @module
  */
 
-import { templateFields } from "../config/auth_header.ts";
-import { parseDuration } from "../config/duration.ts";
-import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
-import type { Profile } from "../config/profile.ts";
-import { createAuthFetch } from "../runtime/auth_fetch.ts";
+import { templateFields } from "../profile/auth_header.ts";
+import { parseDuration } from "../core/duration.ts";
+import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
+import type { Profile } from "../profile/profile.ts";
+import { createAuthFetch } from "../http/auth_fetch.ts";
 import {
   formatIssueLocation,
   ProfileError,
   SecretResolutionError,
   UsageError,
-} from "../runtime/errors.ts";
-import { createLogger, type LogLevel } from "../runtime/log.ts";
-import { Redactor } from "../runtime/redact.ts";
-import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
-import { SecretResolver } from "../runtime/resolver.ts";
+} from "../core/errors.ts";
+import { createLogger, type LogLevel } from "../core/log.ts";
+import { Redactor } from "../core/redact.ts";
+import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
+import { SecretResolver } from "../engine/resolver.ts";
 import type { ProviderFactory, SecretValue } from "../providers/types.ts";
 import { redactUrl } from "./explain.ts";
 import { type CliIo, useColour } from "./io.ts";
@@ -120,7 +120,7 @@ const API_PATH = "/api/2.0/mlflow/experiments/search?max_results=1";
  * @example
  * ```ts
  * import { runDoctor } from "./doctor.ts";
- * import { parseProfile } from "../config/profile.ts";
+ * import { parseProfile } from "../profile/profile.ts";
  * const server = Deno.serve(
  *   { hostname: "127.0.0.1", port: 0, onListen() {} },
  *   () => Response.json({ experiments: [] }),

@@ -58,13 +58,13 @@
  * @module
  */
 
-import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
-import { UsageError } from "../runtime/errors.ts";
-import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
-import type { Logger } from "../runtime/log.ts";
-import { type ProxyHandle, startProxy } from "../runtime/proxy.ts";
+import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
+import { UsageError } from "../core/errors.ts";
+import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
+import type { Logger } from "../core/log.ts";
+import { type ProxyHandle, startProxy } from "../http/proxy.ts";
 import type { ProviderFactory } from "../providers/types.ts";
-import type { Profile } from "../config/profile.ts";
+import type { Profile } from "../profile/profile.ts";
 import {
   credentialForms,
   decodeBasic,

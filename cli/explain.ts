@@ -5,12 +5,12 @@
  * @module
  */
 
-import { createPlan, matchRule, type Plan, type PlanRule } from "../config/plan.ts";
-import { formatDuration } from "../config/duration.ts";
-import type { AuthSpec } from "../config/auth_header.ts";
-import { UsageError } from "../runtime/errors.ts";
-import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
-import type { Profile } from "../config/profile.ts";
+import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
+import { formatDuration } from "../core/duration.ts";
+import type { AuthSpec } from "../profile/auth_header.ts";
+import { UsageError } from "../core/errors.ts";
+import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
+import type { Profile } from "../profile/profile.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 

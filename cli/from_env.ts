@@ -14,9 +14,9 @@
  */
 
 import { stringify } from "../deps/yaml.ts";
-import { isLoopbackHost } from "../config/host_match.ts";
-import { parseProfile, type Profile } from "../config/profile.ts";
-import { UsageError } from "../runtime/errors.ts";
+import { isLoopbackHost } from "../profile/host_match.ts";
+import { parseProfile, type Profile } from "../profile/profile.ts";
+import { UsageError } from "../core/errors.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReference } from "./_schema_ref.ts";
 

@@ -6,14 +6,14 @@
  * @module
  */
 
-import { createPlan } from "../config/plan.ts";
-import { type Profile, resolveProfilePath } from "../config/profile.ts";
+import { createPlan } from "../profile/plan.ts";
+import { type Profile, resolveProfilePath } from "../profile/profile.ts";
 import {
   formatIssueLocation,
   issueCount,
   ProfileError,
   type ProfileIssue,
-} from "../runtime/errors.ts";
+} from "../core/errors.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { type RuleSummary, summarise } from "./explain.ts";

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { parseProfile } from "../config/profile.ts";
-import { UsageError } from "../runtime/errors.ts";
-import { invalidUrlCause, maskUserinfo } from "../runtime/_display_url.ts";
+import { parseProfile } from "../profile/profile.ts";
+import { UsageError } from "../core/errors.ts";
+import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import { buildProfileFromEnv, printWarnings } from "./from_env.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReferenceFor } from "./_schema_ref.ts";

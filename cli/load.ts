@@ -12,8 +12,8 @@ import {
   parseProfile,
   type Profile,
   resolveProfilePath,
-} from "../config/profile.ts";
-import { ProfileError } from "../runtime/errors.ts";
+} from "../profile/profile.ts";
+import { ProfileError } from "../core/errors.ts";
 import { type CliIo, commandOf } from "./io.ts";
 
 /** A profile built into an artifact (`bundle`, `compile`): its YAML text and a display name. */

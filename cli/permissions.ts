@@ -13,9 +13,9 @@
  * @module
  */
 
-import type { Profile } from "../config/profile.ts";
-import { compileHostPattern } from "../config/host_match.ts";
-import { escapePointer, parseYamlSource } from "../config/yaml_source.ts";
+import type { Profile } from "../profile/profile.ts";
+import { compileHostPattern } from "../profile/host_match.ts";
+import { escapePointer, parseYamlSource } from "../profile/yaml_source.ts";
 
 /** Permissions, each list sorted; `"all"` means the flag without a list. */
 export interface ArtifactPermissions {
@@ -90,7 +90,7 @@ interface Acc {
  *
  * @example
  * ```ts
- * import { parseProfile } from "../config/profile.ts";
+ * import { parseProfile } from "../profile/profile.ts";
  * import { artifactPermissions, permissionFlags } from "./permissions.ts";
  * const text = `
  * version: 1

@@ -5,13 +5,13 @@
  * @module
  */
 
-import { createPlan, type Plan } from "../config/plan.ts";
-import type { Profile } from "../config/profile.ts";
-import { UsageError } from "../runtime/errors.ts";
-import { createLogger, type LogFormat, type Logger, type LogLevel } from "../runtime/log.ts";
-import { startProxy } from "../runtime/proxy.ts";
-import { Redactor } from "../runtime/redact.ts";
-import { SecretResolver } from "../runtime/resolver.ts";
+import { createPlan, type Plan } from "../profile/plan.ts";
+import type { Profile } from "../profile/profile.ts";
+import { UsageError } from "../core/errors.ts";
+import { createLogger, type LogFormat, type Logger, type LogLevel } from "../core/log.ts";
+import { startProxy } from "../http/proxy.ts";
+import { Redactor } from "../core/redact.ts";
+import { SecretResolver } from "../engine/resolver.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
 import type { CliIo } from "./io.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { formatIssueLocation, isFileIssue, issueCount, ProfileError } from "../runtime/errors.ts";
-import type { Profile } from "../config/profile.ts";
+import { formatIssueLocation, isFileIssue, issueCount, ProfileError } from "../core/errors.ts";
+import type { Profile } from "../profile/profile.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 

@@ -2,7 +2,7 @@
 // that the module resolves without this repository's deno.json.
 /**
  * The JSON-Schema compiler (ajv, draft 2020-12) and its standalone code generator, pinned once.
- * Used only to generate `config/_profile_validator.js` (`deno task gen:validator`); at run time
+ * Used only to generate `profile/_profile_validator.js` (`deno task gen:validator`); at run time
  * the profile is checked by that generated code and {@link ./ajv_runtime.ts}.
  *
  * @module

@@ -42,8 +42,8 @@ import type {
   SecretsManagerClient,
 } from "../deps/aws_secrets_manager.ts";
 import type { fromNodeProviderChain } from "../deps/aws_credential_providers.ts";
-import { SecretResolutionError } from "../runtime/errors.ts";
-import { isTransientStatus, raceAbort } from "../runtime/retry.ts";
+import { SecretResolutionError } from "../core/errors.ts";
+import { isTransientStatus, raceAbort } from "../core/retry.ts";
 import { secretFromText } from "./_json_value.ts";
 import type {
   ProviderContext,
@@ -180,8 +180,8 @@ class CredentialStepError extends Error {
  * @example
  * ```ts
  * import { createAwsSecretsManagerProvider } from "./aws_secrets_manager.ts";
- * import { Redactor } from "../runtime/redact.ts";
- * import { silentLogger } from "../runtime/log.ts";
+ * import { Redactor } from "../core/redact.ts";
+ * import { silentLogger } from "../core/log.ts";
  * const p = createAwsSecretsManagerProvider("aws-prod", { region: "eu-west-1" }, {
  *   env: () => undefined, fetch, now: Date.now, logger: silentLogger, redactor: new Redactor(),
  * });

@@ -36,8 +36,8 @@
 
 import type { TokenCredential } from "../deps/azure_identity.ts";
 import type { SecretClient } from "../deps/azure_keyvault_secrets.ts";
-import { SecretResolutionError } from "../runtime/errors.ts";
-import { isTransientStatus, raceAbort } from "../runtime/retry.ts";
+import { SecretResolutionError } from "../core/errors.ts";
+import { isTransientStatus, raceAbort } from "../core/retry.ts";
 import { secretFromText } from "./_json_value.ts";
 import type {
   ProviderConfigIssue,
@@ -140,8 +140,8 @@ const CREDENTIAL_ERRORS = new Set([
  * @example
  * ```ts
  * import { createAzureKeyVaultProvider } from "./azure_key_vault.ts";
- * import { Redactor } from "../runtime/redact.ts";
- * import { silentLogger } from "../runtime/log.ts";
+ * import { Redactor } from "../core/redact.ts";
+ * import { silentLogger } from "../core/log.ts";
  * const p = createAzureKeyVaultProvider("azure-ml", {
  *   vault_url: "https://ml-secrets.vault.azure.net",
  *   credential: { type: "managed_identity" },

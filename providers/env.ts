@@ -17,7 +17,7 @@
  * @module
  */
 
-import { SecretResolutionError } from "../runtime/errors.ts";
+import { SecretResolutionError } from "../core/errors.ts";
 import { secretFromText } from "./_json_value.ts";
 import type { ProviderContext, ProviderFactory, SecretProvider, SecretRef } from "./types.ts";
 
@@ -38,8 +38,8 @@ export interface EnvProviderOptions {
  * @example
  * ```ts
  * import { createEnvProvider } from "./env.ts";
- * import { Redactor } from "../runtime/redact.ts";
- * import { silentLogger } from "../runtime/log.ts";
+ * import { Redactor } from "../core/redact.ts";
+ * import { silentLogger } from "../core/log.ts";
  * const p = createEnvProvider("ci", {}, {
  *   env: (n) => n === "TOKEN" ? "abc123" : undefined,
  *   fetch, now: Date.now, logger: silentLogger, redactor: new Redactor(),

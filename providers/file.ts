@@ -19,8 +19,8 @@
  * @module
  */
 
-import { SecretResolutionError } from "../runtime/errors.ts";
-import { checkRegularFile, FileRefusal, readRegularTextFile } from "../runtime/_regular_file.ts";
+import { SecretResolutionError } from "../core/errors.ts";
+import { checkRegularFile, FileRefusal, readRegularTextFile } from "../core/_regular_file.ts";
 import { secretFromText } from "./_json_value.ts";
 import type {
   ProviderContext,
@@ -54,8 +54,8 @@ interface Memo {
  * @example
  * ```ts
  * import { createFileProvider } from "./file.ts";
- * import { Redactor } from "../runtime/redact.ts";
- * import { silentLogger } from "../runtime/log.ts";
+ * import { Redactor } from "../core/redact.ts";
+ * import { silentLogger } from "../core/log.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "tok-1\n");
  * const p = createFileProvider("mounted", {}, {

@@ -9,8 +9,8 @@
  * @module
  */
 
-import type { Redactor } from "../runtime/redact.ts";
-import type { Logger } from "../runtime/log.ts";
+import type { Redactor } from "../core/redact.ts";
+import type { Logger } from "../core/log.ts";
 
 /** A resolved secret: a string, or a JSON object. */
 export type SecretValue = string | Readonly<Record<string, unknown>>;

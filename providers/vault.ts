@@ -49,9 +49,9 @@
  * @module
  */
 
-import { isLoopbackHost } from "../runtime/loopback.ts";
-import { SecretResolutionError } from "../runtime/errors.ts";
-import { isTransientStatus, raceAbort } from "../runtime/retry.ts";
+import { isLoopbackHost } from "../core/loopback.ts";
+import { SecretResolutionError } from "../core/errors.ts";
+import { isTransientStatus, raceAbort } from "../core/retry.ts";
 import type {
   ProviderConfigIssue,
   ProviderContext,
@@ -243,8 +243,8 @@ const MIN_RENEWAL_GAIN_MS = 1_000;
  * @example
  * ```ts
  * import { createVaultProvider } from "./vault.ts";
- * import { Redactor } from "../runtime/redact.ts";
- * import { silentLogger } from "../runtime/log.ts";
+ * import { Redactor } from "../core/redact.ts";
+ * import { silentLogger } from "../core/log.ts";
  * // A stand-in for Vault that knows one KV v2 secret.
  * const vault: typeof fetch = (input) => {
  *   const path = new URL(input instanceof Request ? input.url : String(input)).pathname;

@@ -1,5 +1,5 @@
 /**
- * Generates `config/_profile_validator.js`: the validators of `schema/profile.schema.json`,
+ * Generates `profile/_profile_validator.js`: the validators of `schema/profile.schema.json`,
  * compiled ahead of time by ajv's standalone code generator, so that `validate` and every
  * profile load skip loading and running the compiler. A test fails when the committed file is
  * out of date with the schema.
@@ -13,8 +13,8 @@ import schema from "../schema/profile.schema.json" with { type: "json" };
 
 /** Where the generated module and its types live. */
 export const VALIDATOR_FILES: { readonly js: URL; readonly dts: URL } = {
-  js: new URL("../config/_profile_validator.js", import.meta.url),
-  dts: new URL("../config/_profile_validator.d.ts", import.meta.url),
+  js: new URL("../profile/_profile_validator.js", import.meta.url),
+  dts: new URL("../profile/_profile_validator.d.ts", import.meta.url),
 };
 
 const HEADER = [
@@ -76,5 +76,5 @@ if (import.meta.main) {
   const { js, dts } = generateValidator();
   await Deno.writeTextFile(VALIDATOR_FILES.js, js);
   await Deno.writeTextFile(VALIDATOR_FILES.dts, dts);
-  console.log("wrote config/_profile_validator.js and config/_profile_validator.d.ts");
+  console.log("wrote profile/_profile_validator.js and profile/_profile_validator.d.ts");
 }

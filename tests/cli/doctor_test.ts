@@ -5,8 +5,8 @@
 
 import { main, type MainOptions } from "../../cli.ts";
 import type { DoctorReport, StepName, TargetResult } from "../../cli/doctor.ts";
-import { parseProfile } from "../../config/profile.ts";
-import { createAuthFetch } from "../../runtime/auth_fetch.ts";
+import { parseProfile } from "../../profile/profile.ts";
+import { createAuthFetch } from "../../http/auth_fetch.ts";
 import { envProvider } from "../../providers/env.ts";
 import { assert, assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
 import { closedPort, envProfile, type FakeIo, fakeIo, mlflowOk, serve, tempFile } from "./_io.ts";

@@ -109,5 +109,5 @@ Deno.test("cli.ts, validate and explain reach no provider SDK through static imp
     assert(dynamicSdkEdges.includes(sdk), `no dynamic import of ${sdk} in the graph`);
   }
   // Not vacuous either: the profile loader is reached statically from validate and explain.
-  assert(reached.has(new URL("config/profile.ts", ROOT).href), "config/profile.ts not reached");
+  assert(reached.has(new URL("profile/profile.ts", ROOT).href), "profile/profile.ts not reached");
 });

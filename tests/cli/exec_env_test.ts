@@ -10,10 +10,10 @@ import {
   isCloudVariable,
   profileVariables,
 } from "../../cli/_child_env.ts";
-import { createPlan } from "../../config/plan.ts";
-import { parseProfile } from "../../config/profile.ts";
+import { createPlan } from "../../profile/plan.ts";
+import { parseProfile } from "../../profile/profile.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
-import { UsageError } from "../../runtime/errors.ts";
+import { UsageError } from "../../core/errors.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempDir } from "./_io.ts";
 

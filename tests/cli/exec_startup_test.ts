@@ -6,8 +6,8 @@
  */
 
 import { runExec } from "../../cli/exec.ts";
-import type { ProxyHandle } from "../../runtime/proxy.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
+import type { ProxyHandle } from "../../http/proxy.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { VaultDouble } from "../_peers/vault_double.ts";
 import { startServer } from "../_servers.ts";

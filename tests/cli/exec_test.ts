@@ -1,6 +1,6 @@
 import { main } from "../../cli.ts";
 import { runExec } from "../../cli/exec.ts";
-import { SecretResolutionError, UsageError } from "../../runtime/errors.ts";
+import { SecretResolutionError, UsageError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempDir } from "./_io.ts";

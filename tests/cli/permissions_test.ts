@@ -1,5 +1,5 @@
-import { parseProfile } from "../../config/profile.ts";
-import { SCHEMA_KINDS } from "../../config/validate.ts";
+import { parseProfile } from "../../profile/profile.ts";
+import { SCHEMA_KINDS } from "../../profile/validate.ts";
 import { PROVIDERS } from "../../providers/registry.ts";
 import { foreignImports, PROVIDER_MODULES } from "../../cli/_artifact.ts";
 import {

@@ -1,6 +1,6 @@
 import { main } from "../../cli.ts";
 import { runProxy } from "../../cli/proxy.ts";
-import { UsageError } from "../../runtime/errors.ts";
+import { UsageError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempFile } from "./_io.ts";

@@ -10,7 +10,7 @@
 
 import { fileURLToPath } from "node:url";
 import { parseProfile, PROFILE_SCHEMA, ProfileError } from "../../mod.ts";
-import { parseYamlSource } from "../../config/yaml_source.ts";
+import { parseYamlSource } from "../../profile/yaml_source.ts";
 import { PROVIDERS } from "../../providers/registry.ts";
 import {
   DOC_SECRETS,

@@ -120,7 +120,7 @@ Deno.test("mod.ts imported by file URL from another project type-checks and auth
 Deno.test("mod.ts imported by http URL from another project type-checks and authenticates a request", async () => {
   await using host = await serveCheckout();
   await checkAndRun(`${host.origin}/mod.ts`, [`--allow-import=127.0.0.1:${host.port}`]);
-  assert(host.received.some((r) => r.url.endsWith("/config/yaml_source.ts")), "not served");
+  assert(host.received.some((r) => r.url.endsWith("/profile/yaml_source.ts")), "not served");
 });
 
 Deno.test("cli.ts run by http URL from another directory prints help and validates a profile", async () => {

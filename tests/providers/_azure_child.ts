@@ -11,9 +11,9 @@ import {
   createAzureKeyVaultProvider,
 } from "../../providers/azure_key_vault.ts";
 import type { SecretRef } from "../../providers/types.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
-import { createLogger } from "../../runtime/log.ts";
-import { Redactor } from "../../runtime/redact.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
+import { createLogger } from "../../core/log.ts";
+import { Redactor } from "../../core/redact.ts";
 
 /** What the child prints. */
 export type ChildOutcome =

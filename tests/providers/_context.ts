@@ -4,8 +4,8 @@
  */
 
 import type { ProviderContext } from "../../providers/types.ts";
-import { createLogger } from "../../runtime/log.ts";
-import { Redactor } from "../../runtime/redact.ts";
+import { createLogger } from "../../core/log.ts";
+import { Redactor } from "../../core/redact.ts";
 
 /** A {@linkcode ProviderContext} that also holds the log lines written through it. */
 export type RecordingContext = ProviderContext & { readonly lines: string[] };

@@ -4,7 +4,7 @@
  * and 403, honours an `AbortSignal`, and never puts the value in an error.
  */
 
-import { SecretResolutionError } from "../../runtime/errors.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
 import type { SecretProvider, SecretRef, SecretValue } from "../../providers/types.ts";
 import { assert, assertEquals, assertNoCanary } from "../_assert.ts";
 

@@ -1,4 +1,4 @@
-import { SecretResolutionError } from "../../runtime/errors.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
 import type { SecretProvider, SecretRef } from "../../providers/types.ts";
 import { peerEnv } from "../_peers/_process.ts";
 

@@ -5,9 +5,9 @@
  */
 
 import { PROVIDERS } from "../../providers/registry.ts";
-import { Redactor } from "../../runtime/redact.ts";
-import { silentLogger } from "../../runtime/log.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
+import { Redactor } from "../../core/redact.ts";
+import { silentLogger } from "../../core/log.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
 
 const [kind, refJson] = Deno.args;
 const provider = PROVIDERS.get(kind!)!.create("restricted", { kind: kind! }, {

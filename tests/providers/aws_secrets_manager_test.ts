@@ -10,8 +10,8 @@ import {
   createAwsSecretsManagerProvider,
 } from "../../providers/aws_secrets_manager.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
-import { DEFAULT_RETRY, retry } from "../../runtime/retry.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
+import { DEFAULT_RETRY, retry } from "../../core/retry.ts";
 import {
   assert,
   assertEquals,

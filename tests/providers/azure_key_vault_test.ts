@@ -24,8 +24,8 @@ import type {
   SecretRef,
   SecretValue,
 } from "../../providers/types.ts";
-import { parseProfile } from "../../config/profile.ts";
-import { ProfileError, SecretResolutionError } from "../../runtime/errors.ts";
+import { parseProfile } from "../../profile/profile.ts";
+import { ProfileError, SecretResolutionError } from "../../core/errors.ts";
 import {
   assert,
   assertEquals,

@@ -1,6 +1,6 @@
 import { createEnvProvider } from "../../providers/env.ts";
-import { Redactor } from "../../runtime/redact.ts";
-import { silentLogger } from "../../runtime/log.ts";
+import { Redactor } from "../../core/redact.ts";
+import { silentLogger } from "../../core/log.ts";
 import { runProviderContract } from "./_contract.ts";
 import { restrictedProvider } from "./_restricted.ts";
 import { assertEquals } from "../_assert.ts";

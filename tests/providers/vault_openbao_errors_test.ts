@@ -7,7 +7,7 @@
 
 import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault.ts";
 import type { SecretProvider, SecretRef } from "../../providers/types.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
 import { type OpenBao, startOpenBao } from "../_peers/openbao.ts";
 import { assert, assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
 import { recordingContext } from "./_context.ts";

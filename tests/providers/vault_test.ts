@@ -5,10 +5,10 @@
 
 import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
-import { createLogger } from "../../runtime/log.ts";
-import { Redactor } from "../../runtime/redact.ts";
-import { DEFAULT_RETRY, retry } from "../../runtime/retry.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
+import { createLogger } from "../../core/log.ts";
+import { Redactor } from "../../core/redact.ts";
+import { DEFAULT_RETRY, retry } from "../../core/retry.ts";
 import { type RecordedRequest, VaultDouble } from "../_peers/vault_double.ts";
 import { issueTestCertificates } from "../_tls.ts";
 import {

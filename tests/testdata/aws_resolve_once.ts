@@ -7,9 +7,9 @@
  */
 
 import { createAwsSecretsManagerProvider } from "../../providers/aws_secrets_manager.ts";
-import { SecretResolutionError } from "../../runtime/errors.ts";
-import { silentLogger } from "../../runtime/log.ts";
-import { Redactor } from "../../runtime/redact.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
+import { silentLogger } from "../../core/log.ts";
+import { Redactor } from "../../core/redact.ts";
 
 const provider = createAwsSecretsManagerProvider("aws-sub", JSON.parse(Deno.args[0]!), {
   env: (name) => Deno.env.get(name),

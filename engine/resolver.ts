@@ -1,0 +1,552 @@
+/**
+ * The secret resolver: providers (created lazily from the plan), the shared cache with
+ * single-flight and refresh, retries, field selection, header building and redaction. Every
+ * adapter (middleware, proxy, doctor) goes through one of these.
+ *
+ * @module
+ */
+
+import { buildAuthHeader } from "../profile/auth_header.ts";
+import type { Plan, PlanRule } from "../profile/plan.ts";
+import { PROVIDERS } from "../providers/registry.ts";
+import type {
+  ProviderFactory,
+  ResolvedSecret,
+  SecretProvider,
+  SecretRef,
+  SecretValue,
+} from "../providers/types.ts";
+import { SecretResolutionError } from "../core/errors.ts";
+import {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from "../core/log.ts";
+import { Redactor } from "../core/redact.ts";
+import { retry } from "../core/retry.ts";
+import { type CachedSecret, SecretCache } from "./secret_cache.ts";
+
+/** Options of {@linkcode SecretResolver}. */
+export interface SecretResolverOptions {
+  /** Environment lookup handed to providers. Default: the process environment. */
+  readonly env?: (name: string) => string | undefined;
+  /**
+   * The transport of providers that speak HTTP themselves (Vault): never the tracking fetch.
+   * Default: `globalThis.fetch` as it is when the resolver is created.
+   */
+  readonly providerFetch?: typeof fetch;
+  /** Clock. */
+  readonly now?: () => number;
+  /** Random source, for jitter. */
+  readonly random?: () => number;
+  /** Logger. */
+  readonly logger?: Logger;
+  /** Redactor; shared with the logger. */
+  readonly redactor?: Redactor;
+  /** Provider factories by kind. Default: the built-in registry. */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
+}
+
+/** Headers for one rule, and the cache generation they came from. */
+export interface RuleHeaders {
+  /** `[name, value]` pairs: the auth header, then static headers. */
+  readonly headers: readonly (readonly [string, string])[];
+  /** Cache generation of the secret used. */
+  readonly generation: number;
+}
+
+interface Binding {
+  readonly provider: SecretProvider;
+  readonly key: string;
+  readonly reference: string;
+  readonly loader: (signal: AbortSignal) => Promise<ResolvedSecret>;
+}
+
+/** Counters. */
+export interface ResolverStats {
+  /** Provider calls, attempts included. */
+  providerCalls: number;
+  /** Secret fetches that succeeded. */
+  secretFetches: number;
+  /** Refreshes forced by a tracking-server status. */
+  refreshes: number;
+}
+
+/**
+ * Resolves secrets for plan rules and turns them into headers.
+ *
+ * @example
+ * ```ts
+ * import { parseProfile } from "../profile/profile.ts";
+ * import { createPlan } from "../profile/plan.ts";
+ * import { SecretResolver } from "./resolver.ts";
+ * const plan = createPlan(parseProfile(`
+ * version: 1
+ * providers: { ci: { kind: env } }
+ * hosts: [{ match: "https://mlflow.example.com", provider: ci, secret: { var: T }, auth: bearer }]
+ * `, { env: {} }));
+ * const resolver = new SecretResolver(plan, { env: (n) => n === "T" ? "tok-123" : undefined });
+ * const { headers } = await resolver.headersFor(plan.rules[0]!);
+ * if (headers[0]![1] !== "Bearer tok-123") throw new Error("wrong header");
+ * await resolver.close();
+ * ```
+ */
+export class SecretResolver {
+  readonly #plan: Plan;
+  readonly #options: SecretResolverOptions;
+  readonly #providers = new Map<string, SecretProvider>();
+  readonly #headerMemo = new Map<number, RuleHeaders>();
+  readonly #bindings = new Map<number, Binding>();
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #providerFetch: typeof fetch;
+  /** The cache. */
+  readonly cache: SecretCache;
+  /** The redactor every secret is registered with. */
+  readonly redactor: Redactor;
+  /** Counters. */
+  readonly stats: ResolverStats = { providerCalls: 0, secretFetches: 0, refreshes: 0 };
+
+  /**
+   * Creates a resolver; providers are created on first use.
+   *
+   * @param plan The plan.
+   * @param options I/O, clock and logging.
+   */
+  constructor(plan: Plan, options: SecretResolverOptions = {}) {
+    this.#plan = plan;
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+    // Captured now: a fetch installed later (installGlobalFetch) must not carry provider traffic.
+    this.#providerFetch = options.providerFetch ?? globalThis.fetch;
+    this.redactor = options.redactor ?? new Redactor();
+    this.cache = new SecretCache({
+      now: this.#now,
+      ...(options.random ? { random: options.random } : {}),
+      onStale: (key, error) =>
+        this.#logger.warn("provider failed; serving the cached secret within stale_if_error", {
+          key: keyLabel(key),
+          error: describeError(error),
+        }),
+      onBackgroundError: (key, error) =>
+        this.#logger.warn("background refresh failed", {
+          key: keyLabel(key),
+          error: describeError(error),
+        }),
+    });
+  }
+
+  /** The plan. */
+  get plan(): Plan {
+    return this.#plan;
+  }
+
+  /**
+   * The printable reference of a rule's secret, e.g. `env:MLFLOW_TOKEN#token`.
+   *
+   * @param rule A plan rule.
+   */
+  describe(rule: PlanRule): string {
+    const { field, ...ref } = rule.secret;
+    const base = this.#provider(rule).describe(ref);
+    return field === undefined || base.endsWith(`#${String(field)}`)
+      ? base
+      : `${base}#${String(field)}`;
+  }
+
+  /**
+   * Resolves a rule's secret (through the cache) and selects its `field`.
+   *
+   * @param rule A plan rule.
+   * @param signal Cancels this caller's wait.
+   * @returns The value and its cache generation.
+   * @throws {SecretResolutionError} naming the rule, provider and reference.
+   */
+  async secretFor(
+    rule: PlanRule,
+    signal?: AbortSignal,
+  ): Promise<{ value: SecretValue; generation: number; version?: string }> {
+    const cached = await this.#cached(rule, signal, undefined);
+    return { ...this.#select(rule, cached), generation: cached.generation };
+  }
+
+  /**
+   * The headers a rule injects: its auth header and static headers.
+   *
+   * @param rule A plan rule.
+   * @param signal Cancels this caller's wait.
+   * @returns Headers and the generation they came from.
+   * @throws {SecretResolutionError} when the secret cannot be resolved or a header cannot be built.
+   */
+  async headersFor(rule: PlanRule, signal?: AbortSignal): Promise<RuleHeaders> {
+    const cached = await this.#cached(rule, signal, undefined);
+    return this.#headers(rule, cached);
+  }
+
+  /**
+   * The headers of a rule when its secret is cached and fresh, without waiting; undefined
+   * otherwise (then use {@linkcode SecretResolver.headersFor}). The hot path of the middleware
+   * and the proxy.
+   *
+   * @param rule A plan rule.
+   * @returns Headers, or undefined.
+   * @throws {SecretResolutionError} when a header cannot be built from the cached value.
+   */
+  cachedHeadersFor(rule: PlanRule): RuleHeaders | undefined {
+    const binding = this.#bindings.get(rule.index);
+    if (binding === undefined) return undefined;
+    const cached = this.cache.peek(binding.key, binding.loader, rule.cache);
+    return cached === undefined ? undefined : this.#headers(rule, cached);
+  }
+
+  /**
+   * New headers after the tracking server rejected those of `generation` (a 401): drops that
+   * cached value and fetches it again, once for any number of concurrent callers.
+   *
+   * @param rule A plan rule.
+   * @param generation Generation of the rejected headers.
+   * @param signal Cancels this caller's wait.
+   */
+  async refreshedHeadersFor(
+    rule: PlanRule,
+    generation: number,
+    signal?: AbortSignal,
+  ): Promise<RuleHeaders> {
+    const cached = await this.#cached(rule, signal, generation);
+    return this.#headers(rule, cached);
+  }
+
+  /** Closes every provider and clears the cache. */
+  async close(): Promise<void> {
+    this.cache.clear();
+    this.#bindings.clear();
+    this.#headerMemo.clear();
+    const providers = [...this.#providers.values()];
+    this.#providers.clear();
+    await Promise.allSettled(providers.map((p) => p.close?.()));
+  }
+
+  #headers(rule: PlanRule, cached: CachedSecret): RuleHeaders {
+    const memo = this.#headerMemo.get(rule.index);
+    if (memo !== undefined && memo.generation === cached.generation) return memo;
+    const { value } = this.#select(rule, cached);
+    const reference = this.describe(rule);
+    const auth = buildAuthHeader(rule.auth, value, {
+      rule: rule.label,
+      provider: rule.provider,
+      reference,
+    });
+    this.redactor.add(auth[1]);
+    const credential = auth[1].replace(/^(Bearer|Basic) /, "");
+    this.redactor.add(credential);
+    for (const name of rule.sensitiveHeaders) this.redactor.add(rule.headers[name]);
+    const result: RuleHeaders = {
+      headers: [auth, ...Object.entries(rule.headers)],
+      generation: cached.generation,
+    };
+    this.#headerMemo.set(rule.index, result);
+    return result;
+  }
+
+  #select(rule: PlanRule, cached: CachedSecret): { value: SecretValue; version?: string } {
+    const field = rule.secret.field;
+    const version = cached.version !== undefined ? { version: cached.version } : {};
+    if (field === undefined) return { value: cached.value, ...version };
+    const name = String(field);
+    const fail = (reason: string): SecretResolutionError =>
+      new SecretResolutionError(reason, {
+        provider: rule.provider,
+        reference: this.describe(rule),
+        rule: rule.label,
+        field: name,
+      });
+    if (typeof cached.value === "string") {
+      throw fail(
+        `field "${name}" was asked for, but the secret is a plain string, not a JSON object; remove "field" or store a JSON object`,
+      );
+    }
+    if (!Object.hasOwn(cached.value, name)) {
+      const keys = Object.keys(cached.value).map((k) => `"${k}"`).join(", ") || "none";
+      throw fail(
+        `the secret has no field "${name}" (its fields: ${keys}); fix "field" in the rule`,
+      );
+    }
+    const v = cached.value[name];
+    if (typeof v === "string") return { value: v, ...version };
+    if (typeof v === "number") return { value: String(v), ...version };
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      return { value: v as Record<string, unknown>, ...version };
+    }
+    throw fail(
+      `field "${name}" is ${
+        v === null ? "null" : Array.isArray(v) ? "an array" : typeof v
+      }, not a string`,
+    );
+  }
+
+  async #cached(
+    rule: PlanRule,
+    signal: AbortSignal | undefined,
+    rejectedGeneration: number | undefined,
+  ): Promise<CachedSecret> {
+    let binding: Binding;
+    try {
+      binding = this.#binding(rule);
+    } catch (error) {
+      throw new SecretResolutionError(
+        `the provider cannot be set up: ${this.redactor.redact(describeError(error))}`,
+        {
+          provider: rule.provider,
+          reference: stableJson(rule.secret),
+          rule: rule.label,
+          cause: this.redactor.redactError(error),
+        },
+      );
+    }
+    const { provider, key, reference, loader } = binding;
+    try {
+      if (rejectedGeneration !== undefined) {
+        this.stats.refreshes++;
+        return await this.cache.refresh(key, rejectedGeneration, loader, rule.cache, signal);
+      }
+      return await this.cache.get(key, loader, rule.cache, signal);
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) throw error;
+      if (error instanceof SecretResolutionError) throw error.withRule(rule.label);
+      throw new SecretResolutionError(describeError(error), {
+        provider: provider.name,
+        reference,
+        rule: rule.label,
+        cause: this.redactor.redactError(error),
+      });
+    }
+  }
+
+  /** Per-rule constants, computed once: provider, cache key, printable reference, loader. */
+  #binding(rule: PlanRule): Binding {
+    let b = this.#bindings.get(rule.index);
+    if (b !== undefined) return b;
+    const provider = this.#provider(rule);
+    const { field: _field, ...ref } = rule.secret;
+    const reference = provider.describe(ref);
+    b = {
+      provider,
+      key: `${rule.provider}\u0000${stableJson(ref)}`,
+      reference,
+      loader: (loadSignal: AbortSignal) => this.#load(provider, ref, reference, rule, loadSignal),
+    };
+    this.#bindings.set(rule.index, b);
+    return b;
+  }
+
+  async #load(
+    provider: SecretProvider,
+    ref: SecretRef,
+    reference: string,
+    rule: PlanRule,
+    signal: AbortSignal,
+  ): Promise<ResolvedSecret> {
+    const started = this.#now();
+    try {
+      const resolved = await retry((s) => {
+        this.stats.providerCalls++;
+        return provider.resolve(ref, { signal: s });
+      }, {
+        policy: rule.retry,
+        signal,
+        now: this.#now,
+        ...(this.#options.random ? { random: this.#options.random } : {}),
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.#logger.info("provider call failed; retrying", {
+            provider: provider.name,
+            reference,
+            attempt,
+            delay_ms: delayMs,
+            error: describeError(error),
+          }),
+      });
+      this.redactor.add(resolved.value);
+      this.stats.secretFetches++;
+      this.#logger.info("secret resolved", {
+        provider: provider.name,
+        reference,
+        ms: this.#now() - started,
+        ...(resolved.version !== undefined ? { version: resolved.version } : {}),
+      });
+      return resolved;
+    } catch (error) {
+      const safe = this.#classify(error, provider, reference, rule);
+      this.#logger.warn("secret resolution failed", {
+        provider: provider.name,
+        reference,
+        error: safe.reason,
+      });
+      throw safe;
+    }
+  }
+
+  #classify(
+    error: unknown,
+    provider: SecretProvider,
+    reference: string,
+    rule: PlanRule,
+  ): SecretResolutionError {
+    if (error instanceof SecretResolutionError) {
+      return new SecretResolutionError(this.redactor.redact(error.reason), {
+        provider: error.provider,
+        reference: error.reference,
+        ...(error.status !== undefined ? { status: error.status } : {}),
+        transient: error.transient,
+        ...(error.field !== undefined ? { field: error.field } : {}),
+        ...(error.cause !== undefined ? { cause: this.redactor.redactError(error.cause) } : {}),
+      });
+    }
+    const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+    const reason = timedOut
+      ? `the provider did not answer within ${rule.retry.attemptTimeoutMs} ms (after ${rule.retry.attempts} attempt(s) at most); check that it is reachable, or raise retry.attempt_timeout`
+      : `the provider failed: ${this.redactor.redact(describeError(error))}`;
+    return new SecretResolutionError(reason, {
+      provider: provider.name,
+      reference,
+      transient: timedOut || error instanceof TypeError,
+      cause: this.redactor.redactError(error),
+    });
+  }
+
+  #provider(rule: PlanRule): SecretProvider {
+    let p = this.#providers.get(rule.provider);
+    if (p !== undefined) return p;
+    const settings = this.#plan.providers[rule.provider]!;
+    const factory = (this.#options.providers ?? PROVIDERS).get(settings.kind);
+    if (factory === undefined) {
+      throw new SecretResolutionError(
+        `provider kind "${settings.kind}" is not available in this build`,
+        { provider: rule.provider, reference: "(none)", rule: rule.label },
+      );
+    }
+    const env = this.#options.env ?? ((name: string) => Deno.env.get(name));
+    p = factory.create(rule.provider, settings, {
+      env,
+      fetch: this.#providerFetch,
+      now: this.#now,
+      logger: this.#logger,
+      redactor: this.redactor,
+    });
+    this.#providers.set(rule.provider, p);
+    return p;
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof SecretResolutionError) return error.reason;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function keyLabel(key: string): string {
+  return key.replace("\u0000", " ");
+}
+
+/** JSON with sorted keys, for cache keys. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v) =>
+      v !== null && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : v,
+  );
+}
+
+/** How adapters (middleware, proxy) set up a resolver and its logger. */
+export interface ResolverSetup {
+  /** Environment lookup. Default: the process environment (unreadable variables are unset). */
+  readonly env?: (name: string) => string | undefined;
+  /**
+   * The transport of providers (Vault traffic, its token included): separate from any fetch the
+   * adapter uses for tracking requests. Default: `globalThis.fetch` when the resolver is created.
+   */
+  readonly providerFetch?: typeof fetch;
+  /** Clock. */
+  readonly now?: () => number;
+  /** Random source, for jitter. */
+  readonly random?: () => number;
+  /** Provider factories (default: the built-in registry). */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
+  /** Logger. Default: stderr, level and format from the options, the environment or the plan. */
+  readonly logger?: Logger;
+  /** Receives log lines when no logger is given. Default: stderr. */
+  readonly logWrite?: (line: string) => void;
+  /** Log level, over `MLFLOW_SECRETS_AUTH_LOG_LEVEL` and the profile. */
+  readonly logLevel?: LogLevel;
+  /** Log format, over `MLFLOW_SECRETS_AUTH_LOG_FORMAT` and the profile. */
+  readonly logFormat?: LogFormat;
+}
+
+/**
+ * The process environment as a lookup; a variable Deno may not read counts as unset.
+ *
+ * @param name Variable name.
+ * @returns Its value, or undefined.
+ */
+export function processEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A stderr logger for a plan: level and format from `setup`, else `MLFLOW_SECRETS_AUTH_LOG_LEVEL`
+ * and `MLFLOW_SECRETS_AUTH_LOG_FORMAT`, else the profile's `logging`.
+ *
+ * @param plan The plan.
+ * @param setup Overrides and the environment.
+ * @param redactor Masks secrets in every line.
+ * @returns The logger.
+ */
+export function createPlanLogger(plan: Plan, setup: ResolverSetup, redactor: Redactor): Logger {
+  const env = setup.env ?? processEnv;
+  return createLogger({
+    redactor,
+    level: setup.logLevel ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ??
+      plan.logging.level,
+    format: setup.logFormat ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ??
+      plan.logging.format,
+    ...(setup.logWrite ? { write: setup.logWrite } : {}),
+    ...(setup.now ? { now: setup.now } : {}),
+  });
+}
+
+/**
+ * Creates a resolver with its own redactor and, unless one is given, a logger from
+ * {@linkcode createPlanLogger}.
+ *
+ * @param plan The plan.
+ * @param setup I/O and logging.
+ * @returns The resolver.
+ */
+export function createResolver(plan: Plan, setup: ResolverSetup = {}): SecretResolver {
+  const redactor = new Redactor();
+  return new SecretResolver(plan, {
+    redactor,
+    logger: setup.logger ?? createPlanLogger(plan, setup, redactor),
+    env: setup.env ?? processEnv,
+    ...(setup.providerFetch ? { providerFetch: setup.providerFetch } : {}),
+    ...(setup.now ? { now: setup.now } : {}),
+    ...(setup.random ? { random: setup.random } : {}),
+    ...(setup.providers ? { providers: setup.providers } : {}),
+  });
+}
+
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+const FORMATS: readonly LogFormat[] = ["text", "json"];
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | undefined {
+  const v = value?.trim().toLowerCase();
+  return allowed.find((a) => a === v);
+}

@@ -1,0 +1,188 @@
+/**
+ * Planning: a validated profile → host rules compiled, sorted most specific first, with their
+ * header builders and policies. A plan holds no secret values, so it can be printed and tested
+ * without a network.
+ *
+ * @module
+ */
+
+import { authHeaderName, type AuthSpec, compileAuthSpec } from "./auth_header.ts";
+import { parseDuration } from "../core/duration.ts";
+import {
+  compileHostPattern,
+  type HostPattern,
+  matchesHostPattern,
+  specificity,
+} from "./host_match.ts";
+import type { Profile } from "./profile.ts";
+import { escapePointer } from "./yaml_source.ts";
+import type { PolicySettings, ProviderSettings } from "./types.ts";
+import { type CachePolicy, DEFAULT_CACHE } from "../core/cache_policy.ts";
+import { DEFAULT_RETRY, type RetryPolicy } from "../core/retry.ts";
+import type { LogFormat, LogLevel } from "../core/log.ts";
+import type { SecretRef } from "../providers/types.ts";
+
+/** One compiled host rule. */
+export interface PlanRule {
+  /** Position in the profile's `hosts` list. */
+  readonly index: number;
+  /** `hosts[0] (https://mlflow.company.com)`, for messages. */
+  readonly label: string;
+  /** The rule's `match` as written. */
+  readonly match: string;
+  /** The compiled pattern. */
+  readonly pattern: HostPattern;
+  /** Provider instance name. */
+  readonly provider: string;
+  /** Provider kind. */
+  readonly providerKind: string;
+  /** The secret reference (the `field` key included). */
+  readonly secret: SecretRef;
+  /** How the secret becomes a header. */
+  readonly auth: AuthSpec;
+  /** Name of the header the auth spec sets. */
+  readonly authHeader: string;
+  /** Static extra headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  /**
+   * Names of static headers whose value came from the environment (`${VAR}`): treated as
+   * secret, masked in logs and never printed by `explain`.
+   */
+  readonly sensitiveHeaders: ReadonlySet<string>;
+  /**
+   * Whether the auth header's template (`auth: { type: header, value }`) holds text from the
+   * environment (`${VAR}`): then `explain` never prints it.
+   */
+  readonly sensitiveAuthTemplate: boolean;
+  /** Cache settings. */
+  readonly cache: CachePolicy;
+  /** Retry settings. */
+  readonly retry: RetryPolicy;
+  /** Tracking-server statuses that trigger one refresh and retry. */
+  readonly refreshOn: readonly number[];
+}
+
+/** A plan. */
+export interface Plan {
+  /** Profile source name. */
+  readonly source: string;
+  /** Rules, most specific first. */
+  readonly rules: readonly PlanRule[];
+  /** Provider blocks by name. */
+  readonly providers: Readonly<Record<string, ProviderSettings>>;
+  /** Log settings. */
+  readonly logging: { readonly level: LogLevel; readonly format: LogFormat };
+}
+
+/**
+ * Builds the plan of a profile.
+ *
+ * @param profile A validated profile.
+ * @returns The plan.
+ *
+ * @example
+ * ```ts
+ * import { parseProfile } from "./profile.ts";
+ * import { createPlan, matchRule } from "./plan.ts";
+ * const plan = createPlan(parseProfile(`
+ * version: 1
+ * providers: { ci: { kind: env } }
+ * hosts:
+ *   - { match: "https://*.example.com", provider: ci, secret: { var: A }, auth: bearer }
+ *   - { match: "https://mlflow.example.com", provider: ci, secret: { var: B }, auth: bearer }
+ * `, { env: {} }));
+ * const rule = matchRule(plan, new URL("https://mlflow.example.com/api/2.0/mlflow/runs/get"));
+ * if (rule?.secret.var !== "B") throw new Error("most specific rule must win");
+ * ```
+ */
+export function createPlan(profile: Profile): Plan {
+  const data = profile.data;
+  const defaults = data.defaults ?? {};
+  const rules = data.hosts.map((h, index): PlanRule => {
+    const pattern = compileHostPattern(h.match);
+    const auth = compileAuthSpec(h.auth);
+    return {
+      index,
+      label: `hosts[${index}] (${h.match})`,
+      match: h.match,
+      pattern,
+      provider: h.provider,
+      providerKind: data.providers[h.provider]!.kind,
+      secret: h.secret,
+      auth,
+      authHeader: authHeaderName(auth),
+      headers: h.headers ?? {},
+      sensitiveHeaders: new Set(
+        Object.keys(h.headers ?? {}).filter((name) =>
+          profile.interpolated.has(`/hosts/${index}/headers/${escapePointer(name)}`)
+        ),
+      ),
+      sensitiveAuthTemplate: profile.interpolated.has(`/hosts/${index}/auth/value`),
+      cache: cachePolicy(h, defaults),
+      retry: retryPolicy(h, defaults),
+      refreshOn: h.refresh_on ?? defaults.refresh_on ?? [401],
+    };
+  });
+  rules.sort((a, b) =>
+    compareSpecificity(specificity(b.pattern), specificity(a.pattern)) || a.index - b.index
+  );
+  return {
+    source: profile.source,
+    rules,
+    providers: data.providers,
+    logging: {
+      level: data.logging?.level ?? "warn",
+      format: data.logging?.format ?? "text",
+    },
+  };
+}
+
+/**
+ * Finds the rule for a URL: the most specific match, or undefined (the request then passes
+ * through untouched).
+ *
+ * @param plan The plan.
+ * @param url The request URL.
+ * @returns The rule, if any.
+ */
+export function matchRule(plan: Plan, url: URL): PlanRule | undefined {
+  return plan.rules.find((r) => matchesHostPattern(r.pattern, url));
+}
+
+function compareSpecificity(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function cachePolicy(rule: PolicySettings, defaults: PolicySettings): CachePolicy {
+  const c = { ...defaults.cache, ...rule.cache };
+  const ttlMs = c.ttl === undefined ? DEFAULT_CACHE.ttlMs : parseDuration(c.ttl);
+  return {
+    ttlMs,
+    refreshAheadMs: c.refresh_ahead === undefined
+      ? Math.round(ttlMs * 0.2)
+      : parseDuration(c.refresh_ahead),
+    staleIfErrorMs: c.stale_if_error === undefined
+      ? DEFAULT_CACHE.staleIfErrorMs
+      : parseDuration(c.stale_if_error),
+    failureTtlMs: c.failure_ttl === undefined
+      ? DEFAULT_CACHE.failureTtlMs
+      : parseDuration(c.failure_ttl),
+  };
+}
+
+function retryPolicy(rule: PolicySettings, defaults: PolicySettings): RetryPolicy {
+  const r = { ...defaults.retry, ...rule.retry };
+  const d = (v: number | string | undefined, fallback: number): number =>
+    v === undefined ? fallback : parseDuration(v);
+  return {
+    attempts: r.attempts ?? DEFAULT_RETRY.attempts,
+    baseDelayMs: d(r.base_delay, DEFAULT_RETRY.baseDelayMs),
+    maxDelayMs: d(r.max_delay, DEFAULT_RETRY.maxDelayMs),
+    attemptTimeoutMs: d(r.attempt_timeout, DEFAULT_RETRY.attemptTimeoutMs),
+    deadlineMs: d(r.deadline, DEFAULT_RETRY.deadlineMs),
+  };
+}
