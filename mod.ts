@@ -35,7 +35,7 @@ export type {
 export type { EnvLookup } from "./profile/interpolate.ts";
 export type { SourcePosition } from "./profile/yaml_source.ts";
 export type { HostPattern } from "./profile/host_match.ts";
-export type { AuthSpec } from "./profile/auth_header.ts";
+export type { AuthSpec } from "./profile/auth_spec.ts";
 export { createPlan, matchRule } from "./profile/plan.ts";
 export type { Plan, PlanRule } from "./profile/plan.ts";
 export type {

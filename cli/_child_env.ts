@@ -20,7 +20,7 @@
  * @module
  */
 
-import { templateFields } from "../profile/auth_header.ts";
+import { templateFields } from "../profile/auth_spec.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";
 import { escapePointer } from "../profile/yaml_source.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { templateFields } from "../profile/auth_header.ts";
+import { templateFields } from "../profile/auth_spec.ts";
 import { parseDuration } from "../core/duration.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { buildAuthHeader } from "../profile/auth_header.ts";
+import { buildAuthHeader } from "./auth_header.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import type {

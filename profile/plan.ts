@@ -6,7 +6,7 @@
  * @module
  */
 
-import { authHeaderName, type AuthSpec, compileAuthSpec } from "./auth_header.ts";
+import { authHeaderName, type AuthSpec, compileAuthSpec } from "./auth_spec.ts";
 import { parseDuration } from "../core/duration.ts";
 import {
   compileHostPattern,

@@ -12,7 +12,7 @@ import type { ProfileIssue } from "../core/errors.ts";
 import { compileHostPattern, isLoopbackHost } from "./host_match.ts";
 import { PROVIDERS } from "../providers/registry.ts";
 import { escapePointer } from "./yaml_source.ts";
-import { authHeaderName, compileAuthSpec, isSafeHeaderValue } from "./auth_header.ts";
+import { authHeaderName, compileAuthSpec, isSafeHeaderValue } from "./auth_spec.ts";
 import type { ProfileData } from "./types.ts";
 import type { SourcePosition } from "./yaml_source.ts";
 

@@ -1,17 +1,13 @@
 /**
- * Turning a resolved secret into headers: bearer, basic, or a custom header template.
+ * Turning a resolved secret into the header its rule asks for: bearer, basic, or a custom header
+ * template. This is where every auth header is built.
  *
  * @module
  */
 
 import { SecretResolutionError } from "../core/errors.ts";
 import type { SecretValue } from "../providers/types.ts";
-
-/** How a rule turns its secret into a header. */
-export type AuthSpec =
-  | { readonly type: "bearer"; readonly tokenField: string }
-  | { readonly type: "basic"; readonly usernameField: string; readonly passwordField: string }
-  | { readonly type: "header"; readonly name: string; readonly template: string };
+import { type AuthSpec, isSafeHeaderValue } from "../profile/auth_spec.ts";
 
 /** Where a header is built, for error messages (never values). */
 export interface HeaderContext {
@@ -21,42 +17,6 @@ export interface HeaderContext {
   readonly provider: string;
   /** Printable secret reference. */
   readonly reference: string;
-}
-
-/**
- * Builds an `AuthSpec` from the profile's `auth` value (already schema-valid).
- *
- * @param auth `"bearer"`, `"basic"` or an object.
- * @returns The spec.
- */
-export function compileAuthSpec(auth: unknown): AuthSpec {
-  if (auth === "bearer") return { type: "bearer", tokenField: "token" };
-  if (auth === "basic") {
-    return { type: "basic", usernameField: "username", passwordField: "password" };
-  }
-  const a = auth as Record<string, string | undefined>;
-  switch (a.type) {
-    case "bearer":
-      return { type: "bearer", tokenField: a.token_field ?? "token" };
-    case "basic":
-      return {
-        type: "basic",
-        usernameField: a.username_field ?? "username",
-        passwordField: a.password_field ?? "password",
-      };
-    default:
-      return { type: "header", name: a.name!, template: a.value! };
-  }
-}
-
-/** The header name a spec sets. */
-export function authHeaderName(spec: AuthSpec): string {
-  return spec.type === "header" ? spec.name : "Authorization";
-}
-
-/** Field names a template refers to, e.g. `["token"]` for `Token {{token}}`. */
-export function templateFields(template: string): string[] {
-  return [...template.matchAll(/\{\{\s*([^{}\s]+)\s*\}\}/g)].map((m) => m[1]!);
 }
 
 /**
@@ -139,18 +99,6 @@ export function buildAuthHeader(
       return [spec.name, checkValue(value, usedField, context)];
     }
   }
-}
-
-/**
- * Rejects header values that would split or corrupt a request.
- *
- * @param value A header value.
- * @returns Whether it is safe.
- */
-export function isSafeHeaderValue(value: string): boolean {
-  // HTTP field values: tab, visible ASCII, space, and obs-text (Latin-1 above 0x80), which is
-  // also what fetch's ByteString accepts.
-  return /^[\t\x20-\x7e\x80-\xff]*$/.test(value);
 }
 
 function field(

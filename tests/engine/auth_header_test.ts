@@ -1,4 +1,5 @@
-import { buildAuthHeader, compileAuthSpec } from "../../profile/auth_header.ts";
+import { buildAuthHeader } from "../../engine/auth_header.ts";
+import { compileAuthSpec } from "../../profile/auth_spec.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { assertEquals, assertNoCanary, assertStringIncludes, assertThrows } from "../_assert.ts";
 

@@ -1,4 +1,5 @@
-import { buildAuthHeader, compileAuthSpec } from "../../profile/auth_header.ts";
+import { buildAuthHeader } from "../../engine/auth_header.ts";
+import { compileAuthSpec } from "../../profile/auth_spec.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { assert } from "../_assert.ts";
 import { check, fc } from "../_property.ts";
