@@ -34,7 +34,7 @@ export interface ProviderModule {
 export const PROVIDER_MODULES: Readonly<Record<string, ProviderModule>> = {
   env: { module: "providers/env.ts", factory: "envProvider", sdks: [] },
   file: { module: "providers/file.ts", factory: "fileProvider", sdks: [] },
-  vault: { module: "providers/vault.ts", factory: "vaultProvider", sdks: ["node-vault"] },
+  vault: { module: "providers/vault/mod.ts", factory: "vaultProvider", sdks: ["node-vault"] },
   "aws-secrets-manager": {
     module: "providers/aws_secrets_manager.ts",
     factory: "awsSecretsManagerProvider",

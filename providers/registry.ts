@@ -10,7 +10,7 @@ import { awsSecretsManagerProvider } from "./aws_secrets_manager.ts";
 import { azureKeyVaultProvider } from "./azure_key_vault.ts";
 import { envProvider } from "./env.ts";
 import { fileProvider } from "./file.ts";
-import { vaultProvider } from "./vault.ts";
+import { vaultProvider } from "./vault/mod.ts";
 
 const FACTORIES: readonly ProviderFactory[] = [
   envProvider,

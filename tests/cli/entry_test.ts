@@ -101,7 +101,7 @@ Deno.test("cli.ts, validate and explain reach no provider SDK through static imp
   // Not vacuous: the SDKs are in the graph, behind dynamic imports only.
   for (
     const sdk of [
-      "../deps/node_vault.ts",
+      "../../deps/node_vault.ts",
       "../deps/aws_secrets_manager.ts",
       "../deps/azure_identity.ts",
     ]

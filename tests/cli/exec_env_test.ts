@@ -362,15 +362,20 @@ Deno.test("every variable a provider reads by name is removed from the child, a 
   const removed = profileVariables(profile, createPlan(profile));
   const lookup = /(?:env\(|readEnv\([^,()]*,\s*|\?\?\s*)"([A-Z][A-Z0-9_]+)"/g;
   const seen: string[] = [];
-  for await (const entry of Deno.readDir(new URL("../../providers/", import.meta.url))) {
-    if (!entry.name.endsWith(".ts")) continue;
-    const text = await Deno.readTextFile(new URL(`../../providers/${entry.name}`, import.meta.url));
-    for (const [, name] of text.matchAll(lookup)) {
-      seen.push(name!);
-      assert(
-        removed.has(name!) || isCloudVariable(name!) || notCredentials.has(name!),
-        `providers/${entry.name} reads ${name} by name: remove it from exec's child (cli/_child_env.ts) or list why it is no credential`,
-      );
+  const folders = ["providers/"];
+  for (let folder = folders.shift(); folder !== undefined; folder = folders.shift()) {
+    for await (const entry of Deno.readDir(new URL(`../../${folder}`, import.meta.url))) {
+      if (entry.isDirectory) folders.push(`${folder}${entry.name}/`);
+      if (!entry.name.endsWith(".ts")) continue;
+      const file = `${folder}${entry.name}`;
+      const text = await Deno.readTextFile(new URL(`../../${file}`, import.meta.url));
+      for (const [, name] of text.matchAll(lookup)) {
+        seen.push(name!);
+        assert(
+          removed.has(name!) || isCloudVariable(name!) || notCredentials.has(name!),
+          `${file} reads ${name} by name: remove it from exec's child (cli/_child_env.ts) or list why it is no credential`,
+        );
+      }
     }
   }
   assert(seen.includes("VAULT_TOKEN") && seen.includes("AWS_SECRET_ACCESS_KEY"), seen.join());

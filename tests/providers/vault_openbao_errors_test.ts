@@ -5,7 +5,7 @@
  * provider tells them apart with `auth/token/lookup-self`, and each message names the real cause.
  */
 
-import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault.ts";
+import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault/mod.ts";
 import type { SecretProvider, SecretRef } from "../../providers/types.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { type OpenBao, startOpenBao } from "../_peers/openbao.ts";

@@ -13,7 +13,7 @@
  */
 
 import { createAuthFetch, parseProfile } from "../../mod.ts";
-import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault.ts";
+import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault/mod.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
 import { type OpenBao, type OpenBaoAuditEntry, startOpenBao } from "../_peers/openbao.ts";
 import { VaultDouble } from "../_peers/vault_double.ts";

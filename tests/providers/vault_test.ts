@@ -3,7 +3,7 @@
  * held to the hvac client by vault_double_hvac_test.ts.
  */
 
-import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault.ts";
+import { createVaultProvider, type VaultProviderOptions } from "../../providers/vault/mod.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { createLogger } from "../../core/log.ts";
@@ -865,12 +865,22 @@ Deno.test("createVaultProvider() rejects incomplete auth and TLS settings when c
 });
 
 Deno.test("createVaultProvider() loads node-vault only inside resolve", async () => {
-  const source = await Deno.readTextFile(new URL("../../providers/vault.ts", import.meta.url));
-  assert(
-    !/^import[^;]*["'][^"']*node_vault[^"']*["']/m.test(source),
-    "no static import of node-vault",
-  );
-  assertStringIncludes(source, 'await import("../deps/node_vault.ts")');
+  const dir = new URL("../../providers/vault/", import.meta.url);
+  const sources: string[] = [];
+  for (const sub of ["", "auth/"]) {
+    for await (const entry of Deno.readDir(new URL(sub, dir))) {
+      if (entry.isFile && entry.name.endsWith(".ts")) {
+        sources.push(await Deno.readTextFile(new URL(sub + entry.name, dir)));
+      }
+    }
+  }
+  for (const source of sources) {
+    assert(
+      !/^import[^;]*["'][^"']*node_vault[^"']*["']/m.test(source),
+      "no static import of node-vault",
+    );
+  }
+  assertStringIncludes(sources.join("\n"), 'await import("../../deps/node_vault.ts")');
 });
 
 // ---- TLS ----------------------------------------------------------------------------------
