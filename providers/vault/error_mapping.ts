@@ -11,9 +11,8 @@
 import { SecretResolutionError } from "../../core/errors.ts";
 import type { Redactor } from "../../core/redact.ts";
 import { isTransientStatus } from "../../core/retry.ts";
-import { record, stripQuery, trimSlashes } from "./_util.ts";
-import { DEFAULT_JWT_FILE } from "./auth/kubernetes.ts";
-import { type AuthMethod, canLogin } from "./auth/types.ts";
+import { record, stripQuery } from "./_util.ts";
+import { type AuthMethod, canLogin, type LoginMethod } from "./auth/types.ts";
 import type { VaultApi } from "./client.ts";
 import {
   CredentialSourceError,
@@ -23,7 +22,6 @@ import {
   VaultRedirectError,
 } from "./errors.ts";
 import type { Location } from "./kv.ts";
-import type { VaultAuthOptions } from "./options.ts";
 import type { VaultRef } from "./reference.ts";
 
 /** The provider facts the messages name. */
@@ -36,8 +34,6 @@ export interface ErrorContext {
   readonly namespace: string | undefined;
   /** The auth method. */
   readonly auth: AuthMethod;
-  /** The `auth:` block it was made from. */
-  readonly authOptions: VaultAuthOptions;
   /** Masks known credentials in network errors. */
   readonly redactor: Redactor;
 }
@@ -124,12 +120,11 @@ export function toResolutionError(
     const detail = e.errors.length > 0 ? ` ${e.errors.join(", ")}` : "";
     const where = e.where;
     if (e.status === 403) {
-      if (where.endsWith("/login")) {
+      if (isLoginCall(auth, where)) {
         // Login paths need no token: a 403 there means no auth method answers at that mount
         // (or, for Kubernetes, that the service-account token was not accepted).
-        const login = loginWords(auth, context.authOptions);
         return new SecretResolutionError(
-          `${login.label} login at "${where}" failed: Vault answered 403${detail}; ${login.deniedHint}`,
+          `${auth.label} login at "${where}" failed: Vault answered 403${detail}; ${auth.loginDeniedHint}`,
           { ...base, status: 403, cause },
         );
       }
@@ -172,11 +167,10 @@ export function toResolutionError(
       });
     }
     const transient = isTransientStatus(e.status);
-    if (where.endsWith("/login")) {
-      const login = loginWords(auth, context.authOptions);
+    if (isLoginCall(auth, where)) {
       return new SecretResolutionError(
-        `${login.label} login at "${where}" failed: Vault answered ${e.status}${detail}; ${
-          transient ? "retrying may help" : login.hint
+        `${auth.label} login at "${where}" failed: Vault answered ${e.status}${detail}; ${
+          transient ? "retrying may help" : auth.loginHint
         }`,
         { ...base, status: e.status, transient, cause },
       );
@@ -218,21 +212,11 @@ export function toResolutionError(
 }
 
 /**
- * How messages name a failed call to a path ending in `/login`, and what they say to check.
- * A token method never logs in: it reaches this only with a secret whose path ends in `/login`,
- * and gets the Kubernetes wording, as the provider did before it was split into modules.
+ * Whether a failed call was the auth method's own login (not a secret whose path happens to end
+ * in `/login`).
  */
-function loginWords(
-  auth: AuthMethod,
-  options: VaultAuthOptions,
-): { readonly label: string; readonly hint: string; readonly deniedHint: string } {
-  if (canLogin(auth)) {
-    return { label: auth.label, hint: auth.loginHint, deniedHint: auth.loginDeniedHint };
-  }
-  const hint = `check the role "${options.role}", the mount "${
-    trimSlashes(options.mount ?? "approle")
-  }" and that Vault trusts the service-account token in "${options.jwt_file ?? DEFAULT_JWT_FILE}"`;
-  return { label: "Kubernetes", hint, deniedHint: hint };
+function isLoginCall(auth: AuthMethod, where: string): auth is LoginMethod {
+  return canLogin(auth) && where === `auth/${auth.mount}/login`;
 }
 
 /** What a 404 to a read means: a KV v1 read of a KV v2 mount, a destroyed or deleted version. */

@@ -121,7 +121,7 @@ export function createVaultProvider(
   });
   const sessions = new SessionKeeper({ name, auth, now, logger, redactor });
   const mounts = new MountTable();
-  const errors = { name, address, namespace, auth, authOptions: options.auth, redactor };
+  const errors = { name, address, namespace, auth, redactor };
   const parts = { connection, sessions, mounts, now, errors };
   return {
     name,

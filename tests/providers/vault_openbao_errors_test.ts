@@ -131,6 +131,22 @@ Deno.test("createVaultProvider() on OpenBao names the real cause of each failure
     },
   );
 
+  await t.step(
+    "a secret whose path ends in /login is a read, not a login, in the message",
+    async () => {
+      const err = await failure(bao, {}, { VAULT_TOKEN: await bao.createToken(["other"]) }, {
+        ...REF,
+        path: "mlflow/login",
+      });
+      assertEquals(err.status, 403);
+      assertStringIncludes(
+        err.message,
+        `check that the token's policies grant "read" on "ml-kv/data/mlflow/login"`,
+      );
+      assert(!/login at|Kubernetes|role "undefined"/.test(err.message), err.message);
+    },
+  );
+
   await t.step("the mount lookup for a path no mount holds says so", async () => {
     const err = await failure(bao, {}, { VAULT_TOKEN: await bao.createToken(["reader"]) }, {
       path: "nowhere/mlflow/auth",
