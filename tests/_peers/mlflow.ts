@@ -51,6 +51,14 @@ def on_term(*_):
     stop()
     os._exit(143)
 signal.signal(signal.SIGTERM, on_term)
+def on_usr1(*_):
+    # A crash: the server's whole process group dies at once, nothing is shut down gracefully.
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except Exception:
+        pass
+    os._exit(137)
+signal.signal(signal.SIGUSR1, on_usr1)
 def watch():
     try:
         while sys.stdin.buffer.read(4096):
@@ -76,6 +84,8 @@ export interface StartMlflowOptions {
   readonly parentDir?: string;
   /** Stops a start in progress (the server is stopped and its directory removed). */
   readonly signal?: AbortSignal;
+  /** Listen on this port (to start a server again at the same address). Default: a free one. */
+  readonly port?: number;
 }
 
 /** A running MLflow server. */
@@ -96,6 +106,11 @@ export interface MlflowServer extends AsyncDisposable {
   tail(): string;
   /** Stops the server and waits for it; removes the directory. */
   close(): Promise<void>;
+  /**
+   * Kills the server at once (SIGKILL to its process group, no graceful shutdown: requests in
+   * flight are cut), waits for it and removes the directory. `close()` is then a no-op.
+   */
+  crash(): Promise<void>;
 }
 
 /** Whether MLflow is installed (`scripts/setup.sh` has run). */
@@ -121,10 +136,12 @@ export async function startMlflow(options: StartMlflowOptions = {}): Promise<Mlf
   const deadline = Date.now() + (options.timeoutMs ?? 180_000);
   for (let attempt = 1;; attempt++) {
     try {
-      return await tryStart(freePort(), options, deadline);
+      return await tryStart(options.port ?? freePort(), options, deadline);
     } catch (error) {
       const portTaken = /address already in use/i.test(String(error));
-      if (!portTaken || attempt >= 3 || Date.now() >= deadline) throw error;
+      if (!portTaken || options.port !== undefined || attempt >= 3 || Date.now() >= deadline) {
+        throw error;
+      }
     }
   }
 }
@@ -214,6 +231,20 @@ async function tryStart(
     return closed;
   };
 
+  const crash = (): Promise<void> => {
+    closed ??= (async () => {
+      try {
+        child.kill("SIGUSR1");
+      } catch {
+        // Already exited.
+      }
+      await status;
+      await drained;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    })();
+    return closed;
+  };
+
   let wait = 50;
   while (!(await healthy(url))) {
     if (exited) {
@@ -259,6 +290,7 @@ async function tryStart(
       adminCall("PATCH", "users/update-password", { username, password }),
     tail: () => lines.join("\n"),
     close,
+    crash,
     [Symbol.asyncDispose]: close,
   };
 }
