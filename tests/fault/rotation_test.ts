@@ -31,7 +31,7 @@ const ROTATIONS = [
   { at: 70_000, kind: "strict" },
 ] as const;
 /** A strict rotation's 401s all come within this time of it (a loaded machine's margin). */
-const STRICT_WINDOW_MS = 5_000;
+const STRICT_WINDOW_MS = 10_000;
 
 const hex = (n: number) =>
   Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0"))
@@ -191,7 +191,7 @@ hosts:
           JSON.stringify(byStatus(outcomes))
         }; ${done.length} rotations (${strict.length} strict, 1 with a ${
           GRACE_MS / 1000
-        } s grace); tracking-server 401s ${rejected.length}, proxy replays ${retried}, forced refreshes ${refreshes}, OpenBao reads ${reads}, old value accepted in the grace ${tracking.acceptedPrevious} times`,
+        } s grace); tracking-server 401s ${rejected.length}, proxy replays ${retried}, refreshes asked ${refreshes}, OpenBao reads ${reads}, old value accepted in the grace ${tracking.acceptedPrevious} times`,
       );
 
       // The user saw no failure: every request 200, every POST its own body.
@@ -217,9 +217,10 @@ hosts:
       assert(!rejected.some((at) => at >= grace.at && at < grace.at + GRACE_MS));
       assert(tracking.acceptedPrevious > 0, "the old value was still used within the grace");
 
-      // One designed retry: each 401 answered by exactly one replay, after a shared refresh.
+      // One designed retry: each 401 answered by exactly one replay, after a refresh shared by
+      // the concurrent requests (counted below as OpenBao reads).
       assertEquals(retried, rejected.length, "one replay per 401");
-      assert(refreshes >= strict.length && refreshes <= 2 * strict.length, `${refreshes}`);
+      assertEquals(refreshes, rejected.length, "one refresh asked per 401");
       // OpenBao is asked about once per TTL less its refresh-ahead window (8–9 s), plus the
       // refreshes: not once per client.
       assert(reads <= RUN_MS / 6_000 + 2 * strict.length + 2, `${reads} OpenBao reads`);

@@ -38,8 +38,8 @@ const FAILURE_TTL = 500;
 const DEADLINE = 2_500;
 /** The cache draws a TTL from 90–110 % (50–110 % after failures). */
 const TTL_MAX = TTL * 1.1;
-/** Margin for the proxy's and this process's clocks and scheduling on a loaded machine. */
-const MARGIN = 1_000;
+/** Margin for the proxy's and this process's scheduling on a loaded machine. */
+const MARGIN = 1_500;
 
 const POLICY = `defaults:
   cache: { ttl: ${TTL}ms, stale_if_error: ${STALE}ms, failure_ttl: ${FAILURE_TTL}ms }
@@ -236,7 +236,7 @@ async function runCase(
     // t1 + TTL_MAX + STALE (no load succeeds after t1).
     const staleEndMin = t0 + STALE;
     const staleEndMax = t1 + TTL_MAX + STALE;
-    await sleep(staleEndMax + 3_000 - Date.now());
+    await sleep(staleEndMax + MARGIN + 3_000 - Date.now());
 
     const tUp0 = Date.now();
     await store.up();
@@ -265,7 +265,8 @@ async function runCase(
     assert(stale.length >= 3, `${what}: ${stale.length} requests served stale`);
 
     // 2. After the latest end of the window, until the store is back: 503 naming the store.
-    const failing = outcomes.filter((o) => o.sentAt > staleEndMax + 200 && o.doneAt < tUp0);
+    // (The margin: a load the store answered just before t1 may be stamped later by a busy proxy.)
+    const failing = outcomes.filter((o) => o.sentAt > staleEndMax + MARGIN && o.doneAt < tUp0);
     assert(failing.length >= 3, `${what}: ${failing.length} requests after the window`);
     for (const o of failing) {
       assertEquals(o.status, 503, `${what}: after the window, ${o.body}`);

@@ -9,9 +9,11 @@
  * What the user sees: the upload fails with an error (a 502 naming the tracking server, or the
  * connection closed), within seconds, not a hang; the proxy stays up (its health endpoint
  * answers, the next request is served once MLflow is back), and the next 1 GiB upload succeeds
- * and lands complete on MLflow's disk. Nothing is half-stored as a success. The proxy's memory
- * stays bounded while 1.25 GiB stream through it (its peak RSS, from /proc, is reported and
- * must stay far below the body's size).
+ * and lands complete on MLflow's disk. Nothing is half-stored as a success. Then MLflow is killed
+ * a quarter of the way into the download of that artifact: the client's read fails (the proxy
+ * cuts the connection rather than end the body cleanly, so a truncated download never looks
+ * complete), and the proxy stays up. Its memory stays bounded while 1.5 GiB stream through it
+ * (its peak RSS, from /proc, is reported and must stay far below the body's size).
  */
 
 import { assert, assertEquals } from "../_assert.ts";
@@ -76,7 +78,7 @@ function sampleRss(pid: number): { stop(): Promise<number> } {
 
 Deno.test({
   name:
-    "proxy command, MLflow killed and restarted during a 1 GiB upload: the upload fails with an error, the proxy stays healthy, the next 1 GiB upload succeeds; proxy memory bounded",
+    "proxy command, MLflow killed and restarted during a 1 GiB upload: the upload fails with an error, the proxy stays healthy, the next 1 GiB upload succeeds; killed during the download, the client's read fails; proxy memory bounded",
   ignore: !mlflowInstalled() || Deno.build.os !== "linux",
   fn: withDeadline(240, async () => {
     let mlflow: MlflowServer = await startMlflow();
@@ -107,6 +109,7 @@ hosts:
       );
       const artifact = (name: string) =>
         `${proxy.url}/api/2.0/mlflow-artifacts/artifacts/fault/${name}`;
+      const idleMiB = Math.round((await proxy.memory()).rss / MIB);
       const rss = sampleRss(proxy.pid);
 
       // 1. MLflow dies a quarter of the way into the upload, and is started again.
@@ -173,13 +176,46 @@ hosts:
         assertEquals(got, chunk(i), `chunk ${i} stored as sent`);
       }
 
+      console.log(
+        `upload 2: 1024 MiB stored in ${secondMs} ms (${
+          Math.round(TOTAL_MIB / (secondMs / 1000))
+        } MiB/s); MLflow back in ${restartMs} ms`,
+      );
+
+      // 4. MLflow dies a quarter of the way into the download of that artifact: the client's
+      // read fails; a truncated body never looks complete (the proxy does not end it cleanly).
+      const download = await fetch(artifact("big-2.bin"));
+      assertEquals(download.status, 200);
+      const reader = download.body!.getReader();
+      let received = 0;
+      let downloadCrash: Promise<void> | undefined;
+      const readError = await (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return undefined;
+          received += value.byteLength;
+          if (downloadCrash === undefined && received >= CRASH_AT_MIB * MIB) {
+            downloadCrash = mlflow.crash();
+          }
+        }
+      })().catch((e: unknown) => e);
+      await downloadCrash;
+      console.log(
+        `download: ${Math.round(received / MIB)} MiB read, then ${
+          String(readError)
+        } (MLflow killed at ${CRASH_AT_MIB} MiB)`,
+      );
+      assert(readError instanceof Error, `the truncated download ended without an error`);
+      assert(received < TOTAL_MIB * MIB, `${received} bytes`);
+      const after = await fetch(`${proxy.url}/__mlflow-secrets-auth/health`);
+      assertEquals(after.status, 200);
+      await after.body?.cancel();
+
       const peakRss = await rss.stop();
       const { peak } = await proxy.memory();
       const peakMiB = Math.round(peak / MIB);
       console.log(
-        `upload 2: 1024 MiB stored in ${secondMs} ms (${
-          Math.round(TOTAL_MIB / (secondMs / 1000))
-        } MiB/s); MLflow back in ${restartMs} ms; proxy RSS sampled peak ${peakRss} MiB, VmHWM ${peakMiB} MiB`,
+        `proxy RSS: idle ${idleMiB} MiB, sampled peak ${peakRss} MiB, VmHWM ${peakMiB} MiB`,
       );
       assert(peakMiB < RSS_LIMIT_MIB, `proxy peak RSS ${peakMiB} MiB`);
       const { code } = await proxy.stop();
