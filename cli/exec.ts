@@ -125,6 +125,8 @@ export interface ExecDeps {
   readonly environ?: Readonly<Record<string, string>>;
   /** The child's stdio. Default `inherit`. */
   readonly stdio?: "inherit" | "null";
+  /** Called just before the child is spawned (tests: a signal in that instant). */
+  readonly beforeSpawn?: () => void;
   /** Called once the child is running, with its pid and the proxy (tests). */
   readonly onSpawn?: (info: { pid: number; proxy?: ProxyHandle }) => void;
   /** Makes this process non-dumpable. Default: `prctl(PR_SET_DUMPABLE, 0)` through FFI. */
@@ -458,8 +460,30 @@ async function runChild(
 ): Promise<number> {
   const [program, ...args] = command as [string, ...string[]];
   const stdio = deps.stdio ?? "inherit";
-  let child: Deno.ChildProcess;
+  // The listeners are in place before the child exists: a signal that arrives while it is being
+  // spawned is held and forwarded as soon as it runs, instead of killing this process and leaving
+  // the child running without its proxy.
+  // Ctrl-C on a terminal sends SIGINT to the whole foreground process group, the child included:
+  // forwarding that one too would interrupt the child twice (twice KeyboardInterrupt in Python).
+  // So a SIGINT is forwarded when this process is not in the terminal's foreground group (a
+  // supervisor's kill), or when it is the second one.
+  let child: Deno.ChildProcess | undefined;
+  const held: Deno.Signal[] = [];
+  let interruptsSeen = 0;
+  const forward = (signal: Deno.Signal) => {
+    if (child === undefined) return void held.push(signal);
+    try {
+      child.kill(signal);
+    } catch {
+      // The child has already exited.
+    }
+  };
+  const listeners = installSignalListeners(["SIGINT", "SIGTERM"], (signal) => () => {
+    if (signal === "SIGINT" && interruptsSeen++ === 0 && inForegroundOfTerminal()) return;
+    forward(signal);
+  });
   try {
+    deps.beforeSpawn?.();
     child = new Deno.Command(program, {
       args,
       env,
@@ -469,6 +493,7 @@ async function runChild(
       stderr: stdio,
     }).spawn();
   } catch (error) {
+    removeSignalListeners(listeners);
     if (error instanceof Deno.errors.NotFound) {
       io.stderr(`mlflow-secrets-auth exec: cannot run "${program}": command not found\n`);
       return 127;
@@ -480,19 +505,7 @@ async function runChild(
     );
     return 126;
   }
-  // Ctrl-C on a terminal sends SIGINT to the whole foreground process group, the child included:
-  // forwarding that one too would interrupt the child twice (twice KeyboardInterrupt in Python).
-  // So a SIGINT is forwarded when this process is not in the terminal's foreground group (a
-  // supervisor's kill), or when it is the second one.
-  let interruptsSeen = 0;
-  const listeners = installSignalListeners(["SIGINT", "SIGTERM"], (signal) => () => {
-    if (signal === "SIGINT" && interruptsSeen++ === 0 && inForegroundOfTerminal()) return;
-    try {
-      child.kill(signal);
-    } catch {
-      // The child has already exited.
-    }
-  });
+  for (const signal of held.splice(0)) forward(signal);
   try {
     deps.onSpawn?.({ pid: child.pid, ...(proxy ? { proxy } : {}) });
     const status = await child.status;
