@@ -36,12 +36,12 @@ export const PROVIDER_MODULES: Readonly<Record<string, ProviderModule>> = {
   file: { module: "providers/file.ts", factory: "fileProvider", sdks: [] },
   vault: { module: "providers/vault/mod.ts", factory: "vaultProvider", sdks: ["node-vault"] },
   "aws-secrets-manager": {
-    module: "providers/aws_secrets_manager.ts",
+    module: "providers/aws_secrets_manager/provider.ts",
     factory: "awsSecretsManagerProvider",
     sdks: ["@aws-sdk/client-secrets-manager", "@aws-sdk/credential-providers"],
   },
   "azure-key-vault": {
-    module: "providers/azure_key_vault.ts",
+    module: "providers/azure_key_vault/provider.ts",
     factory: "azureKeyVaultProvider",
     sdks: ["@azure/identity", "@azure/keyvault-secrets"],
   },

@@ -126,6 +126,50 @@ export function isTransient(error: unknown): boolean {
   return false;
 }
 
+/**
+ * The error codes (Node's `code`, as SDKs built on `node:http` and `node:https` report them) of a
+ * network failure that another attempt may get past: a reset or refused connection, a timeout, an
+ * unreachable host or network, a failed DNS lookup. The one list every provider classifies with.
+ */
+export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ERR_SOCKET_CONNECTION_TIMEOUT",
+]);
+
+/**
+ * The first code of {@linkcode TRANSIENT_NETWORK_CODES} found on an error or its causes.
+ *
+ * @param error Anything thrown.
+ * @returns The code, or undefined when the error is not such a network failure.
+ *
+ * @example
+ * ```ts
+ * import { transientNetworkCode } from "./retry.ts";
+ * const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+ * if (transientNetworkCode(new Error("request failed", { cause: reset })) !== "ECONNRESET") {
+ *   throw new Error("cause not followed");
+ * }
+ * ```
+ */
+export function transientNetworkCode(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e !== null && typeof e === "object" && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && TRANSIENT_NETWORK_CODES.has(code)) return code;
+    const cause = (e as { cause?: unknown }).cause;
+    if (cause === e) break;
+    e = cause;
+  }
+  return undefined;
+}
+
 /** Whether an HTTP status from a provider is worth retrying: 408, 429 and 5xx. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;

@@ -6,8 +6,8 @@
  */
 
 import type { ProviderFactory } from "./types.ts";
-import { awsSecretsManagerProvider } from "./aws_secrets_manager.ts";
-import { azureKeyVaultProvider } from "./azure_key_vault.ts";
+import { awsSecretsManagerProvider } from "./aws_secrets_manager/provider.ts";
+import { azureKeyVaultProvider } from "./azure_key_vault/provider.ts";
 import { envProvider } from "./env.ts";
 import { fileProvider } from "./file.ts";
 import { vaultProvider } from "./vault/mod.ts";

@@ -8,7 +8,7 @@ import type { SecretsManagerClient } from "../../deps/aws_secrets_manager.ts";
 import {
   type AwsSecretsManagerProviderOptions,
   createAwsSecretsManagerProvider,
-} from "../../providers/aws_secrets_manager.ts";
+} from "../../providers/aws_secrets_manager/provider.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { DEFAULT_RETRY, retry } from "../../core/retry.ts";
@@ -173,14 +173,16 @@ Deno.test("createAwsSecretsManagerProvider() describes a reference with its vers
 });
 
 Deno.test("createAwsSecretsManagerProvider() loads the AWS SDK only inside resolve", async () => {
-  const source = await Deno.readTextFile(
-    new URL("../../providers/aws_secrets_manager.ts", import.meta.url),
-  );
+  const folder = new URL("../../providers/aws_secrets_manager/", import.meta.url);
+  let source = "";
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.name.endsWith(".ts")) source += await Deno.readTextFile(new URL(entry.name, folder));
+  }
   const staticImports = [...source.matchAll(/^import\s+(type\s+)?[^;]*?from\s+"([^"]+)";/gms)];
   const sdk = staticImports.filter((m) => m[2]!.includes("deps/aws_"));
   assert(sdk.length > 0, "expected type imports of the SDK");
   for (const m of sdk) assert(m[1] !== undefined, `value import of ${m[2]} at top level`);
-  assertStringIncludes(source, 'import("../deps/aws_secrets_manager.ts")');
+  assertStringIncludes(source, 'import("../../deps/aws_secrets_manager.ts")');
 });
 
 Deno.test("createAwsSecretsManagerProvider() passes the provider contract against moto with IAM enforced", async (t) => {

@@ -17,7 +17,7 @@ import type { KeyVaultSecret, SecretClient } from "../../deps/azure_keyvault_sec
 import {
   type AzureKeyVaultProviderOptions,
   createAzureKeyVaultProvider,
-} from "../../providers/azure_key_vault.ts";
+} from "../../providers/azure_key_vault/provider.ts";
 import type {
   ProviderContext,
   SecretProvider,
