@@ -25,7 +25,8 @@
  * @module
  */
 
-export { loadProfile, parseProfile, resolveProfilePath } from "./profile/profile.ts";
+export { loadProfile, parseProfile } from "./builtin.ts";
+export { resolveProfilePath } from "./profile/profile.ts";
 export type {
   LoadProfileOptions,
   ParseProfileOptions,

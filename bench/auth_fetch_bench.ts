@@ -4,7 +4,7 @@
  */
 
 import { createAuthFetch } from "../http/auth_fetch.ts";
-import { parseProfile } from "../profile/profile.ts";
+import { parseProfile } from "../mod.ts";
 
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },

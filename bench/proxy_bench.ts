@@ -5,7 +5,7 @@
  * Run: deno task bench
  */
 
-import { parseProfile } from "../profile/profile.ts";
+import { parseProfile } from "../mod.ts";
 import { startProxy } from "../http/proxy.ts";
 
 const server = Deno.serve(

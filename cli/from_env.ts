@@ -17,6 +17,7 @@ import { stringify } from "../deps/yaml.ts";
 import { isLoopbackHost } from "../profile/host_match.ts";
 import { parseProfile, type Profile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
+import { PROVIDERS as REGISTRY } from "../providers/registry.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReference } from "./_schema_ref.ts";
 
@@ -212,7 +213,7 @@ export function buildProfileFromEnv(
     stringify(escapeDollars(data), { lineWidth: 0 }).trimEnd(),
     "",
   ].join("\n");
-  const profile = parseProfile(yaml, { source: FROM_ENV_SOURCE, env: {} });
+  const profile = parseProfile(yaml, { source: FROM_ENV_SOURCE, env: {}, providers: REGISTRY });
   return { profile, yaml, warnings };
 }
 

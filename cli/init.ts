@@ -8,6 +8,7 @@
 
 import { parseProfile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import { buildProfileFromEnv, printWarnings } from "./from_env.ts";
 import type { CliIo } from "./io.ts";
@@ -129,7 +130,7 @@ export async function runInit(options: InitOptions, io: CliIo): Promise<number> 
     summary = `${answers.kind} provider "${answers.name}", 1 host rule`;
   }
   // Validate exactly what will be written; `$$` in values stays literal.
-  parseProfile(text, { source: target, env: {} });
+  parseProfile(text, { source: target, env: {}, providers: PROVIDERS });
 
   if (options.stdout) {
     io.stdout(text);

@@ -14,6 +14,8 @@ import {
   resolveProfilePath,
 } from "../profile/profile.ts";
 import { ProfileError } from "../core/errors.ts";
+import { PROVIDERS } from "../providers/registry.ts";
+import type { ProviderFactory } from "../providers/types.ts";
 import { type CliIo, commandOf } from "./io.ts";
 
 /** A profile built into an artifact (`bundle`, `compile`): its YAML text and a display name. */
@@ -35,6 +37,8 @@ export interface LoadedProfile {
 export interface LoadCliProfileOptions {
   /** The artifact's embedded profile, used when neither the flag nor the variable is set. */
   readonly embedded?: EmbeddedProfile | undefined;
+  /** Provider factories to validate against and run with. Default the built-in registry. */
+  readonly providers?: ReadonlyMap<string, ProviderFactory> | undefined;
 }
 
 /**
@@ -51,16 +55,17 @@ export async function loadCliProfile(
   options: LoadCliProfileOptions = {},
 ): Promise<LoadedProfile> {
   const { path, origin } = resolveProfilePath(flag, io.env);
+  const providers = options.providers ?? PROVIDERS;
   if (origin === "default" && options.embedded !== undefined) {
     const { text, source } = options.embedded;
     return {
-      profile: parseProfile(text, { source, env: io.env }),
+      profile: parseProfile(text, { source, env: io.env, providers }),
       path: source,
       origin: "embedded",
     };
   }
   try {
-    const profile = await loadProfile(path, { env: io.env });
+    const profile = await loadProfile(path, { env: io.env, providers });
     return { profile, path, origin };
   } catch (error) {
     if (!(error instanceof ProfileError && error.cause instanceof Deno.errors.NotFound)) {

@@ -8,7 +8,6 @@
 
 import { buildAuthHeader } from "./auth_header.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
-import { PROVIDERS } from "../providers/registry.ts";
 import type {
   ProviderFactory,
   ResolvedSecret,
@@ -45,7 +44,7 @@ export interface SecretResolverOptions {
   readonly logger?: Logger;
   /** Redactor; shared with the logger. */
   readonly redactor?: Redactor;
-  /** Provider factories by kind. Default: the built-in registry. */
+  /** Provider factories by kind. Default: the plan's (those its profile was validated against). */
   readonly providers?: ReadonlyMap<string, ProviderFactory>;
 }
 
@@ -79,7 +78,7 @@ export interface ResolverStats {
  *
  * @example
  * ```ts
- * import { parseProfile } from "../profile/profile.ts";
+ * import { parseProfile } from "../mod.ts";
  * import { createPlan } from "../profile/plan.ts";
  * import { SecretResolver } from "./resolver.ts";
  * const plan = createPlan(parseProfile(`
@@ -420,7 +419,7 @@ export class SecretResolver {
     let p = this.#providers.get(rule.provider);
     if (p !== undefined) return p;
     const settings = this.#plan.providers[rule.provider]!;
-    const factory = (this.#options.providers ?? PROVIDERS).get(settings.kind);
+    const factory = (this.#options.providers ?? this.#plan.factories).get(settings.kind);
     if (factory === undefined) {
       throw new SecretResolutionError(
         `provider kind "${settings.kind}" is not available in this build`,
@@ -474,7 +473,7 @@ export interface ResolverSetup {
   readonly now?: () => number;
   /** Random source, for jitter. */
   readonly random?: () => number;
-  /** Provider factories (default: the built-in registry). */
+  /** Provider factories (default: the plan's). */
   readonly providers?: ReadonlyMap<string, ProviderFactory>;
   /** Logger. Default: stderr, level and format from the options, the environment or the plan. */
   readonly logger?: Logger;

@@ -275,7 +275,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { parseProfile } from "../profile/profile.ts";
+ * import { parseProfile } from "../mod.ts";
  * import { startProxy } from "./proxy.ts";
  * const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) =>
  *   new Response(req.headers.get("authorization") ?? "none"));

@@ -20,7 +20,7 @@ import type { PolicySettings, ProviderSettings } from "./types.ts";
 import { type CachePolicy, DEFAULT_CACHE } from "../core/cache_policy.ts";
 import { DEFAULT_RETRY, type RetryPolicy } from "../core/retry.ts";
 import type { LogFormat, LogLevel } from "../core/log.ts";
-import type { SecretRef } from "../providers/types.ts";
+import type { ProviderFactory, SecretRef } from "../providers/types.ts";
 
 /** One compiled host rule. */
 export interface PlanRule {
@@ -72,6 +72,8 @@ export interface Plan {
   readonly providers: Readonly<Record<string, ProviderSettings>>;
   /** Log settings. */
   readonly logging: { readonly level: LogLevel; readonly format: LogFormat };
+  /** Provider factories by kind, from the profile: the resolver creates providers from them. */
+  readonly factories: ReadonlyMap<string, ProviderFactory>;
 }
 
 /**
@@ -134,6 +136,7 @@ export function createPlan(profile: Profile): Plan {
       level: data.logging?.level ?? "warn",
       format: data.logging?.format ?? "text",
     },
+    factories: profile.factories,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 
 import { ProfileError } from "../core/errors.ts";
+import type { ProviderFactory } from "../providers/types.ts";
 import { FileRefusal, readRegularTextFile } from "../core/_regular_file.ts";
 import { type EnvLookup, interpolate } from "./interpolate.ts";
 import type { ProfileData } from "./types.ts";
@@ -23,6 +24,11 @@ export interface Profile {
   readonly interpolated: ReadonlySet<string>;
   /** Names of the variables the profile refers to with `${NAME}`, set or not. */
   readonly variables: ReadonlySet<string>;
+  /**
+   * Provider factories by kind: the ones the profile was validated against, from which its
+   * providers are created (the plan and the resolver take them from here).
+   */
+  readonly factories: ReadonlyMap<string, ProviderFactory>;
 }
 
 /** Options of {@linkcode parseProfile}. */
@@ -34,6 +40,12 @@ export interface ParseProfileOptions {
    * environment (needs `--allow-env` for the variables the profile names).
    */
   readonly env?: EnvLookup | Readonly<Record<string, string>>;
+  /**
+   * Provider factories by kind, to validate against (each factory's `check`) and to run with.
+   * Here, in the profile layer, the default is none: only the schema's checks run and no provider
+   * can be created. The `parseProfile` and `loadProfile` of `mod.ts` fill in the built-in ones.
+   */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
 }
 
 /**
@@ -68,10 +80,11 @@ export function parseProfile(text: string, options: ParseProfileOptions = {}): P
     env,
   );
   const locate = yaml.locate;
+  const factories = options.providers ?? new Map<string, ProviderFactory>();
   const issues = [
     ...interpolationIssues,
     // A value left uninterpolated would also fail its schema check: report it once.
-    ...validateProfileData(data, locate).filter((i) =>
+    ...validateProfileData(data, locate, factories).filter((i) =>
       !interpolationIssues.some((x) => x.pointer === i.pointer)
     ),
   ].map((i) => {
@@ -85,13 +98,15 @@ export function parseProfile(text: string, options: ParseProfileOptions = {}): P
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     throw new ProfileError(source, issues);
   }
-  return { source, data: data as ProfileData, locate, interpolated, variables };
+  return { source, data: data as ProfileData, locate, interpolated, variables, factories };
 }
 
 /** Options of {@linkcode loadProfile}. */
 export interface LoadProfileOptions {
   /** Variables for interpolation (see {@linkcode ParseProfileOptions.env}). */
   readonly env?: EnvLookup | Readonly<Record<string, string>>;
+  /** Provider factories by kind (see {@linkcode ParseProfileOptions.providers}). */
+  readonly providers?: ReadonlyMap<string, ProviderFactory>;
 }
 
 /** The largest profile read: real ones are a few KiB; this stops a device or a huge file. */
@@ -139,7 +154,11 @@ export async function loadProfile(
       cause,
     });
   }
-  return parseProfile(text, { source: path, ...(options.env ? { env: options.env } : {}) });
+  return parseProfile(text, {
+    source: path,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.providers ? { providers: options.providers } : {}),
+  });
 }
 
 /**

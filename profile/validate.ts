@@ -10,7 +10,7 @@ import * as compiled from "./_profile_validator.js";
 import schema from "../schema/profile.schema.json" with { type: "json" };
 import type { ProfileIssue } from "../core/errors.ts";
 import { compileHostPattern, isLoopbackHost } from "./host_match.ts";
-import { PROVIDERS } from "../providers/registry.ts";
+import type { ProviderFactory } from "../providers/types.ts";
 import { escapePointer } from "./yaml_source.ts";
 import { authHeaderName, compileAuthSpec, isSafeHeaderValue } from "./auth_spec.ts";
 import type { ProfileData } from "./types.ts";
@@ -56,6 +56,8 @@ export type Locate = (pointer: string, key?: string) => SourcePosition | undefin
  *
  * @param data Plain data.
  * @param locate Maps pointers to positions.
+ * @param providers Provider factories by kind: each block of a known kind also gets its factory's
+ *   `check`. Default none (the schema's checks only).
  * @returns Every issue found; empty when the profile is valid.
  *
  * @example
@@ -65,11 +67,15 @@ export type Locate = (pointer: string, key?: string) => SourcePosition | undefin
  * if (!issues.some((i) => i.pointer === "/version")) throw new Error("version not reported");
  * ```
  */
-export function validateProfileData(data: unknown, locate: Locate): ProfileIssue[] {
+export function validateProfileData(
+  data: unknown,
+  locate: Locate,
+  providers: ReadonlyMap<string, ProviderFactory> = new Map(),
+): ProfileIssue[] {
   const v = getValidators();
   const issues: ProfileIssue[] = [];
   if (!v.profile(data)) issues.push(...schemaIssues(v.profile.errors ?? [], data, "", locate));
-  issues.push(...semanticIssues(data as ProfileData, v, locate));
+  issues.push(...semanticIssues(data as ProfileData, v, locate, providers));
   return indentationHints(data, dedupe(issues), locate);
 }
 
@@ -127,7 +133,12 @@ function indentationHints(data: unknown, issues: ProfileIssue[], locate: Locate)
   });
 }
 
-function semanticIssues(data: ProfileData, v: Validators, locate: Locate): ProfileIssue[] {
+function semanticIssues(
+  data: ProfileData,
+  v: Validators,
+  locate: Locate,
+  providers: ReadonlyMap<string, ProviderFactory>,
+): ProfileIssue[] {
   const issues: ProfileIssue[] = [];
   const at = (pointer: string, message: string, rule: string, key?: string): void => {
     issues.push(withPosition({ pointer, message, rule }, locate, key));
@@ -252,7 +263,7 @@ function semanticIssues(data: ProfileData, v: Validators, locate: Locate): Profi
     if (!isObject(provider) || typeof provider.kind !== "string") continue;
     // A provider's own checks assume the shape the schema guarantees: run them on valid blocks.
     if (!v.provider(provider)) continue;
-    const factory = PROVIDERS.get(provider.kind);
+    const factory = providers.get(provider.kind);
     for (const issue of factory?.check?.(provider) ?? []) {
       at(`/providers/${escapePointer(name)}${issue.pointer}`, issue.message, "provider-config");
     }

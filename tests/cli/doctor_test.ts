@@ -5,7 +5,7 @@
 
 import { main, type MainOptions } from "../../cli.ts";
 import type { DoctorReport, StepName, TargetResult } from "../../cli/doctor.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { createAuthFetch } from "../../http/auth_fetch.ts";
 import { envProvider } from "../../providers/env.ts";
 import { assert, assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";

@@ -11,7 +11,7 @@ import {
   profileVariables,
 } from "../../cli/_child_env.ts";
 import { createPlan } from "../../profile/plan.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { UsageError } from "../../core/errors.ts";
 import { startServer } from "../_servers.ts";

@@ -5,7 +5,7 @@
 
 import { dirname, resolve } from "node:path";
 import { main } from "../../cli.ts";
-import { loadProfile } from "../../profile/profile.ts";
+import { loadProfile } from "../../mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { fakeIo, tempDir } from "./_io.ts";
 

@@ -1,4 +1,4 @@
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { SCHEMA_KINDS } from "../../profile/validate.ts";
 import { PROVIDERS } from "../../providers/registry.ts";
 import { foreignImports, PROVIDER_MODULES } from "../../cli/_artifact.ts";

@@ -1,6 +1,6 @@
 import { createAuthFetch } from "../../http/auth_fetch.ts";
 import { installGlobalFetch } from "../../http/global_fetch.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import type { ProviderFactory } from "../../providers/types.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";

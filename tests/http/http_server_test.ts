@@ -3,7 +3,7 @@
  * bodies both ways, keep-alive and pipelining, connection bounds and timeouts.
  */
 
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { HttpParseError, parseRequestHead } from "../../http/_http_server.ts";
 import { type ProxyOptions, startProxy } from "../../http/proxy.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";

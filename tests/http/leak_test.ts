@@ -4,7 +4,7 @@
  */
 
 import { createAuthFetch } from "../../http/auth_fetch.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { createLogger } from "../../core/log.ts";
 import { assert, assertNoCanary } from "../_assert.ts";
 import { startServer } from "../_servers.ts";

@@ -4,7 +4,7 @@
  * included) go through `providerFetch` (default `globalThis.fetch`).
  */
 
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { createAuthFetch } from "../../http/auth_fetch.ts";
 import { installGlobalFetch } from "../../http/global_fetch.ts";
 import { startProxy } from "../../http/proxy.ts";

@@ -4,7 +4,7 @@
  * are not browsers (curl, fetch) keep working.
  */
 
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { createRequestGuard } from "../../http/_proxy_guard.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";

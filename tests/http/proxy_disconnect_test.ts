@@ -4,7 +4,7 @@
  * upstream, a raw TCP server, must see its connection close within a second.
  */
 
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { deadlineTest } from "../_deadline.ts";

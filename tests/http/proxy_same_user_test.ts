@@ -1,4 +1,4 @@
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { UsageError } from "../../core/errors.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { connectionOwners, procAddresses, sameUserPeer } from "../../http/_peer_uid.ts";

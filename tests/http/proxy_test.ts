@@ -1,4 +1,4 @@
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { UsageError } from "../../core/errors.ts";
 import { isLoopback, parseListen, startProxy, timingSafeEqual } from "../../http/proxy.ts";
 import {

@@ -1,5 +1,5 @@
 import { parseResponseHead, UpstreamPool, UpstreamProtocolError } from "../../http/_upstream.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
 import { deadlineTest } from "../_deadline.ts";

@@ -3,9 +3,11 @@
  * below it. The module graph comes from `deno info --json` (static, dynamic and type-only imports),
  * walked from both entry points.
  *
- *   core/ → providers/ → profile/ → engine/ → http/ → cli/ → mod.ts, cli.ts
+ *   core/ → providers/ → profile/ → engine/ → http/ → cli/ → mod.ts, builtin.ts, cli.ts
  *
- * `deps/` (pinned npm packages) and `schema/` (data) may be imported from any layer.
+ * `deps/` (pinned npm packages) and `schema/` (data) may be imported from any layer. The built-in
+ * registry of providers is passed in from the top: only the entry points and `cli/` import
+ * `providers/registry.ts` (a bundle's generated entry passes its own).
  */
 
 import { assert, assertEquals } from "../_assert.ts";
@@ -17,6 +19,10 @@ const ROOT = new URL("../../", import.meta.url);
 const LAYERS = ["core", "providers", "profile", "engine", "http", "cli"] as const;
 /** Folders any layer may import from. */
 const SHARED = new Set(["deps", "schema"]);
+/** The modules above every layer. */
+const ENTRY_POINTS = new Set(["mod.ts", "builtin.ts", "cli.ts"]);
+/** The registry of built-in providers, which only the top may import. */
+const REGISTRY = "providers/registry.ts";
 
 /** One import: the importing module and the imported one, both relative to the repository. */
 interface Edge {
@@ -28,7 +34,7 @@ interface Edge {
 function rank(path: string): number | "shared" | undefined {
   const top = path.includes("/") ? path.slice(0, path.indexOf("/")) : path;
   if (SHARED.has(top)) return "shared";
-  if (path === "mod.ts" || path === "cli.ts") return LAYERS.length;
+  if (ENTRY_POINTS.has(path)) return LAYERS.length;
   const i = (LAYERS as readonly string[]).indexOf(top);
   return i < 0 ? undefined : i;
 }
@@ -43,6 +49,15 @@ export function violations(edges: readonly Edge[]): string[] {
     if (a === "shared" || b > a) out.push(`${from} imports ${to}`);
   }
   return out;
+}
+
+/** The imports of the provider registry from below the top (the entry points and `cli/`). */
+export function registryViolations(edges: readonly Edge[]): string[] {
+  return edges
+    .filter(({ from, to }) =>
+      to === REGISTRY && !ENTRY_POINTS.has(from) && !from.startsWith("cli/")
+    )
+    .map(({ from, to }) => `${from} imports ${to}`);
 }
 
 interface InfoModule {
@@ -86,6 +101,30 @@ Deno.test("source folders import one way: core → providers → profile → eng
     assert([...seen].some((p) => p.startsWith(`${layer}/`)), `no module of ${layer}/ reached`);
   }
   assertEquals(violations(edges), []);
+});
+
+Deno.test("the provider registry is passed in: only mod.ts, builtin.ts, cli.ts and cli/ import it", async () => {
+  const edges = [...await graph("mod.ts"), ...await graph("cli.ts")];
+  assert(edges.some((e) => e.to === REGISTRY), `${REGISTRY} not reached`);
+  assertEquals(registryViolations(edges), []);
+});
+
+Deno.test("registryViolations() names an import of the registry below the top, and only that one", () => {
+  assertEquals(
+    registryViolations([
+      { from: "engine/resolver.ts", to: "providers/registry.ts" },
+      { from: "profile/validate.ts", to: "providers/registry.ts" },
+      { from: "providers/registry.ts", to: "providers/env.ts" },
+      { from: "cli/load.ts", to: "providers/registry.ts" },
+      { from: "builtin.ts", to: "providers/registry.ts" },
+      { from: "mod.ts", to: "providers/registry.ts" },
+      { from: "cli.ts", to: "providers/registry.ts" },
+    ]),
+    [
+      "engine/resolver.ts imports providers/registry.ts",
+      "profile/validate.ts imports providers/registry.ts",
+    ],
+  );
 });
 
 Deno.test("violations() names an import against the direction, and only that one", () => {

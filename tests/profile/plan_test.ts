@@ -1,4 +1,4 @@
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { createPlan, matchRule } from "../../profile/plan.ts";
 import { assertEquals } from "../_assert.ts";
 

@@ -1,5 +1,5 @@
 import { stringify } from "../../deps/yaml.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { ProfileError } from "../../core/errors.ts";
 import { assert } from "../_assert.ts";
 import { check, fc } from "../_property.ts";

@@ -1,4 +1,5 @@
-import { loadProfile, parseProfile, resolveProfilePath } from "../../profile/profile.ts";
+import { resolveProfilePath } from "../../profile/profile.ts";
+import { loadProfile, parseProfile } from "../../mod.ts";
 import { PROFILE_SCHEMA, SCHEMA_KINDS } from "../../profile/validate.ts";
 import { PROVIDERS } from "../../providers/registry.ts";
 import { ProfileError } from "../../core/errors.ts";

@@ -24,7 +24,7 @@ import type {
   SecretRef,
   SecretValue,
 } from "../../providers/types.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { ProfileError, SecretResolutionError } from "../../core/errors.ts";
 import {
   assert,
