@@ -26,6 +26,8 @@ import { HELP } from "./cli/_help.ts";
 import type { EmbeddedProfile } from "./cli/load.ts";
 import type { Profile } from "./profile/profile.ts";
 import type { ProviderFactory } from "./providers/types.ts";
+import { PROVIDER_KINDS } from "./providers/registry.ts";
+import { initFlags } from "./cli/_init_flags.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 /** The profile `--from-env` asks for, or undefined. */
@@ -267,39 +269,20 @@ function buildProgram(
       );
     });
 
-  program.command("init")
+  const init = program.command("init")
     .description("Write a starter profile (asks on a terminal for what the flags do not give)")
     .option("-p, --profile <path>", "file to write", "./mlflow-auth.yaml")
-    .addOption(
-      new Option("--provider <kind>", "provider kind").choices([
-        "env",
-        "file",
-        "vault",
-        "aws-secrets-manager",
-        "azure-key-vault",
-      ]),
-    )
+    .addOption(new Option("--provider <kind>", "provider kind").choices(PROVIDER_KINDS))
     .option("--host <url>", "tracking server URL, e.g. https://mlflow.company.com")
     .addOption(new Option("--auth <type>", "how the secret is sent").choices(["bearer", "basic"]))
     .option("--field <name>", "field of a JSON-object secret to use")
-    .option("--name <name>", "provider instance name")
-    .option("--var <name>", "env: environment variable holding the secret")
-    .option("--path <path>", "file: the secret file; vault: the secret path")
-    .option("--address <url>", "vault: address (default: $VAULT_ADDR)")
-    .option("--mount <mount>", "vault: KV mount")
-    .addOption(
-      new Option("--vault-auth <method>", "vault: auth method").choices([
-        "token",
-        "token_file",
-        "approle",
-        "kubernetes",
-      ]),
-    )
-    .option("--role <role>", "vault: Kubernetes auth role")
-    .option("--secret-id <id>", "aws-secrets-manager: secret name or ARN")
-    .option("--region <region>", "aws-secrets-manager: region")
-    .option("--vault-url <url>", "azure-key-vault: vault URL (https)")
-    .option("--secret-name <name>", "azure-key-vault: secret name")
+    .option("--name <name>", "provider instance name");
+  // Each provider kind's template adds its flags.
+  for (const flag of initFlags()) {
+    const option = new Option(flag.flags, flag.description);
+    init.addOption(flag.choices !== undefined ? option.choices(flag.choices) : option);
+  }
+  init
     .option("--force", "overwrite an existing file")
     .option("--stdout", "print the profile instead of writing it")
     .option("--from-env", "build it from the Python plugin's environment variables")

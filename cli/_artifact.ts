@@ -2,13 +2,15 @@
  * Building an artifact with an embedded profile: the generated entry module, the provider
  * subset, and `deno bundle`. Shared by `bundle` and `compile`; internal.
  *
- * The entry module imports `main` from `cli.ts` and the factories of the provider kinds the
- * profile uses, and passes them and the profile text to `main`: nothing is kept in global state.
- * An import map given to `deno bundle` also replaces `providers/registry.ts` with a generated
- * module that lists only those factories, so the other provider modules and their SDKs never
- * enter the module graph (and the bundle); the `deps/` modules that pin their SDK packages are
- * also replaced by modules that throw when loaded, so no other import can pull them in. The SDKs of the kinds used are inlined: the bundle imports
- * nothing but Node built-ins (and, at most, the left-out SDKs, from code that never runs).
+ * The entry module imports `main` from `cli.ts` and the descriptors of the provider kinds the
+ * profile uses, and passes their factories and the profile text to `main`: nothing is kept in
+ * global state. An import map given to `deno bundle` also replaces `providers/registry.ts` with a
+ * generated module that lists only those descriptors, so the other provider modules and their
+ * SDKs never enter the module graph (and the bundle); the `deps/` modules that pin their SDK
+ * packages are also replaced by modules that throw when loaded, so no other import can pull them
+ * in. The SDKs of the kinds used are inlined: the bundle imports nothing but Node built-ins (and,
+ * at most, the left-out SDKs, from code that never runs). Where each kind's module and SDKs are
+ * comes from its descriptor in the registry.
  *
  * @module
  */
@@ -18,34 +20,36 @@ import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Profile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
-import { SDK_MODULES } from "./_sdk.ts";
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 
-/** Where a provider kind's module and factory live, and the npm packages its SDK comes from. */
+/** Where a provider kind's descriptor lives, and the npm packages its SDK comes from. */
 export interface ProviderModule {
   /** Path from the source root, e.g. `providers/env.ts`. */
   readonly module: string;
-  /** Name of the exported `ProviderFactory`. */
-  readonly factory: string;
+  /** Name of the exported `ProviderDescriptor`. */
+  readonly descriptor: string;
   /** npm packages the provider imports (lazily). */
   readonly sdks: readonly string[];
+  /** Paths from the source root of the `deps/` modules that pin those packages, by package. */
+  readonly sdkModules: Readonly<Record<string, string>>;
 }
 
-/** Every provider kind, for code generation. A test holds it equal to the registry. */
-export const PROVIDER_MODULES: Readonly<Record<string, ProviderModule>> = {
-  env: { module: "providers/env.ts", factory: "envProvider", sdks: [] },
-  file: { module: "providers/file.ts", factory: "fileProvider", sdks: [] },
-  vault: { module: "providers/vault/mod.ts", factory: "vaultProvider", sdks: ["node-vault"] },
-  "aws-secrets-manager": {
-    module: "providers/aws_secrets_manager/provider.ts",
-    factory: "awsSecretsManagerProvider",
-    sdks: ["@aws-sdk/client-secrets-manager", "@aws-sdk/credential-providers"],
-  },
-  "azure-key-vault": {
-    module: "providers/azure_key_vault/provider.ts",
-    factory: "azureKeyVaultProvider",
-    sdks: ["@azure/identity", "@azure/keyvault-secrets"],
-  },
-};
+const SOURCE_ROOT = new URL("../", import.meta.url).href;
+
+/** A module URL as a path from the source root (the URL itself when outside it). */
+function fromRoot(url: string): string {
+  return url.startsWith(SOURCE_ROOT) ? url.slice(SOURCE_ROOT.length) : url;
+}
+
+/** Every provider kind, for code generation: from the registry's descriptors. */
+export const PROVIDER_MODULES: Readonly<Record<string, ProviderModule>> = Object.fromEntries(
+  [...PROVIDER_DESCRIPTORS].map(([kind, d]) => [kind, {
+    module: fromRoot(d.exported.module),
+    descriptor: d.exported.name,
+    sdks: d.sdks.map((sdk) => sdk.package),
+    sdkModules: Object.fromEntries(d.sdks.map((sdk) => [sdk.package, fromRoot(sdk.module)])),
+  }]),
+);
 
 /**
  * The provider kinds a profile's host rules use (a declared provider no rule names is not
@@ -164,8 +168,12 @@ export async function buildBundle(
       generatedEntry(root, kinds, { text: options.text, source: options.source }),
     );
     const stubs: Record<string, string> = {};
+    const sdkModules: Record<string, string> = Object.assign(
+      {},
+      ...Object.values(PROVIDER_MODULES).map((m) => m.sdkModules),
+    );
     for (const pkg of excluded) {
-      const module = SDK_MODULES[pkg];
+      const module = sdkModules[pkg];
       if (module === undefined) continue;
       const stub = pathToFileURL(`${work}/left_out_${basename(module)}`);
       await Deno.writeTextFile(stub, leftOutSdk(pkg, kinds));
@@ -314,7 +322,7 @@ function leftOutSdk(pkg: string, kinds: readonly string[]): string {
   ].join("\n");
 }
 
-function factoriesOf(root: URL, kinds: readonly string[]): { imports: string; list: string } {
+function descriptorsOf(root: URL, kinds: readonly string[]): { imports: string; list: string } {
   const lines: string[] = [];
   const names: string[] = [];
   for (const kind of kinds) {
@@ -324,22 +332,29 @@ function factoriesOf(root: URL, kinds: readonly string[]): { imports: string; li
         `Cannot build: provider kind "${kind}" has no module in this version; use a kind the schema lists`,
       );
     }
-    lines.push(`import { ${m.factory} } from ${JSON.stringify(new URL(m.module, root).href)};`);
-    names.push(m.factory);
+    lines.push(`import { ${m.descriptor} } from ${JSON.stringify(new URL(m.module, root).href)};`);
+    names.push(m.descriptor);
   }
-  return { imports: lines.join("\n"), list: names.map((n) => `[${n}.kind, ${n}]`).join(", ") };
+  return { imports: lines.join("\n"), list: names.join(", ") };
 }
 
-/** The module that replaces `providers/registry.ts` inside the bundle. */
+/** The module that replaces `providers/registry.ts` inside the bundle: the same exports. */
 function generatedRegistry(root: URL, kinds: readonly string[]): string {
-  const { imports, list } = factoriesOf(root, kinds);
+  const { imports, list } = descriptorsOf(root, kinds);
+  const types = (file: string) => JSON.stringify(new URL(file, root).href);
   return [
     "// Generated by mlflow-secrets-auth: providers/registry.ts for one profile's provider kinds.",
-    `import type { ProviderFactory } from ${
-      JSON.stringify(new URL("providers/types.ts", root).href)
-    };`,
+    `import type { ProviderDescriptor } from ${types("providers/descriptor.ts")};`,
+    `import type { ProviderFactory } from ${types("providers/types.ts")};`,
     imports,
-    `export const PROVIDERS: ReadonlyMap<string, ProviderFactory> = new Map([${list}]);`,
+    `const DESCRIPTORS: readonly ProviderDescriptor[] = [${list}];`,
+    "export const PROVIDER_DESCRIPTORS: ReadonlyMap<string, ProviderDescriptor> = new Map(",
+    "  DESCRIPTORS.map((d) => [d.factory.kind, d]),",
+    ");",
+    "export const PROVIDERS: ReadonlyMap<string, ProviderFactory> = new Map(",
+    "  DESCRIPTORS.map((d) => [d.factory.kind, d.factory]),",
+    ");",
+    "export const PROVIDER_KINDS: readonly string[] = DESCRIPTORS.map((d) => d.factory.kind);",
     "",
   ].join("\n");
 }
@@ -350,12 +365,12 @@ function generatedEntry(
   kinds: readonly string[],
   embedded: { text: string; source: string },
 ): string {
-  const { imports, list } = factoriesOf(root, kinds);
+  const { imports, list } = descriptorsOf(root, kinds);
   return [
     "// Generated by mlflow-secrets-auth: the command line with an embedded profile.",
     `import { main } from ${JSON.stringify(new URL("cli.ts", root).href)};`,
     imports,
-    `const providers = new Map([${list}]);`,
+    `const providers = new Map([${list}].map((d) => [d.factory.kind, d.factory]));`,
     `const embeddedProfile = ${JSON.stringify(embedded)};`,
     "Deno.exit(await main(Deno.args, undefined, { embeddedProfile, providers }));",
     "",

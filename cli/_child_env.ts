@@ -25,6 +25,7 @@ import type { Plan, PlanRule } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";
 import { escapePointer } from "../profile/yaml_source.ts";
 import type { SecretValue } from "../providers/types.ts";
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 
 /**
  * Variables removed from every child environment: MLflow's own credentials, and
@@ -37,15 +38,6 @@ export const MLFLOW_CREDENTIAL_VARS: readonly string[] = [
   "MLFLOW_TRACKING_TOKEN",
   "MLFLOW_TRACKING_AUTH",
 ];
-
-/**
- * Variables a provider kind reads without the profile naming them, and which lead to the
- * credential. node-vault reads `VAULT_TOKEN` when it loads, and it is the `token` method's
- * default.
- */
-const IMPLICIT: Readonly<Record<string, readonly string[]>> = {
-  vault: ["VAULT_TOKEN"],
-};
 
 /** Azure managed identity variables besides `AZURE_*` (read by `@azure/identity`). */
 const CLOUD_NAMES: ReadonlySet<string> = new Set([
@@ -82,13 +74,15 @@ export function profileVariables(profile: Profile, plan: Plan): Map<string, stri
     for (const [pointer, name] of envSettings(block, `/providers/${escapePointer(provider)}`)) {
       add(name, pointer);
     }
-    for (const name of IMPLICIT[block.kind] ?? []) {
+    // Variables the kind reads without the profile naming them (its descriptor lists them).
+    for (const name of PROVIDER_DESCRIPTORS.get(block.kind)?.exec?.defaultEnv ?? []) {
       add(name, `read by default by ${block.kind} provider "${provider}"`);
     }
   }
   for (const rule of plan.rules) {
     const at = `/hosts/${rule.index}/secret`;
-    if (rule.providerKind === "env") add(rule.secret.var, `${at}/var`);
+    const variable = PROVIDER_DESCRIPTORS.get(rule.providerKind)?.exec?.secretVariable;
+    if (variable !== undefined) add(rule.secret[variable], `${at}/${variable}`);
     for (const [pointer, name] of envSettings(rule.secret, at)) add(name, pointer);
   }
   return names;

@@ -1,37 +1,17 @@
 /**
  * The npm packages (SDKs) each provider kind loads on first use, and a timed check that they
- * load. Used by `info` and `doctor` only: nothing here runs at import time.
+ * load. Used by `info` and `doctor` only: nothing here runs at import time. Each kind's
+ * descriptor names its packages and how to load them.
  *
  * @module
  */
 
-/** Packages each provider kind imports lazily; `env` and `file` need none. */
-export const SDK_PACKAGES: Readonly<Record<string, readonly string[]>> = {
-  "env": [],
-  "file": [],
-  "vault": ["node-vault"],
-  "aws-secrets-manager": ["@aws-sdk/client-secrets-manager", "@aws-sdk/credential-providers"],
-  "azure-key-vault": ["@azure/identity", "@azure/keyvault-secrets"],
-};
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 
-/** The module (path from the source root) that pins each package; `deps/` holds one per package. */
-export const SDK_MODULES: Readonly<Record<string, string>> = {
-  "node-vault": "deps/node_vault.ts",
-  "@aws-sdk/client-secrets-manager": "deps/aws_secrets_manager.ts",
-  "@aws-sdk/credential-providers": "deps/aws_credential_providers.ts",
-  "@azure/identity": "deps/azure_identity.ts",
-  "@azure/keyvault-secrets": "deps/azure_keyvault_secrets.ts",
-};
-
-// Literal specifiers of the modules that pin each package, so that `deno info` lists them as
-// dynamic imports (never static ones).
-const LOADERS: Readonly<Record<string, () => Promise<unknown>>> = {
-  "node-vault": () => import("../deps/node_vault.ts"),
-  "@aws-sdk/client-secrets-manager": () => import("../deps/aws_secrets_manager.ts"),
-  "@aws-sdk/credential-providers": () => import("../deps/aws_credential_providers.ts"),
-  "@azure/identity": () => import("../deps/azure_identity.ts"),
-  "@azure/keyvault-secrets": () => import("../deps/azure_keyvault_secrets.ts"),
-};
+/** Packages each provider kind imports lazily (from its descriptor); `env` and `file` need none. */
+export const SDK_PACKAGES: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  [...PROVIDER_DESCRIPTORS].map(([kind, d]) => [kind, d.sdks.map((sdk) => sdk.package)]),
+);
 
 /** Whether one package loaded, and how long it took. */
 export interface SdkStatus {
@@ -63,12 +43,11 @@ export async function loadSdks(
   now: () => number = () => performance.now(),
 ): Promise<SdkStatus[]> {
   const out: SdkStatus[] = [];
-  for (const name of SDK_PACKAGES[kind] ?? []) {
+  for (const sdk of PROVIDER_DESCRIPTORS.get(kind)?.sdks ?? []) {
+    const name = sdk.package;
     const started = now();
     try {
-      const load = LOADERS[name];
-      if (load === undefined) throw new Error(`no loader for "${name}"`);
-      await load();
+      await sdk.load();
       out.push({ package: name, loaded: true, ms: Math.round(now() - started) });
     } catch (error) {
       out.push({

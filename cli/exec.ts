@@ -64,6 +64,7 @@ import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import type { Logger } from "../core/log.ts";
 import { type ProxyHandle, startProxy } from "../http/proxy.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 import type { Profile } from "../profile/profile.ts";
 import {
   credentialForms,
@@ -228,7 +229,7 @@ export async function runExec(
         logger,
         accessLog: options.accessLog === true,
       });
-      if (options.preflight === false && !LOCAL_KINDS.has(proxy.rule.providerKind)) {
+      if (options.preflight === false && !isLocalKind(proxy.rule.providerKind)) {
         childEnv.MLFLOW_TRACKING_URI = proxy.url;
         childEnv.MLFLOW_TRACKING_TOKEN = clientToken;
         const warmUp = resolveConcurrently(proxy, { ...childEnv }, logger);
@@ -281,11 +282,13 @@ export async function runExec(
 }
 
 /**
- * Provider kinds that read a local source (a variable, a file): no network, no SDK, microseconds.
- * Their secret is always read before the child starts. Any other kind (and any kind added later)
- * is a secret store, resolved first unless `--no-preflight`.
+ * Whether a provider kind reads a local source (a variable, a file: its descriptor says so): no
+ * network, no SDK, microseconds. Its secret is always read before the child starts. Any other
+ * kind is a secret store, resolved first unless `--no-preflight`.
  */
-const LOCAL_KINDS: ReadonlySet<string> = new Set(["env", "file"]);
+function isLocalKind(kind: string): boolean {
+  return PROVIDER_DESCRIPTORS.get(kind)?.exec?.local === true;
+}
 
 /**
  * Starts resolving the proxy's credential while the child runs (`--no-preflight`). The child's
@@ -407,7 +410,7 @@ function childEnvironment(
     }
   } else if (cloud.length > 0) {
     const kinds = new Set(Object.values(plan.providers).map((p) => p.kind));
-    if (kinds.has("aws-secrets-manager") || kinds.has("azure-key-vault")) {
+    if ([...kinds].some((k) => PROVIDER_DESCRIPTORS.get(k)?.exec?.ambientCloud === true)) {
       options.logger.warn(
         "the child keeps the ambient cloud variables, with which it may read the secret from the cloud provider itself; pass --scrub-cloud-env to remove them",
         { variables: cloud.join(",") },

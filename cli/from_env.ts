@@ -17,7 +17,11 @@ import { stringify } from "../deps/yaml.ts";
 import { isLoopbackHost } from "../profile/host_match.ts";
 import { parseProfile, type Profile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
-import { PROVIDERS as REGISTRY } from "../providers/registry.ts";
+import type { FromEnvMapping } from "../providers/descriptor.ts";
+import {
+  PROVIDER_DESCRIPTORS as REGISTRY_DESCRIPTORS,
+  PROVIDERS as REGISTRY,
+} from "../providers/registry.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReference } from "./_schema_ref.ts";
 
@@ -34,19 +38,22 @@ export interface FromEnvProfile {
 /** The display name of a profile built from the environment. */
 export const FROM_ENV_SOURCE = "<from-env>";
 
-const PROVIDERS = ["vault", "aws-secrets-manager", "azure-key-vault"] as const;
-type OldProvider = typeof PROVIDERS[number];
 const TRUTHY = new Set(["1", "true", "yes", "on"]);
-const TTL_PREFIX: Readonly<Record<OldProvider, string>> = {
-  "vault": "MLFLOW_VAULT",
-  "aws-secrets-manager": "MLFLOW_AWS",
-  "azure-key-vault": "MLFLOW_AZURE",
-};
-const PROVIDER_NAME: Readonly<Record<OldProvider, string>> = {
-  "vault": "vault",
-  "aws-secrets-manager": "aws",
-  "azure-key-vault": "azure",
-};
+
+/**
+ * The kinds the Python plugin knew, each with its mapping, in its priority order (the
+ * registry's: the plugin tried vault, then aws-secrets-manager, then azure-key-vault).
+ */
+function mappings(): [string, FromEnvMapping][] {
+  return [...REGISTRY_DESCRIPTORS].flatMap(([kind, d]): [string, FromEnvMapping][] =>
+    d.fromEnv === undefined ? [] : [[kind, d.fromEnv]]
+  );
+}
+
+/** The variable that enables one kind, e.g. `MLFLOW_SECRETS_AUTH_ENABLE_VAULT`. */
+function enableVariable(kind: string): string {
+  return `MLFLOW_SECRETS_AUTH_ENABLE_${kind.toUpperCase().replaceAll("-", "_")}`;
+}
 
 /**
  * Builds a profile from the Python plugin's environment variables.
@@ -86,104 +93,78 @@ export function buildProfileFromEnv(
   const warnings: string[] = [];
 
   // Which provider: the first enabled one, in the old plugin's priority order.
+  const known = mappings();
+  const kinds = known.map(([kind]) => kind);
   const listed = (get("MLFLOW_SECRETS_AUTH_ENABLE") ?? "").split(",")
     .map((p) => p.trim().toLowerCase()).filter((p) => p !== "");
   for (const name of listed) {
-    if (!(PROVIDERS as readonly string[]).includes(name)) {
+    if (!kinds.includes(name)) {
       warnings.push(
         `MLFLOW_SECRETS_AUTH_ENABLE names "${name}", which the Python plugin did not know; it is ignored`,
       );
     }
   }
-  const enabled = PROVIDERS.filter((p) =>
-    listed.includes(p) ||
-    TRUTHY.has(
-      (get(`MLFLOW_SECRETS_AUTH_ENABLE_${p.toUpperCase().replaceAll("-", "_")}`) ?? "")
-        .toLowerCase(),
-    )
+  const enabled = known.filter(([kind]) =>
+    listed.includes(kind) || TRUTHY.has((get(enableVariable(kind)) ?? "").toLowerCase())
   );
-  const kind = enabled[0];
-  if (kind === undefined) {
+  const chosen = enabled[0];
+  if (chosen === undefined) {
+    const choices = kinds.length > 1
+      ? `${kinds.slice(0, -1).join(", ")} or ${kinds.at(-1)}`
+      : kinds.join("");
     throw new UsageError(
-      "Cannot build a profile from the environment: no provider is enabled; set MLFLOW_SECRETS_AUTH_ENABLE to vault, aws-secrets-manager or azure-key-vault (or MLFLOW_SECRETS_AUTH_ENABLE_VAULT=true)",
+      `Cannot build a profile from the environment: no provider is enabled; set MLFLOW_SECRETS_AUTH_ENABLE to ${choices} (or ${
+        enableVariable(kinds[0] ?? "")
+      }=true)`,
     );
   }
+  const [kind, mapping] = chosen;
   if (enabled.length > 1) {
     warnings.push(
       `several providers are enabled (${
-        enabled.join(", ")
+        enabled.map(([k]) => k).join(", ")
       }); the Python plugin used only the first, "${kind}", and so does this profile`,
     );
   }
 
   const missing: string[] = [];
-  const need = (name: string): string => {
-    const v = get(name);
-    if (v === undefined) missing.push(name);
-    return v ?? "";
-  };
-  const providerName = PROVIDER_NAME[kind];
-  let provider: Record<string, unknown>;
-  let secret: Record<string, unknown>;
-  switch (kind) {
-    case "vault": {
-      const address = need("VAULT_ADDR");
-      let auth: Record<string, unknown>;
-      if (get("VAULT_TOKEN") !== undefined) {
-        auth = { method: "token", token_env: "VAULT_TOKEN" };
-      } else if (get("VAULT_ROLE_ID") !== undefined && get("VAULT_SECRET_ID") !== undefined) {
-        auth = {
-          method: "approle",
-          role_id_env: "VAULT_ROLE_ID",
-          secret_id_env: "VAULT_SECRET_ID",
-        };
-      } else {
-        missing.push("VAULT_TOKEN (or VAULT_ROLE_ID and VAULT_SECRET_ID)");
-        auth = { method: "token", token_env: "VAULT_TOKEN" };
-      }
-      provider = { kind, address, auth };
-      if (insecureHttp(address)) {
-        provider.allow_insecure_http = true;
-        warnings.push(
-          `VAULT_ADDR is plain http on a non-loopback host: the Vault token travels in clear text; this profile keeps it working with allow_insecure_http: true — switch Vault to https`,
-        );
-      }
-      secret = vaultSecret(need("MLFLOW_VAULT_SECRET_PATH"), warnings);
-      break;
-    }
-    case "aws-secrets-manager":
-      provider = { kind, region: need("AWS_REGION") };
-      secret = { id: need("MLFLOW_AWS_SECRET_ID") };
-      break;
-    case "azure-key-vault": {
-      const url = need("AZURE_KEY_VAULT_URL");
-      if (url !== "" && !url.toLowerCase().startsWith("https://")) {
-        throw new UsageError(
-          "Cannot build a profile from the environment: AZURE_KEY_VAULT_URL is not an https:// URL; the Python plugin refused it too — set the vault's https URL",
-        );
-      }
-      provider = { kind, vault_url: url, credential: { type: "default" } };
-      secret = { name: need("MLFLOW_AZURE_SECRET_NAME") };
-      break;
-    }
-  }
+  const built = mapping.build({
+    get,
+    need(name) {
+      const v = get(name);
+      if (v === undefined) missing.push(name);
+      return v ?? "";
+    },
+    missing(what) {
+      missing.push(what);
+    },
+    warn(text) {
+      warnings.push(text);
+    },
+    refuse(reason): never {
+      throw new UsageError(`Cannot build a profile from the environment: ${reason}`);
+    },
+  });
+  const provider = { kind, ...built.provider };
+  const secret = built.secret;
+  const providerName = mapping.name;
   if (missing.length > 0) {
     throw new UsageError(
       `Cannot build a profile from the environment: the ${kind} provider is enabled but ${
-        missing.map((m) => m.startsWith("VAULT_TOKEN ") ? m : `"${m}"`).join(", ")
+        missing.map((m) => m.includes(" ") ? m : `"${m}"`).join(", ")
       } ${missing.length === 1 ? "is" : "are"} not set; export ${
         missing.length === 1 ? "it" : "them"
       } as for the Python plugin`,
     );
   }
 
-  const auth = authFromEnv(get(`${TTL_PREFIX[kind]}_AUTH_MODE`), get("MLFLOW_AUTH_HEADER_NAME"), {
-    modeVar: `${TTL_PREFIX[kind]}_AUTH_MODE`,
+  const auth = authFromEnv(get(`${mapping.prefix}_AUTH_MODE`), get("MLFLOW_AUTH_HEADER_NAME"), {
+    modeVar: `${mapping.prefix}_AUTH_MODE`,
     warnings,
   });
   const ttl = ttlFromEnv(
-    `${TTL_PREFIX[kind]}_TTL_SEC`,
-    get(`${TTL_PREFIX[kind]}_TTL_SEC`),
+    `${mapping.prefix}_TTL_SEC`,
+    get(`${mapping.prefix}_TTL_SEC`),
     warnings,
   );
   const hosts = hostsFromEnv(get("MLFLOW_TRACKING_URI"), get("MLFLOW_SECRETS_ALLOWED_HOSTS"), {
@@ -253,21 +234,6 @@ export function loadFromEnv(io: CliIo, options: { readonly json?: boolean } = {}
 /** Writes each warning to stderr, prefixed with `warning:`. */
 export function printWarnings(io: CliIo, warnings: readonly string[]): void {
   for (const w of warnings) io.stderr(`warning: ${w}\n`);
-}
-
-function vaultSecret(path: string, warnings: string[]): Record<string, unknown> {
-  // The old plugin always read below the "secret" mount: KV v2 first, then KV v1.
-  if (path.startsWith("secret/data/")) {
-    return { mount: "secret", path: path.slice("secret/data/".length), kv: 2 };
-  }
-  if (path.startsWith("secret/")) return { mount: "secret", path: path.slice("secret/".length) };
-  const rest = path.replace(/^\/+/, "");
-  if (rest !== "") {
-    warnings.push(
-      `MLFLOW_VAULT_SECRET_PATH "${path}" does not start with "secret/": the Python plugin read it below the "secret" mount ("secret/${rest}"), and so does this profile; set mount if you meant another one`,
-    );
-  }
-  return { mount: "secret", path: rest };
 }
 
 function authFromEnv(
@@ -465,15 +431,6 @@ export function globMatch(pattern: string, name: string): boolean {
     } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
   }
   return new RegExp(`^${re}$`).test(name);
-}
-
-function insecureHttp(address: string): boolean {
-  try {
-    const url = new URL(address);
-    return url.protocol === "http:" && !isLoopbackHost(url.hostname);
-  } catch {
-    return false;
-  }
 }
 
 function escapeDollars(value: unknown): unknown {

@@ -8,29 +8,23 @@
 
 import { parseProfile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
-import { PROVIDERS } from "../providers/registry.ts";
+import { PROVIDER_DESCRIPTORS, PROVIDER_KINDS, PROVIDERS } from "../providers/registry.ts";
+import type { InitTemplate } from "../providers/descriptor.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import { buildProfileFromEnv, printWarnings } from "./from_env.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReferenceFor } from "./_schema_ref.ts";
 
-/** Provider kinds `init` can write. */
-export const INIT_KINDS = [
-  "env",
-  "file",
-  "vault",
-  "aws-secrets-manager",
-  "azure-key-vault",
-] as const;
-/** A provider kind `init` can write. */
-export type InitKind = typeof INIT_KINDS[number];
-/** Vault auth methods `init` can write. */
-export const VAULT_METHODS = ["token", "token_file", "approle", "kubernetes"] as const;
+/** Provider kinds `init` can write: the registry's, in its order (the schema's). */
+export const INIT_KINDS: readonly string[] = PROVIDER_KINDS.filter((k) =>
+  PROVIDER_DESCRIPTORS.get(k)?.init !== undefined
+);
 
 /** Options of {@linkcode runInit} (the command's flags). */
 export interface InitOptions {
   /** Output file. Default `./mlflow-auth.yaml`. */
   readonly profile?: string | undefined;
+  /** Provider kind, one of {@linkcode INIT_KINDS}. */
   readonly provider?: string | undefined;
   /** Tracking server URL, becomes the rule's `match`. */
   readonly host?: string | undefined;
@@ -68,30 +62,15 @@ export interface InitOptions {
   readonly fromEnv?: boolean | undefined;
 }
 
-const DEFAULT_NAME: Readonly<Record<InitKind, string>> = {
-  "env": "ci-env",
-  "file": "mounted",
-  "vault": "vault",
-  "aws-secrets-manager": "aws",
-  "azure-key-vault": "azure",
-};
-
 interface Answers {
-  kind: InitKind;
+  kind: string;
+  template: InitTemplate;
   host: string;
   auth: "bearer" | "basic";
   field?: string;
   name: string;
-  var?: string;
-  path?: string;
-  address?: string;
-  mount?: string;
-  vaultAuth?: typeof VAULT_METHODS[number];
-  role?: string;
-  secretId?: string;
-  region?: string;
-  vaultUrl?: string;
-  secretName?: string;
+  /** The kind's own answers, by question key. */
+  values: Record<string, string>;
 }
 
 /**
@@ -191,7 +170,8 @@ function collect(options: InitOptions, io: CliIo): Answers {
   );
   if (kindText === undefined) throw missingFlags(missing, undefined);
   const kind = INIT_KINDS.find((k) => k === kindText.toLowerCase());
-  if (kind === undefined) {
+  const template = kind === undefined ? undefined : PROVIDER_DESCRIPTORS.get(kind)?.init;
+  if (kind === undefined || template === undefined) {
     throw new UsageError(
       `Cannot write a profile: provider kind "${kindText}" is unknown; use one of ${
         INIT_KINDS.join(", ")
@@ -201,69 +181,30 @@ function collect(options: InitOptions, io: CliIo): Answers {
   const host = ask("--host", options.host, "Tracking server URL (e.g. https://mlflow.company.com)");
   const a: Answers = {
     kind,
+    template,
     host: "",
     auth: "bearer",
-    name: options.name ?? DEFAULT_NAME[kind],
+    name: options.name ?? template.name,
+    values: {},
   };
   if (options.field !== undefined) a.field = options.field;
-  switch (kind) {
-    case "env":
-      a.var = ask(
-        "--var",
-        options.var,
-        "Environment variable holding the token",
-        "MLFLOW_TRACKING_TOKEN",
+  const flags = options as unknown as Readonly<Record<string, unknown>>;
+  for (const q of template.questions) {
+    if (q.when !== undefined && !q.when(a.values)) continue;
+    const given = typeof flags[q.key] === "string" ? flags[q.key] as string : undefined;
+    const value = q.ask === "flag" ? given : q.ask === "terminal"
+      ? given ??
+        (interactive ? ask(q.flag, undefined, q.question, q.fallback?.(io.env)) : undefined)
+      : ask(q.flag, given, q.question, q.fallback?.(io.env));
+    if (value === undefined) continue;
+    if (q.choices !== undefined && !q.choices.values.includes(value)) {
+      throw new UsageError(
+        `Cannot write a profile: ${q.choices.what} "${value}" is unknown; use one of ${
+          q.choices.values.join(", ")
+        }`,
       );
-      break;
-    case "file":
-      a.path = ask("--path", options.path, "File holding the secret (e.g. /run/secrets/mlflow)");
-      break;
-    case "vault": {
-      a.address = ask(
-        "--address",
-        options.address,
-        "Vault address",
-        io.env("VAULT_ADDR") || undefined,
-      );
-      a.path = ask("--path", options.path, "Secret path (e.g. mlflow/auth)");
-      if (options.mount !== undefined) a.mount = options.mount;
-      const method = ask(
-        "--vault-auth",
-        options.vaultAuth,
-        `Vault auth method (${VAULT_METHODS.join(", ")})`,
-        "token",
-      );
-      a.vaultAuth = VAULT_METHODS.find((m) => m === method);
-      if (a.vaultAuth === undefined) {
-        throw new UsageError(
-          `Cannot write a profile: Vault auth method "${method}" is unknown; use one of ${
-            VAULT_METHODS.join(", ")
-          }`,
-        );
-      }
-      if (a.vaultAuth === "kubernetes") {
-        a.role = ask("--role", options.role, "Kubernetes auth role");
-      }
-      break;
     }
-    case "aws-secrets-manager":
-      a.secretId = ask("--secret-id", options.secretId, "Secret name or ARN");
-      {
-        const region = options.region ??
-          (interactive
-            ? ask("--region", undefined, "AWS region", io.env("AWS_REGION") || "us-east-1")
-            : undefined);
-        if (region !== undefined) a.region = region;
-      }
-      break;
-    case "azure-key-vault":
-      a.vaultUrl = ask(
-        "--vault-url",
-        options.vaultUrl,
-        "Key Vault URL (https://NAME.vault.azure.net)",
-      );
-      a.secretName = ask("--secret-name", options.secretName, "Secret name");
-      break;
+    a.values[q.key] = value;
   }
   const authText = (options.auth ??
     (interactive ? ask("--auth", undefined, "Auth type (bearer, basic)", "bearer") : "bearer"))!
@@ -333,54 +274,9 @@ function flow(entries: readonly (readonly [string, string | number | undefined])
  * @param schemaRef The `$schema` location.
  */
 function renderProfile(a: Answers, schemaRef: string): string {
-  const provider: string[] = [`  ${a.name}:`, `    kind: ${a.kind}`];
-  let secret: string;
-  switch (a.kind) {
-    case "env":
-      secret = flow([["var", a.var], ["field", a.field]]);
-      break;
-    case "file":
-      secret = flow([["path", a.path], ["field", a.field]]);
-      break;
-    case "vault":
-      provider.push(`    address: ${scalar(a.address!)}`, "    auth:");
-      switch (a.vaultAuth) {
-        case "token":
-          provider.push(
-            "      method: token           # the token is read from $VAULT_TOKEN (token_env renames it)",
-          );
-          break;
-        case "token_file":
-          provider.push(
-            "      method: token_file      # default ~/.vault-token (token_file: a Vault Agent sink)",
-          );
-          break;
-        case "approle":
-          provider.push(
-            "      method: approle",
-            "      role_id_env: VAULT_ROLE_ID",
-            "      secret_id_env: VAULT_SECRET_ID",
-          );
-          break;
-        case "kubernetes":
-          provider.push("      method: kubernetes", `      role: ${scalar(a.role!)}`);
-          break;
-      }
-      secret = flow([["path", a.path], ["mount", a.mount], ["field", a.field]]);
-      break;
-    case "aws-secrets-manager":
-      if (a.region !== undefined) provider.push(`    region: ${scalar(a.region)}`);
-      else provider.push("    # region: eu-west-1        # else AWS_REGION / AWS_DEFAULT_REGION");
-      secret = flow([["id", a.secretId], ["field", a.field]]);
-      break;
-    case "azure-key-vault":
-      provider.push(
-        `    vault_url: ${scalar(a.vaultUrl!)}`,
-        "    credential: { type: default }   # DefaultAzureCredential; or client_secret, managed_identity, ...",
-      );
-      secret = flow([["name", a.secretName], ["field", a.field]]);
-      break;
-  }
+  const block = a.template.render(a.values, scalar);
+  const provider: string[] = [`  ${a.name}:`, `    kind: ${a.kind}`, ...block.provider];
+  const secret = flow([...block.secret, ["field", a.field]]);
   return [
     `# yaml-language-server: $schema=${schemaRef}`,
     "# mlflow-secrets-auth profile, written by `mlflow-secrets-auth init`.",

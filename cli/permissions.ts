@@ -16,6 +16,8 @@
 import type { Profile } from "../profile/profile.ts";
 import { compileHostPattern } from "../profile/host_match.ts";
 import { escapePointer, parseYamlSource } from "../profile/yaml_source.ts";
+import type { PermissionGrant, ProviderDescriptor } from "../providers/descriptor.ts";
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 
 /** Permissions, each list sorted; `"all"` means the flag without a list. */
 export interface ArtifactPermissions {
@@ -55,6 +57,8 @@ export interface ArtifactPermissionOptions {
    * whole environment (the child's is derived from it).
    */
   readonly exec?: boolean | undefined;
+  /** Provider descriptors by kind: what each kind's settings need. Default the registry's. */
+  readonly providers?: ReadonlyMap<string, ProviderDescriptor> | undefined;
 }
 
 /** The `proxy` command's default listen address (as in `cli/proxy.ts`, which loads lazily). */
@@ -138,139 +142,41 @@ export function artifactPermissions(
   });
 
   const used = new Set(data.hosts.map((h) => h.provider));
+  const descriptors = options.providers ?? PROVIDER_DESCRIPTORS;
   for (const [name, settings] of Object.entries(data.providers)) {
     if (!used.has(name)) continue;
     const at = `/providers/${escapePointer(name)}`;
-    const rules = data.hosts.filter((h) => h.provider === name);
-    const str = (v: unknown): string | undefined =>
-      typeof v === "string" && v !== "" ? v : undefined;
-    const tilde = (p: string): string => p.startsWith("~/") ? `${home}${p.slice(1)}` : p;
-    switch (settings.kind) {
-      case "env":
-        for (const r of rules) if (str(r.secret.var)) acc.env.add(r.secret.var as string);
-        break;
-      case "file":
-        for (const r of rules) if (str(r.secret.path)) acc.read.add(r.secret.path as string);
-        break;
-      case "vault": {
-        addUrl(acc, profile, raw, `${at}/address`, String(settings.address));
-        const auth = (settings.auth ?? {}) as Record<string, unknown>;
-        const tls = (settings.tls ?? {}) as Record<string, unknown>;
-        for (const k of ["ca_cert", "client_cert", "client_key"]) {
-          if (str(tls[k])) acc.read.add(tilde(tls[k] as string));
-        }
-        for (const k of ["role_id_file", "secret_id_file"]) {
-          if (str(auth[k])) acc.read.add(tilde(auth[k] as string));
-        }
-        if (auth.method === "token_file") {
-          acc.read.add(tilde(str(auth.token_file) ?? "~/.vault-token"));
-          if (str(auth.token_file) === undefined) {
-            acc.notes.push(
-              `vault provider "${name}" reads ~/.vault-token, taken as "${home}/.vault-token"; set auth.token_file for another home`,
-            );
-          }
-        }
-        if (auth.method === "kubernetes") {
-          acc.read.add(
-            str(auth.jwt_file) ?? "/var/run/secrets/kubernetes.io/serviceaccount/token",
-          );
-        }
-        // node-vault's `debug` dependency enumerates the whole environment when it loads.
+    const grant: PermissionGrant = {
+      provider: name,
+      secrets: data.hosts.filter((h) => h.provider === name).map((h) => h.secret),
+      home,
+      tilde: (p) => p.startsWith("~/") ? `${home}${p.slice(1)}` : p,
+      url(pointer, url) {
+        addUrl(acc, profile, raw, `${at}${pointer}`, url);
+      },
+      net(host) {
+        acc.net.add(host);
+      },
+      env(variable) {
+        acc.env.add(variable);
+      },
+      allEnv() {
         acc.envAll = true;
-        acc.notes.push(
-          `vault provider "${name}": --allow-env has no list, because node-vault's debug dependency reads the whole environment when it loads`,
-        );
-        break;
-      }
-      case "aws-secrets-manager": {
-        // Measured with moto in a namespace: the SDK reads AWS_*, the home-directory variables
-        // (for ~/.aws) and the Lambda trace id, and fails on any of them it may not read.
-        for (
-          const v of ["AWS_*", "_X_AMZN_TRACE_ID", "HOME", "USERPROFILE", "HOMEPATH", "HOMEDRIVE"]
-        ) {
-          acc.env.add(v);
-        }
-        const region = str(settings.region);
-        const endpoint = str(settings.endpoint);
-        if (endpoint !== undefined) {
-          addUrl(acc, profile, raw, `${at}/endpoint`, endpoint);
-        } else {
-          acc.net.add(
-            region === undefined
-              ? "*.amazonaws.com:443"
-              : `secretsmanager.${region}.amazonaws.com:443`,
-          );
-        }
-        const role = settings.assume_role as Record<string, unknown> | undefined;
-        if (role !== undefined) {
-          const sts = str(role.endpoint);
-          if (sts !== undefined) addUrl(acc, profile, raw, `${at}/assume_role/endpoint`, sts);
-          else {acc.net.add(
-              region === undefined ? "*.amazonaws.com:443" : `sts.${region}.amazonaws.com:443`,
-            );}
-          if (str(role.external_id_env)) acc.env.add(role.external_id_env as string);
-        }
-        // The SDK reads ~/.aws/config and ~/.aws/credentials (shared config, profiles); a read
-        // it may not do counts as a missing file.
-        acc.read.add(`${home}/.aws`);
-        acc.notes.push(
-          `aws-secrets-manager provider "${name}": --allow-read names ${home}/.aws (shared config and credentials); use the home directory of the host that runs it`,
-        );
-        // The SDK's user agent reads the OS release; HTTPS through node:https needs the rest.
-        acc.sys.add("osRelease");
-        const urls = role === undefined ? [endpoint] : [endpoint, str(role.endpoint)];
-        if (urls.some((e) => e === undefined || e.startsWith("https:"))) acc.sysAll = true;
-        if (str(settings.profile) === undefined && region === undefined) {
-          acc.notes.push(
-            `aws-secrets-manager provider "${name}" has no region: --allow-net names *.amazonaws.com; set region for a narrower grant`,
-          );
-        }
-        break;
-      }
-      case "azure-key-vault": {
-        addUrl(acc, profile, raw, `${at}/vault_url`, String(settings.vault_url));
-        const cred = (settings.credential ?? {}) as Record<string, unknown>;
-        const type = str(cred.type) ?? "default";
-        const authority = str(cred.authority_host);
-        if (authority !== undefined) {
-          addUrl(acc, profile, raw, `${at}/credential/authority_host`, authority);
-        } else acc.net.add("login.microsoftonline.com:443");
-        if (type === "default" || type === "managed_identity") {
-          acc.net.add("169.254.169.254:80"); // instance metadata (managed identity)
-        }
-        if (str(cred.client_secret_env)) acc.env.add(cred.client_secret_env as string);
-        if (str(cred.client_secret_file)) acc.read.add(tilde(cred.client_secret_file as string));
-        const tls = (settings.tls ?? {}) as Record<string, unknown>;
-        if (str(tls.ca_cert)) acc.read.add(tilde(tls.ca_cert as string));
-        for (
-          const v of [
-            "AZURE_*",
-            "IDENTITY_ENDPOINT",
-            "IDENTITY_HEADER",
-            "IDENTITY_SERVER_THUMBPRINT",
-            "IMDS_ENDPOINT",
-            "MSI_ENDPOINT",
-            "MSI_SECRET",
-            "NODE_EXTRA_CA_CERTS",
-            "HOME",
-          ]
-        ) {
-          acc.env.add(v);
-        }
-        if (type === "default" || type === "workload_identity") {
-          acc.notes.push(
-            `azure-key-vault provider "${name}" (credential ${type}): add the file AZURE_FEDERATED_TOKEN_FILE names to --allow-read when workload identity is used`,
-          );
-        }
-        if (type === "azure_cli" || type === "default") {
-          acc.notes.push(
-            `azure-key-vault provider "${name}" (credential ${type}): the Azure CLI credential also needs --allow-run=az`,
-          );
-        }
-        acc.sysAll = true; // HTTPS through node:https
-        break;
-      }
-    }
+      },
+      read(path) {
+        acc.read.add(path);
+      },
+      sys(kind) {
+        acc.sys.add(kind);
+      },
+      allSys() {
+        acc.sysAll = true;
+      },
+      note(text) {
+        acc.notes.push(text);
+      },
+    };
+    descriptors.get(settings.kind)?.permissions(settings, grant);
   }
 
   // `host` (every port) covers `host:port`.

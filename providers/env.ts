@@ -19,6 +19,7 @@
 
 import { SecretResolutionError } from "../core/errors.ts";
 import { secretFromText } from "./_json_value.ts";
+import { type ProviderDescriptor, setting } from "./descriptor.ts";
 import type { ProviderContext, ProviderFactory, SecretProvider, SecretRef } from "./types.ts";
 
 /** Options of the env provider (none beyond `kind`). */
@@ -84,4 +85,30 @@ export function createEnvProvider(
 export const envProvider: ProviderFactory = {
   kind: "env",
   create: (name, config, context) => createEnvProvider(name, config as EnvProviderOptions, context),
+};
+
+/** What the command line and the bundler know about the `env` kind. */
+export const envDescriptor: ProviderDescriptor = {
+  factory: envProvider,
+  exported: { module: import.meta.url, name: "envDescriptor" },
+  sdks: [],
+  permissions(_config, grant) {
+    for (const secret of grant.secrets) {
+      const variable = setting(secret.var);
+      if (variable !== undefined) grant.env(variable);
+    }
+  },
+  init: {
+    name: "ci-env",
+    questions: [{
+      key: "var",
+      flag: "--var",
+      argument: "name",
+      help: "environment variable holding the secret",
+      question: "Environment variable holding the token",
+      fallback: () => "MLFLOW_TRACKING_TOKEN",
+    }],
+    render: (a) => ({ provider: [], secret: [["var", a.var]] }),
+  },
+  exec: { local: true, secretVariable: "var" },
 };

@@ -22,6 +22,7 @@
 import { SecretResolutionError } from "../core/errors.ts";
 import { checkRegularFile, FileRefusal, readRegularTextFile } from "../core/_regular_file.ts";
 import { secretFromText } from "./_json_value.ts";
+import { type ProviderDescriptor, setting } from "./descriptor.ts";
 import type {
   ProviderContext,
   ProviderFactory,
@@ -136,6 +137,31 @@ export const fileProvider: ProviderFactory = {
   kind: "file",
   create: (name, config, context) =>
     createFileProvider(name, config as FileProviderOptions, context),
+};
+
+/** What the command line and the bundler know about the `file` kind. */
+export const fileDescriptor: ProviderDescriptor = {
+  factory: fileProvider,
+  exported: { module: import.meta.url, name: "fileDescriptor" },
+  sdks: [],
+  permissions(_config, grant) {
+    for (const secret of grant.secrets) {
+      const path = setting(secret.path);
+      if (path !== undefined) grant.read(path);
+    }
+  },
+  init: {
+    name: "mounted",
+    questions: [{
+      key: "path",
+      flag: "--path",
+      argument: "path",
+      help: "the secret file",
+      question: "File holding the secret (e.g. /run/secrets/mlflow)",
+    }],
+    render: (a) => ({ provider: [], secret: [["path", a.path]] }),
+  },
+  exec: { local: true },
 };
 
 function stampOf(info: Deno.FileInfo): string {

@@ -366,7 +366,8 @@ Deno.test("every variable a provider reads by name is removed from the child, a 
   for (let folder = folders.shift(); folder !== undefined; folder = folders.shift()) {
     for await (const entry of Deno.readDir(new URL(`../../${folder}`, import.meta.url))) {
       if (entry.isDirectory) folders.push(`${folder}${entry.name}/`);
-      if (!entry.name.endsWith(".ts")) continue;
+      // A kind's descriptor runs in init and --from-env, never in the provider.
+      if (!entry.name.endsWith(".ts") || entry.name === "descriptor.ts") continue;
       const file = `${folder}${entry.name}`;
       const text = await Deno.readTextFile(new URL(`../../${file}`, import.meta.url));
       for (const [, name] of text.matchAll(lookup)) {

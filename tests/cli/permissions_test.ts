@@ -119,7 +119,16 @@ Deno.test("PROVIDER_MODULES names every kind of the schema, and the registry's f
     const m = PROVIDER_MODULES[kind];
     assert(m !== undefined, `no module for ${kind}`);
     const mod = await import(new URL(`../../${m.module}`, import.meta.url).href);
-    assert(mod[m.factory] === factory, `${m.module} does not export the registry's ${kind}`);
+    assert(
+      mod[m.descriptor]?.factory === factory,
+      `${m.module} does not export the registry's ${kind}`,
+    );
+    for (const [pkg, path] of Object.entries(m.sdkModules)) {
+      assert(
+        (await Deno.stat(new URL(`../../${path}`, import.meta.url))).isFile,
+        `${kind}: no module ${path} pins ${pkg}`,
+      );
+    }
   }
 });
 
