@@ -7,7 +7,7 @@
  */
 
 import { type ProviderDescriptor, setting } from "../descriptor.ts";
-import { awsSecretsManagerProvider } from "./provider.ts";
+import { awsSecretsManagerProvider } from "./mod.ts";
 
 /** The `aws-secrets-manager` kind's descriptor. */
 export const awsSecretsManagerDescriptor: ProviderDescriptor = {

@@ -6,7 +6,7 @@
  */
 
 import { type ProviderDescriptor, setting } from "../descriptor.ts";
-import { azureKeyVaultProvider } from "./provider.ts";
+import { azureKeyVaultProvider } from "./mod.ts";
 
 /** The `azure-key-vault` kind's descriptor. */
 export const azureKeyVaultDescriptor: ProviderDescriptor = {

@@ -9,7 +9,7 @@
 import {
   type AzureKeyVaultProviderOptions,
   createAzureKeyVaultProvider,
-} from "../../providers/azure_key_vault/provider.ts";
+} from "../../providers/azure_key_vault/mod.ts";
 import type { SecretRef } from "../../providers/types.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { createLogger } from "../../core/log.ts";

@@ -8,7 +8,7 @@ import type { SecretsManagerClient } from "../../deps/aws_secrets_manager.ts";
 import {
   type AwsSecretsManagerProviderOptions,
   createAwsSecretsManagerProvider,
-} from "../../providers/aws_secrets_manager/provider.ts";
+} from "../../providers/aws_secrets_manager/mod.ts";
 import type { ProviderContext, SecretProvider, SecretRef } from "../../providers/types.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { DEFAULT_RETRY, retry } from "../../core/retry.ts";

@@ -17,7 +17,7 @@ import type { KeyVaultSecret, SecretClient } from "../../deps/azure_keyvault_sec
 import {
   type AzureKeyVaultProviderOptions,
   createAzureKeyVaultProvider,
-} from "../../providers/azure_key_vault/provider.ts";
+} from "../../providers/azure_key_vault/mod.ts";
 import type {
   ProviderContext,
   SecretProvider,

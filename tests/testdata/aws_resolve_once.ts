@@ -6,7 +6,7 @@
  * Usage: deno run <permissions> aws_resolve_once.ts '<provider options JSON>' '<reference JSON>'
  */
 
-import { createAwsSecretsManagerProvider } from "../../providers/aws_secrets_manager/provider.ts";
+import { createAwsSecretsManagerProvider } from "../../providers/aws_secrets_manager/mod.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { silentLogger } from "../../core/log.ts";
 import { Redactor } from "../../core/redact.ts";

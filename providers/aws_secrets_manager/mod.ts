@@ -78,7 +78,7 @@ const KIND = "aws-secrets-manager";
  *
  * @example
  * ```ts
- * import { createAwsSecretsManagerProvider } from "./provider.ts";
+ * import { createAwsSecretsManagerProvider } from "./mod.ts";
  * import { Redactor } from "../../core/redact.ts";
  * import { silentLogger } from "../../core/log.ts";
  * const p = createAwsSecretsManagerProvider("aws-prod", { region: "eu-west-1" }, {

@@ -78,7 +78,7 @@ export type {
  *
  * @example
  * ```ts
- * import { createAzureKeyVaultProvider } from "./provider.ts";
+ * import { createAzureKeyVaultProvider } from "./mod.ts";
  * import { Redactor } from "../../core/redact.ts";
  * import { silentLogger } from "../../core/log.ts";
  * const p = createAzureKeyVaultProvider("azure-ml", {
