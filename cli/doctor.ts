@@ -120,7 +120,7 @@ const API_PATH = "/api/2.0/mlflow/experiments/search?max_results=1";
  * @example
  * ```ts
  * import { runDoctor } from "./doctor.ts";
- * import { parseProfile } from "../profile/profile.ts";
+ * import { parseProfile } from "../mod.ts";
  * const server = Deno.serve(
  *   { hostname: "127.0.0.1", port: 0, onListen() {} },
  *   () => Response.json({ experiments: [] }),
