@@ -1,4 +1,10 @@
-import { DEFAULT_RETRY, isTransient, retry } from "../../core/retry.ts";
+import {
+  DEFAULT_RETRY,
+  isTransient,
+  retry,
+  TRANSIENT_NETWORK_CODES,
+  transientNetworkCode,
+} from "../../core/retry.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
 
@@ -134,4 +140,23 @@ Deno.test("retry() bounds an attempt's timeout by the overall deadline", async (
   // The first attempt is cut at the deadline, not at its own 3 s timeout.
   const ms = Number(/after (\d+) ms/.exec(err.message)?.[1]);
   assert(ms <= 200, `attempt timed out after ${ms} ms, beyond the 200 ms deadline`);
+});
+
+Deno.test("transientNetworkCode() finds a listed code on an error or its causes, and only a listed one", () => {
+  const coded = (code: string, cause?: unknown) =>
+    Object.assign(new Error("request failed", cause === undefined ? {} : { cause }), { code });
+  assertEquals(transientNetworkCode(coded("ECONNRESET")), "ECONNRESET");
+  assertEquals(
+    transientNetworkCode(coded("ERR_HTTP", new Error("x", { cause: coded("EAI_AGAIN") }))),
+    "EAI_AGAIN",
+  );
+  assertEquals(transientNetworkCode(coded("ERR_TLS_CERT_ALTNAME_INVALID")), undefined);
+  assertEquals(transientNetworkCode(new TypeError("fetch failed")), undefined);
+  assertEquals(transientNetworkCode("ECONNRESET"), undefined);
+  const loop = coded("EPERM");
+  (loop as { cause?: unknown }).cause = loop;
+  assertEquals(transientNetworkCode(loop), undefined);
+  for (const code of ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]) {
+    assert(TRANSIENT_NETWORK_CODES.has(code), code);
+  }
 });
