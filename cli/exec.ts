@@ -116,7 +116,10 @@ export interface ExecOptions {
   readonly requireClientToken?: boolean | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
   readonly embedded?: EmbeddedProfile | undefined;
-  /** Provider factories (an artifact carries its own); default the built-in registry. */
+  /**
+   * Provider factories (an artifact carries its own); default the profile's (the built-in ones for a
+   * profile the command line loads).
+   */
   readonly providers?: ReadonlyMap<string, ProviderFactory> | undefined;
 }
 

@@ -42,7 +42,10 @@ export interface ProxyCommandOptions {
   readonly signal?: AbortSignal | undefined;
   /** The profile built into an artifact (`bundle`, `compile`), if any. */
   readonly embedded?: EmbeddedProfile | undefined;
-  /** Provider factories (an artifact carries its own); default the built-in registry. */
+  /**
+   * Provider factories (an artifact carries its own); default the profile's (the built-in ones for a
+   * profile the command line loads).
+   */
   readonly providers?: ReadonlyMap<string, ProviderFactory> | undefined;
 }
 
@@ -179,7 +182,7 @@ const FORMATS: readonly LogFormat[] = ["text", "json"];
  * @param plan The plan.
  * @param io Streams and environment.
  * @param choice Flags.
- * @param providers Provider factories; default the built-in registry.
+ * @param providers Provider factories; default the profile's.
  */
 export function createCliResolver(
   plan: Plan,

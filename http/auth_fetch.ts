@@ -44,7 +44,7 @@ export interface AuthFetchOptions {
   readonly maxReplayBytes?: number;
   /** Redirects followed at most. Default 20. */
   readonly maxRedirects?: number;
-  /** Provider factories, replacing the built-in registry (tests). */
+  /** Provider factories, replacing the ones the profile was validated against (tests). */
   readonly providers?: ReadonlyMap<string, ProviderFactory>;
   /** A resolver to share (with a proxy, doctor). Default: a new one. */
   readonly resolver?: SecretResolver;
