@@ -1,13 +1,13 @@
 /**
  * Where the vault provider reads credentials and TLS files: environment variables and files,
- * with `~/` expanded from `HOME`. Each failure is a {@linkcode CredentialSourceError} that
+ * with `~/` expanded from `HOME`. Each failure is a {@linkcode ProviderSetupError} that
  * names the variable or file and what to do, with a redacted `cause`; values are never quoted.
  *
  * @module
  */
 
 import type { Redactor } from "../../core/redact.ts";
-import { CredentialSourceError } from "./errors.ts";
+import { ProviderSetupError } from "../errors.ts";
 
 /** Reads environment variables and files for the provider; holds no value itself. */
 export class CredentialReader {
@@ -31,23 +31,21 @@ export class CredentialReader {
    * @param variable The variable's name.
    * @param what What it holds, for messages (e.g. `Vault token`).
    * @returns The value, trimmed.
-   * @throws {CredentialSourceError} When the variable is unset, blank or not permitted.
+   * @throws {ProviderSetupError} When the variable is unset, blank or not permitted.
    */
   env(variable: string, what: string): string {
     let value: string | undefined;
     try {
       value = this.#env(variable);
     } catch (cause) {
-      throw new CredentialSourceError(
+      throw new ProviderSetupError(
         `reading environment variable "${variable}" (${what}) is not permitted; run with --allow-env`,
-        false,
         { cause: this.#redactor.redactError(cause) },
       );
     }
     if (value === undefined || value.trim() === "") {
-      throw new CredentialSourceError(
+      throw new ProviderSetupError(
         `environment variable "${variable}" (${what}) is not set; export it before starting`,
-        false,
       );
     }
     return value.trim();
@@ -58,15 +56,14 @@ export class CredentialReader {
    *
    * @param path A path from the profile.
    * @returns The path, with `~` expanded.
-   * @throws {CredentialSourceError} When the path starts with `~` and `HOME` is unset.
+   * @throws {ProviderSetupError} When the path starts with `~` and `HOME` is unset.
    */
   expandHome(path: string): string {
     if (path !== "~" && !path.startsWith("~/")) return path;
     const home = this.#env("HOME");
     if (home === undefined || home === "") {
-      throw new CredentialSourceError(
+      throw new ProviderSetupError(
         `cannot expand "${path}": HOME is not set; give an absolute path`,
-        false,
       );
     }
     return home + path.slice(1);
@@ -78,13 +75,13 @@ export class CredentialReader {
    * @param path The file (`~/` allowed).
    * @param what What it holds, for messages.
    * @returns The file's text, trimmed.
-   * @throws {CredentialSourceError} When the file is missing, unreadable or empty.
+   * @throws {ProviderSetupError} When the file is missing, unreadable or empty.
    */
   async file(path: string, what: string): Promise<string> {
     const text = await this.configFile(path, what);
     const value = text.trim();
     if (value === "") {
-      throw new CredentialSourceError(`file "${path}" (${what}) is empty`, false);
+      throw new ProviderSetupError(`file "${path}" (${what}) is empty`);
     }
     return value;
   }
@@ -95,7 +92,7 @@ export class CredentialReader {
    * @param path The file (`~/` allowed).
    * @param what What it holds, for messages (e.g. `tls.ca_cert`).
    * @returns The file's text.
-   * @throws {CredentialSourceError} When the file is missing or unreadable.
+   * @throws {ProviderSetupError} When the file is missing or unreadable.
    */
   async configFile(path: string, what: string): Promise<string> {
     const full = this.expandHome(path);
@@ -114,22 +111,23 @@ export class CredentialReader {
    * @param cause What the file system threw.
    * @returns The error to throw: transient unless the file is missing or not permitted.
    */
-  fileError(path: string, what: string, cause: unknown): CredentialSourceError {
+  fileError(path: string, what: string, cause: unknown): ProviderSetupError {
     const safe = { cause: this.#redactor.redactError(cause) };
     if (cause instanceof Deno.errors.NotFound) {
-      return new CredentialSourceError(
+      return new ProviderSetupError(
         `file "${path}" (${what}) does not exist; check the path`,
-        false,
         safe,
       );
     }
     if (cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable) {
-      return new CredentialSourceError(
+      return new ProviderSetupError(
         `file "${path}" (${what}) cannot be read: permission denied; check the file mode and --allow-read`,
-        false,
         safe,
       );
     }
-    return new CredentialSourceError(`file "${path}" (${what}) cannot be read`, true, safe);
+    return new ProviderSetupError(`file "${path}" (${what}) cannot be read`, {
+      ...safe,
+      transient: true,
+    });
   }
 }

@@ -10,12 +10,12 @@
 
 import { SecretResolutionError } from "../../core/errors.ts";
 import type { Redactor } from "../../core/redact.ts";
-import { isTransientStatus } from "../../core/retry.ts";
+import { isTransientStatus, transientNetworkCode } from "../../core/retry.ts";
+import { ProviderSetupError } from "../errors.ts";
 import { record, stripQuery } from "./_util.ts";
 import { type AuthMethod, canLogin, type LoginMethod } from "./auth/types.ts";
 import type { VaultApi } from "./client.ts";
 import {
-  CredentialSourceError,
   isNamespaceNotFound,
   mentionsInvalidToken,
   VaultHttpError,
@@ -100,9 +100,10 @@ export function toResolutionError(
   const base = { provider: context.name, reference };
   const by = auth.description;
   if (e instanceof SecretResolutionError) return e;
-  if (e instanceof CredentialSourceError) {
+  if (e instanceof ProviderSetupError) {
     return new SecretResolutionError(e.message, {
       ...base,
+      ...(e.status !== undefined ? { status: e.status } : {}),
       transient: e.transient,
       ...(e.cause !== undefined ? { cause: e.cause } : {}),
     });
@@ -191,7 +192,8 @@ export function toResolutionError(
       { ...base, status: e.status, transient, cause },
     );
   }
-  if (e instanceof TypeError) {
+  // fetch's network failure, or a Node-style one with a transient network code.
+  if (e instanceof TypeError || (e instanceof Error && transientNetworkCode(e) !== undefined)) {
     const why = redactor.redact(chainMessage(e));
     if (/certificate|UnknownIssuer|handshake/i.test(why)) {
       return new SecretResolutionError(

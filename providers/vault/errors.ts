@@ -1,8 +1,9 @@
 /**
  * The vault provider's own errors, each reduced to data that holds no credential: a Vault
- * answer ({@linkcode VaultHttpError}), a redirect that is never followed
- * ({@linkcode VaultRedirectError}), a credential source that failed
- * ({@linkcode CredentialSourceError}); and the reduction of node-vault's failures to them.
+ * answer ({@linkcode VaultHttpError}) and a redirect that is never followed
+ * ({@linkcode VaultRedirectError}); and the reduction of node-vault's failures to them. A
+ * credential source that failed (a variable unset, a file unreadable) is the providers' shared
+ * `ProviderSetupError`.
  * They never leave the provider: `error_mapping.ts` turns them into `SecretResolutionError`s.
  *
  * @module
@@ -88,25 +89,6 @@ export class VaultRedirectError extends Error {
     this.name = "VaultRedirectError";
     this.status = status;
     this.target = target;
-  }
-}
-
-/** A credential source failed (env var unset, file unreadable). */
-export class CredentialSourceError extends Error {
-  /** Whether trying again may help (an I/O error other than not-found or permission). */
-  readonly transient: boolean;
-
-  /**
-   * Creates the error.
-   *
-   * @param message What failed and what to do; never a value.
-   * @param transient Whether trying again may help.
-   * @param options A redacted `cause`.
-   */
-  constructor(message: string, transient: boolean, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "CredentialSourceError";
-    this.transient = transient;
   }
 }
 

@@ -47,7 +47,7 @@ export interface TransportResponse {
  * @param tls The `tls:` block.
  * @param files Reads the PEM files.
  * @returns A client to pass to `fetch`, which the caller closes.
- * @throws {CredentialSourceError} When a PEM file cannot be read.
+ * @throws {ProviderSetupError} When a PEM file cannot be read.
  */
 export async function createTlsClient(
   address: URL,

@@ -672,6 +672,18 @@ Deno.test("createVaultProvider() treats 429, 5xx and network errors as transient
   assertNoCanary(err, CANARY);
 });
 
+Deno.test("createVaultProvider() treats a Node-style error with a transient network code as transient", async () => {
+  await using h = await harness();
+  h.env.VAULT_TOKEN = h.vault.createToken({ policies: ["mlflow-reader"] });
+  const reset = (): Promise<Response> =>
+    Promise.reject(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+  const p = h.provider({}, { fetch: reset });
+  const err = await rejection(p.resolve(REF, { signal: signal() }));
+  assertEquals(err.transient, true);
+  assertStringIncludes(err.message, `cannot reach Vault at "${h.vault.address}"`);
+  assertNoCanary(err, CANARY);
+});
+
 Deno.test("createVaultProvider() never follows a redirect, so the token cannot reach another host", async () => {
   await using h = await harness();
   const seen: string[][] = [];

@@ -64,7 +64,7 @@ export class AppRoleLogin implements LoginMethod {
    * Reads the role id and secret id and builds the login.
    *
    * @returns `auth/<mount>/login` with `role_id` and, when configured, `secret_id`.
-   * @throws {CredentialSourceError} When a source cannot be read.
+   * @throws {ProviderSetupError} When a source cannot be read.
    */
   async loginRequest(): Promise<LoginRequest> {
     const auth = this.#auth;

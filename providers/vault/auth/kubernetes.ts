@@ -60,7 +60,7 @@ export class KubernetesLogin implements LoginMethod {
    * Reads the service-account token and builds the login.
    *
    * @returns `auth/<mount>/login` with `role` and `jwt`.
-   * @throws {CredentialSourceError} When the token file cannot be read.
+   * @throws {ProviderSetupError} When the token file cannot be read.
    */
   async loginRequest(): Promise<LoginRequest> {
     const jwt = await this.#credentials.file(this.#jwtFile, "Kubernetes service-account token");

@@ -42,7 +42,7 @@ export class EnvTokenSource implements TokenSource {
    * The token in the variable.
    *
    * @returns The token, trimmed.
-   * @throws {CredentialSourceError} When the variable is unset, blank or not permitted.
+   * @throws {ProviderSetupError} When the variable is unset, blank or not permitted.
    */
   token(): Promise<string> {
     try {

@@ -45,7 +45,7 @@ export class TokenFileSource implements TokenSource {
    *
    * @param force Read the file even if its stamp is unchanged.
    * @returns The token.
-   * @throws {CredentialSourceError} When the file is missing, unreadable or empty.
+   * @throws {ProviderSetupError} When the file is missing, unreadable or empty.
    */
   async token(force: boolean): Promise<string> {
     const path = this.#credentials.expandHome(this.#file);
