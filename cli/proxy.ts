@@ -8,14 +8,7 @@
 import { createPlan, type Plan } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
-import {
-  createLogger,
-  LOG_FORMATS,
-  LOG_LEVELS,
-  type LogFormat,
-  type Logger,
-  type LogLevel,
-} from "../core/log.ts";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger, type LogLevel } from "../core/log.ts";
 import { startProxy } from "../http/proxy.ts";
 import { Redactor } from "../core/redact.ts";
 import { SecretResolver } from "../engine/resolver.ts";
@@ -175,7 +168,6 @@ export interface CliLogChoice {
   /** Level used when neither the flag nor the environment sets one (else the profile's). */
   readonly fallbackLevel?: LogLevel | undefined;
 }
-
 
 /**
  * A resolver and a logger writing to the CLI's stderr, sharing one redactor. Level: the flag,
