@@ -12,19 +12,11 @@ import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import { buildProfileFromEnv, printWarnings } from "./from_env.ts";
 import type { CliIo } from "./io.ts";
 import { schemaReferenceFor } from "./_schema_ref.ts";
+import { INIT_KINDS, VAULT_METHODS } from "./_init_choices.ts";
 
-/** Provider kinds `init` can write. */
-export const INIT_KINDS = [
-  "env",
-  "file",
-  "vault",
-  "aws-secrets-manager",
-  "azure-key-vault",
-] as const;
+export { INIT_KINDS, VAULT_METHODS };
 /** A provider kind `init` can write. */
 export type InitKind = typeof INIT_KINDS[number];
-/** Vault auth methods `init` can write. */
-export const VAULT_METHODS = ["token", "token_file", "approle", "kubernetes"] as const;
 
 /** Options of {@linkcode runInit} (the command's flags). */
 export interface InitOptions {

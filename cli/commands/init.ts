@@ -1,12 +1,13 @@
 /**
  * The `init` command: its flags, help and examples. What it runs (`cli/init.ts`) loads when it
- * runs; its choice lists are that module's constants.
+ * runs; its choice lists are that module's constants, defined in a module of their own so that
+ * defining the command loads no profile parser.
  *
  * @module
  */
 
 import { Command, type CommandUnknownOpts, Option } from "../../deps/commander.ts";
-import { INIT_KINDS, VAULT_METHODS } from "../init.ts";
+import { INIT_KINDS, VAULT_METHODS } from "../_init_choices.ts";
 import { type CommandContext, helpAfter } from "./_shared.ts";
 
 /**
