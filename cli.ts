@@ -61,12 +61,9 @@ export interface MainOptions {
 function staticHelp(args: readonly string[]): string | undefined {
   if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) return `${VERSION}\n`;
   const last = args.at(-1);
-  if (args.length === 0 || args.length > 2 || (last !== "--help" && last !== "-h")) {
-    return undefined;
-  }
-  return Object.hasOwn(HELP, args.slice(0, -1).join(" "))
-    ? HELP[args.slice(0, -1).join(" ")]
-    : undefined;
+  if (args.length === 0 || (last !== "--help" && last !== "-h")) return undefined;
+  const command = args.slice(0, -1).join(" ");
+  return Object.hasOwn(HELP, command) ? HELP[command] : undefined;
 }
 
 /**
