@@ -113,35 +113,18 @@ export async function main(
 }
 
 /**
- * The commands, in the order help lists them. Each module defines one command (flags, help,
- * examples) and loads what it runs only when it runs; the modules themselves load with the
- * argument parser, after {@linkcode main} has answered `--help` from the generated texts.
- */
-const COMMANDS: readonly (() => Promise<(ctx: CommandContext) => Commander.CommandUnknownOpts>)[] =
-  [
-    async () => (await import("./cli/commands/validate.ts")).validateCommand,
-    async () => (await import("./cli/commands/explain.ts")).explainCommand,
-    async () => (await import("./cli/commands/schema.ts")).schemaCommand,
-    async () => (await import("./cli/commands/doctor.ts")).doctorCommand,
-    async () => (await import("./cli/commands/info.ts")).infoCommand,
-    async () => (await import("./cli/commands/init.ts")).initCommand,
-    async () => (await import("./cli/commands/proxy.ts")).proxyCommand,
-    async () => (await import("./cli/commands/exec.ts")).execCommand,
-    async () => (await import("./cli/commands/completions.ts")).completionsCommand,
-    async () => (await import("./cli/commands/bundle.ts")).bundleCommand,
-    async () => (await import("./cli/commands/compile.ts")).compileCommand,
-  ];
-
-/**
- * The program: its name, version and output settings, and every command.
+ * The program: its name, version and output settings, and every command of
+ * `cli/commands/_list.ts`, each defined by its own module (flags, help, examples) that loads
+ * what it runs only when it runs. They load with the parser, after {@linkcode main} has answered
+ * `--help` from the generated texts.
  *
  * @param ctx What every command gets.
  * @returns The parser, ready for `parseAsync`.
  */
 async function buildProgram(ctx: CommandContext): Promise<Commander.Command> {
-  const [{ Command }, commands] = await Promise.all([
+  const [{ Command }, { COMMANDS }] = await Promise.all([
     import("./deps/commander.ts"),
-    Promise.all(COMMANDS.map((load) => load())),
+    import("./cli/commands/_list.ts"),
   ]);
   const program = new Command()
     .name("mlflow-secrets-auth")
@@ -167,7 +150,7 @@ async function buildProgram(ctx: CommandContext): Promise<Commander.Command> {
     .showHelpAfterError("(run with --help for usage)");
   // Each command gets the program's settings (output, exit override, positional options), as
   // program.command() would give them.
-  for (const define of commands) program.addCommand(define(ctx).copyInheritedSettings(program));
+  for (const define of COMMANDS) program.addCommand(define(ctx).copyInheritedSettings(program));
   return program;
 }
 

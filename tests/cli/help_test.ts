@@ -9,13 +9,7 @@
 
 import { main } from "../../cli.ts";
 import { HELP } from "../../cli/_help.ts";
-import {
-  commandsOf,
-  generateHelp,
-  HELP_MODULE,
-  parserHelp,
-  parserHelpTexts,
-} from "../../scripts/gen_help.ts";
+import { commandsOf, generateHelp, HELP_MODULE, parserHelpTexts } from "../../scripts/gen_help.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { captureIo } from "./_build.ts";
 
@@ -49,7 +43,6 @@ Deno.test("main() help <command> prints the command's snapshot, as <command> --h
     assertEquals(await main(["help", command], io), 0, command);
     assertEquals(out.join(""), HELP[command], command);
   }
-  assertEquals(await parserHelp([]), HELP[""]);
 });
 
 Deno.test("main() answers --help, <command> -h and --version as the parser does", async () => {
