@@ -52,6 +52,7 @@ export interface DoctorReport {
 }
 
 /** What each step checks, as the text output names it. */
+/** What each step checks, as the text output names it. */
 const STEP_LABEL: Readonly<Record<StepName, string>> = {
   profile: "profile valid",
   rule: "rule matched",
@@ -63,10 +64,13 @@ const STEP_LABEL: Readonly<Record<StepName, string>> = {
 
 /** A step being run: ends with its result, or is cancelled without a line. */
 export interface StepHandle {
+  /** Stops the spinner and prints the step's line. */
   end(result: StepResult): void;
+  /** Stops the spinner and prints nothing. */
   cancel(): void;
 }
 
+/** The spinner's frames. */
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 /** Prints steps, headings and the final report. */
@@ -75,17 +79,23 @@ export class Reporter {
   readonly #json: boolean;
   readonly #fancy: boolean;
 
+  /**
+   * @param io Streams and environment: a spinner and colour only on a terminal without `NO_COLOR`.
+   * @param json Print nothing but the final report, as JSON.
+   */
   constructor(io: CliIo, json: boolean) {
     this.#io = io;
     this.#json = json;
     this.#fancy = !json && useColour(io);
   }
 
+  /** Prints the heading of a target (a rule or a URL). */
   heading(text: string): void {
     if (this.#json) return;
     this.#io.stdout(`\n${this.#fancy ? `\x1b[1m${text}\x1b[22m` : text}\n`);
   }
 
+  /** Starts a step: on a terminal, a spinner runs until the step ends. */
   start(step: StepName): StepHandle {
     if (!this.#fancy) {
       return { end: (r) => this.line(r), cancel: () => {} };
@@ -109,6 +119,7 @@ export class Reporter {
     };
   }
 
+  /** Prints a step's line, with its cause and hint below it. */
   line(r: StepResult): void {
     if (this.#json) return;
     const label = STEP_LABEL[r.step];
