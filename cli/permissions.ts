@@ -18,6 +18,7 @@ import { compileHostPattern } from "../profile/host_match.ts";
 import { escapePointer, parseYamlSource } from "../profile/yaml_source.ts";
 import type { PermissionGrant, ProviderDescriptor } from "../providers/descriptor.ts";
 import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
+import { DEFAULT_LISTEN } from "./_defaults.ts";
 
 /** Permissions, each list sorted; `"all"` means the flag without a list. */
 export interface ArtifactPermissions {
@@ -61,8 +62,8 @@ export interface ArtifactPermissionOptions {
   readonly providers?: ReadonlyMap<string, ProviderDescriptor> | undefined;
 }
 
-/** The `proxy` command's default listen address (as in `cli/proxy.ts`, which loads lazily). */
-export const DEFAULT_LISTEN = "127.0.0.1:5055";
+/** The `proxy` command's default listen address. */
+export { DEFAULT_LISTEN };
 
 /** What the command line itself reads, whatever the profile. */
 export const CLI_ENV: readonly string[] = [

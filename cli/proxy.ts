@@ -8,11 +8,12 @@
 import { createPlan, type Plan } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";
 import { UsageError } from "../core/errors.ts";
-import { createLogger, type LogFormat, type Logger, type LogLevel } from "../core/log.ts";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger, type LogLevel } from "../core/log.ts";
 import { startProxy } from "../http/proxy.ts";
 import { Redactor } from "../core/redact.ts";
 import { SecretResolver } from "../engine/resolver.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import { DEFAULT_LISTEN } from "./_defaults.ts";
 import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
@@ -50,7 +51,7 @@ export interface ProxyCommandOptions {
 }
 
 /** Default listen address of the `proxy` command. */
-export const DEFAULT_LISTEN = "127.0.0.1:5055";
+export { DEFAULT_LISTEN };
 
 /**
  * Runs the proxy until a signal (SIGINT, SIGTERM, or `options.signal`).
@@ -171,9 +172,6 @@ export interface CliLogChoice {
   readonly fallbackLevel?: LogLevel | undefined;
 }
 
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
-const FORMATS: readonly LogFormat[] = ["text", "json"];
-
 /**
  * A resolver and a logger writing to the CLI's stderr, sharing one redactor. Level: the flag,
  * else `MLFLOW_SECRETS_AUTH_LOG_LEVEL`, else `fallbackLevel`, else the profile's; format
@@ -190,11 +188,11 @@ export function createCliResolver(
   choice: CliLogChoice,
   providers?: ReadonlyMap<string, ProviderFactory>,
 ): { resolver: SecretResolver; logger: Logger; redactor: Redactor } {
-  const level = pick(choice.level, LEVELS, "--log-level") ??
-    pick(io.env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ?? choice.fallbackLevel ??
+  const level = pick(choice.level, LOG_LEVELS, "--log-level") ??
+    pick(io.env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LOG_LEVELS) ?? choice.fallbackLevel ??
     plan.logging.level;
-  const format = pick(choice.format, FORMATS, "--log-format") ??
-    pick(io.env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ?? plan.logging.format;
+  const format = pick(choice.format, LOG_FORMATS, "--log-format") ??
+    pick(io.env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), LOG_FORMATS) ?? plan.logging.format;
   const redactor = new Redactor();
   const logger = createLogger({ redactor, level, format, write: (line) => io.stderr(line) });
   const resolver = new SecretResolver(plan, {

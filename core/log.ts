@@ -10,6 +10,10 @@ import { REDACTION_FAILED, type Redactor } from "./redact.ts";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 /** Line formats. */
 export type LogFormat = "text" | "json";
+/** Every log level, lowest first (the `--log-level` choices). */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+/** Every line format (the `--log-format` choices). */
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 
 const RANK: Readonly<Record<LogLevel, number>> = {
   debug: 0,

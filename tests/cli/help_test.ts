@@ -1,11 +1,15 @@
 /**
  * Help and version without the argument parser: the generated texts are what the parser prints,
  * they are up to date with `cli.ts`, and asking for them loads no npm package at all.
+ *
+ * `cli/_help.ts` is also the committed snapshot of every command's help: a change of a flag, a
+ * description or an example fails here, naming the command, until `deno task gen:help` is run
+ * and the new text committed (and reviewed as a diff of lines).
  */
 
 import { main } from "../../cli.ts";
 import { HELP } from "../../cli/_help.ts";
-import { commandsOf, generateHelp, HELP_MODULE } from "../../scripts/gen_help.ts";
+import { commandsOf, generateHelp, HELP_MODULE, parserHelpTexts } from "../../scripts/gen_help.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
 import { captureIo } from "./_build.ts";
 
@@ -16,6 +20,29 @@ Deno.test("cli/_help.ts is up to date with cli.ts (else: deno task gen:help)", a
     await Deno.readTextFile(HELP_MODULE) === await generateHelp(),
     "cli/_help.ts is out of date: run deno task gen:help",
   );
+});
+
+Deno.test("every command's and subcommand's --help is the committed snapshot in cli/_help.ts", async () => {
+  const texts = await parserHelpTexts();
+  // Every command is in the snapshot, and nothing else is: a new command without a snapshot or
+  // a removed one still in it fails here.
+  assertEquals(Object.keys(HELP).sort(), [...texts.keys()].sort());
+  assert(texts.size >= 12, `only ${texts.size} help texts: the walk of the commands found too few`);
+  for (const [command, text] of texts) {
+    assertEquals(
+      text,
+      HELP[command],
+      `"${command || "(program)"} --help" differs from its snapshot: run deno task gen:help`,
+    );
+  }
+});
+
+Deno.test("main() help <command> prints the command's snapshot, as <command> --help does", async () => {
+  for (const command of commandsOf(HELP[""]!)) {
+    const { io, out } = captureIo();
+    assertEquals(await main(["help", command], io), 0, command);
+    assertEquals(out.join(""), HELP[command], command);
+  }
 });
 
 Deno.test("main() answers --help, <command> -h and --version as the parser does", async () => {
