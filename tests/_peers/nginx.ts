@@ -16,6 +16,12 @@ export interface StartNginxOptions {
   readonly bearerToken: string;
   /** The API key the second block accepts. Same alphabet. */
   readonly apiKey: string;
+  /**
+   * Write an access log to this file: one line per request with
+   * `$msec $request_time $upstream_response_time $status $request_method $request_length
+   * $bytes_sent` (no URI, no header). Default: no access log.
+   */
+  readonly accessLog?: string;
 }
 
 /** A running nginx. */
@@ -127,7 +133,7 @@ function config(
   upstreamHost: string,
   bearerPort: number,
   apiKeyPort: number,
-  c: { readonly bearerToken: string; readonly apiKey: string },
+  c: { readonly bearerToken: string; readonly apiKey: string; readonly accessLog?: string },
 ): string {
   const location = (checks: string, credentialHeader: string) => `
     location / {
@@ -146,7 +152,12 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  ${
+    c.accessLog === undefined
+      ? "access_log off;"
+      : `log_format timing '$msec $request_time $upstream_response_time $status $request_method $request_length $bytes_sent';
+  access_log ${c.accessLog} timing;`
+  }
   default_type application/json;
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;
