@@ -10,13 +10,24 @@
  * to upload 256 MiB (with a Content-Length, and chunked) through each; then the peak RSS of the
  * Deno processes.
  *
- * Run: deno task bench:proxy [rounds] [seconds] (the setup script installs wrk and nginx). With
- * PROXY_BENCH_BASELINE_CLI=<another checkout>/cli.ts, that checkout's proxy runs in the same
- * rounds too (before/after).
+ * Run: deno task bench:proxy [rounds] [seconds] [--json FILE] (the setup script installs wrk and
+ * nginx). With PROXY_BENCH_BASELINE_CLI=<another checkout>/cli.ts, that checkout's proxy runs in
+ * the same rounds too (before/after). `--json FILE` also writes every measurement, for
+ * `scripts/plot_proxy.py`.
  */
 
-const ROUNDS = Number(Deno.args[0] ?? 3);
-const SECONDS = Number(Deno.args[1] ?? 4);
+import { dirname } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values: flags, positionals } = parseArgs({
+  args: Deno.args,
+  options: { json: { type: "string" } },
+  allowPositionals: true,
+  strict: true,
+});
+const ROUNDS = Number(positionals[0] ?? 3);
+const SECONDS = Number(positionals[1] ?? 4);
+const loadBefore = Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
 const DOWNLOAD_MIB = 512;
 const UPLOAD_MIB = 256;
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -365,11 +376,48 @@ hosts:
     console.log(`| ${t.name} | ${cells.join(" | ")} |`);
   }
   console.log("");
+  const peaks = new Map<string, number>();
   for (const v of variants) {
     const child = children.find((c) => c.url === v.url);
     if (child?.pid !== undefined) {
-      console.log(`peak RSS of ${v.name}: ${(await peakRssMiB(child.pid)).toFixed(0)} MiB`);
+      peaks.set(v.name, await peakRssMiB(child.pid));
+      console.log(`peak RSS of ${v.name}: ${peaks.get(v.name)!.toFixed(0)} MiB`);
     }
+  }
+  const loadAfter = Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
+  console.log(`load average: ${loadBefore} before, ${loadAfter} after`);
+  if (flags.json !== undefined) {
+    const json = {
+      date: new Date().toISOString(),
+      machine: {
+        cpus: navigator.hardwareConcurrency,
+        loadavgBefore: loadBefore,
+        loadavgAfter: loadAfter,
+        deno: Deno.version.deno,
+      },
+      config: {
+        rounds: ROUNDS,
+        seconds: SECONDS,
+        downloadMiB: DOWNLOAD_MIB,
+        uploadMiB: UPLOAD_MIB,
+      },
+      variants: variants.map((v) => ({
+        name: v.name,
+        rps16: rps.get(v.name)!,
+        p50at16us: p50at16.get(v.name)!,
+        rps1: rps1.get(v.name)!,
+        p50at1us: p50.get(v.name)!,
+        medianRps16: median(rps.get(v.name)!),
+        medianP50at1us: median(p50.get(v.name)!),
+        transfersS: Object.fromEntries(
+          transfers.map((t) => [t.name, seconds.get(`${t.name}|${v.name}`)!]),
+        ),
+        peakRssMiB: peaks.get(v.name) ?? null,
+      })),
+    };
+    await Deno.mkdir(dirname(flags.json), { recursive: true });
+    await Deno.writeTextFile(flags.json, JSON.stringify(json, null, 2) + "\n");
+    console.log(`wrote ${flags.json}`);
   }
   await Deno.remove(profileDir, { recursive: true });
 } finally {
