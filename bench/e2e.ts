@@ -67,6 +67,7 @@ interface NginxEntry {
   readonly requestS: number;
   readonly upstreamS: number;
   readonly status: number;
+  readonly path: string;
 }
 
 /** One job of one variant. */
@@ -176,6 +177,7 @@ async function readNginxLog(
       // "-" when nginx answered by itself; "a, b" when it tried two upstreams: the last.
       upstreamS: Number(f[2]?.split(",").at(-1)),
       status: Number(f[3]),
+      path: f[7] ?? "",
     };
   });
   return { entries, offset: bytes.byteLength };
@@ -395,6 +397,14 @@ proxy:
   const staticMedian = median(staticWall);
   const staticByRound = new Map(of("static").map((r) => [r.round, r.wallMs]));
   const metricCallMs = (r: JobResult) => (r.summary.phases_s.metrics ?? NaN) * 1000 / METRICS;
+  // Per log_metric call, the client's time minus nginx's $request_time for those requests: the
+  // time spent outside nginx (client, loopback, and exec's proxy), paired within each job.
+  const metricOutsideNginxMs = (r: JobResult) => {
+    const times = r.nginx.filter((e) => e.path.endsWith("/runs/log-metric"));
+    return metricCallMs(r) - mean(times.map((e) => e.requestS * 1000));
+  };
+  // Wall time outside the job's own code (process start-up and exit; exec's too).
+  const outsideCodeMs = (r: JobResult) => r.wallMs - (r.summary.import_s + r.summary.body_s) * 1000;
   const variants = VARIANTS.map((v) => {
     const rs = of(v);
     const wall = rs.map((r) => r.wallMs);
@@ -422,6 +432,8 @@ proxy:
       nginxRequestMs: { median: median(requestMs), mean: mean(requestMs) },
       nginxUpstreamMs: { median: median(upstreamMs), mean: mean(upstreamMs) },
       clientMetricCallMs: median(rs.map(metricCallMs)),
+      metricOutsideNginxMs: median(rs.map(metricOutsideNginxMs)),
+      outsideCodeMs: median(rs.map(outsideCodeMs)),
       clientBodyMs: median(rs.map((r) => r.summary.body_s * 1000)),
       importMs: median(rs.map((r) => r.summary.import_s * 1000)),
       phasesMs: Object.fromEntries(
@@ -472,18 +484,36 @@ proxy:
     );
   }
   const base = variants.find((v) => v.variant === "static")!;
+  console.log("");
+  console.log(
+    "| variant | wall time outside the job's code (start-up, exit) | per log_metric call: client minus nginx | exec -- true |",
+  );
+  console.log("| --- | --- | --- | --- |");
+  for (const v of variants) {
+    const d = (x: number, y: number) =>
+      v === base ? "" : ` (${x - y >= 0 ? "+" : ""}${(x - y).toFixed(2)})`;
+    console.log(
+      `| ${v.label} | ${(v.outsideCodeMs / 1000).toFixed(2)} s${
+        d(v.outsideCodeMs / 1000, base.outsideCodeMs / 1000)
+      } | ${v.metricOutsideNginxMs.toFixed(2)} ms${
+        d(v.metricOutsideNginxMs, base.metricOutsideNginxMs)
+      } | ${v.execTrueMs === null ? "–" : `${(v.execTrueMs / 1000).toFixed(2)} s`} |`,
+    );
+  }
   for (const v of variants) {
     if (v.execTrueMs === null) continue;
-    const extra = v.medianMs - base.medianMs;
-    const perRequest = v.clientMetricCallMs - base.clientMetricCallMs;
+    const extra = (v.medianMs - base.medianMs) / 1000;
+    const startup = (v.outsideCodeMs - base.outsideCodeMs) / 1000;
+    const perRequest = v.metricOutsideNginxMs - base.metricOutsideNginxMs;
     console.log(
-      `\n${v.label}: ${(extra / 1000).toFixed(2)} s more than static per job. ` +
-        `exec -- true (start-up and exit, no request): ${(v.execTrueMs / 1000).toFixed(2)} s; ` +
-        `per request: ${perRequest.toFixed(2)} ms more per log_metric call on the client, ` +
-        `${(v.nginxRequestMs.mean - base.nginxRequestMs.mean).toFixed(2)} ms more in nginx's ` +
-        `mean $request_time; ${v.requestsPerJob} requests x ${perRequest.toFixed(2)} ms = ${
+      `\n${v.label}: ${
+        extra.toFixed(2)
+      } s more than static per job (medians). Start-up and exit: ` +
+        `${startup.toFixed(2)} s more outside the job's code; per request: ${
+          perRequest.toFixed(2)
+        } ms more outside nginx per log_metric call, x ${v.requestsPerJob} requests = ${
           (v.requestsPerJob * perRequest / 1000).toFixed(2)
-        } s`,
+        } s; the rest is the tracking server's own variation.`,
     );
   }
 
