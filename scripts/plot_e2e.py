@@ -1,6 +1,8 @@
 """Plots the end-to-end benchmark (bench/e2e.ts --json) as a PNG: each variant's job time (median,
-quartiles, every job) with its ratio to the static token, and the time per request seen by nginx
-and by the client.
+quartiles, every job) with its ratio to the static token, then where the difference comes from:
+wall time outside the job's own code (process start-up and exit, next to `exec -- true` alone) and
+the time per request spent outside nginx (the client's time per log_metric call minus nginx's
+$request_time for those requests).
 
 Usage: .venv/bin/python scripts/plot_e2e.py E2E.json OUT.png
 """
@@ -33,8 +35,8 @@ def main(src: str, out: str) -> None:
     labels = [SHORT.get(n, n) for n in names]
     colors = [COLORS.get(n, "#555") for n in names]
     xs = list(range(len(variants)))
-    fig, (ax1, ax2) = plt.subplots(
-        1, 2, figsize=(11.5, 4.6), dpi=110, gridspec_kw={"width_ratios": [1.25, 1]}
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(14, 4.8), dpi=110, gridspec_kw={"width_ratios": [1.4, 1, 1]}
     )
 
     medians = [v["medianMs"] / 1000 for v in variants]
@@ -72,21 +74,29 @@ def main(src: str, out: str) -> None:
     )
     ax1.legend(loc="lower right", fontsize=8)
 
-    width = 0.38
-    nginx = [v["nginxRequestMs"]["mean"] for v in variants]
-    client = [v["clientMetricCallMs"] for v in variants]
-    ax2.bar([x - width / 2 for x in xs], nginx, width, color=colors, alpha=0.55,
-            label="nginx $request_time, mean of all requests")
-    ax2.bar([x + width / 2 for x in xs], client, width, color=colors, hatch="//",
-            edgecolor="white", label="client, per log_metric call (median job)")
-    for x, a, b in zip(xs, nginx, client):
-        ax2.text(x - width / 2, a, f"{a:.1f}", ha="center", va="bottom", fontsize=8)
-        ax2.text(x + width / 2, b, f"{b:.1f}", ha="center", va="bottom", fontsize=8)
-    ax2.set_xticks(xs, labels, fontsize=8.5)
-    ax2.set_ylabel("ms per request")
-    ax2.set_ylim(0, max(nginx + client) * 1.25)
-    ax2.set_title("Time per request", fontsize=10)
-    ax2.legend(loc="upper left", fontsize=7.5)
+    outside = [v["outsideCodeMs"] / 1000 for v in variants]
+    ax2.bar(xs, outside, color=colors, width=0.6, alpha=0.85)
+    for x, v, o in zip(xs, variants, outside):
+        ax2.text(x, o, f"{o:.2f} s", ha="center", va="bottom", fontsize=8)
+        if v.get("execTrueMs") is not None:
+            t = v["execTrueMs"] / 1000
+            ax2.scatter([x], [t], marker="_", s=500, color="#b03a2e", zorder=3,
+                        label="exec -- true alone" if x == xs[-1] else None)
+    ax2.set_xticks(xs, labels, fontsize=8)
+    ax2.set_ylabel("s per job (median)")
+    ax2.set_ylim(0, max(outside) * 1.25)
+    ax2.set_title("Start-up and exit: wall time\noutside the job's own code", fontsize=10)
+    if any(v.get("execTrueMs") is not None for v in variants):
+        ax2.legend(loc="upper left", fontsize=7.5)
+
+    per = [v["metricOutsideNginxMs"] for v in variants]
+    ax3.bar(xs, per, color=colors, width=0.6, alpha=0.85)
+    for x, p in zip(xs, per):
+        ax3.text(x, p, f"{p:.2f} ms", ha="center", va="bottom", fontsize=8)
+    ax3.set_xticks(xs, labels, fontsize=8)
+    ax3.set_ylabel("ms per log_metric call (median job)")
+    ax3.set_ylim(0, max(per) * 1.25)
+    ax3.set_title("Per request: client's time minus\nnginx's $request_time", fontsize=10)
 
     m = data["machine"]
     fig.suptitle(
