@@ -12,7 +12,9 @@
  * - `plugin`: the Python plugin this project replaces (`mlflow-secrets-auth` 0.2.0, Vault), with
  *   its environment variables;
  * - `exec`: `mlflow-secrets-auth exec` with a Vault profile (its proxy injects the token);
- * - `exec-no-preflight` (only when asked for with `--variants`): the same with `--no-preflight`.
+ * - `exec-no-preflight` (only when asked for with `--variants`): the same with `--no-preflight`;
+ * - `exec-access-log` (only when asked for): `exec --access-log`, a diagnostic: the proxy's own
+ *   time per request (its access log) between the client's and nginx's.
  *
  * The variants run interleaved, the order rotated each round, after one warm-up job each. Printed:
  * the job's median wall time (spawn to exit), its quartiles and range, the ratio to static (of the
@@ -42,13 +44,28 @@ const CLI = `${ROOT}cli.ts`;
 const JOB = `${ROOT}bench/e2e_job.py`;
 const SECRET = "mlflow/auth";
 const SECRET_API_PATH = `secret/data/${SECRET}`;
-const ALL_VARIANTS = ["static", "plugin", "exec", "exec-no-preflight"] as const;
+const ALL_VARIANTS = [
+  "static",
+  "plugin",
+  "exec",
+  "exec-no-preflight",
+  "exec-access-log",
+] as const;
 type Variant = typeof ALL_VARIANTS[number];
 const LABELS: Record<Variant, string> = {
   static: "static token (MLFLOW_TRACKING_TOKEN)",
   plugin: "Python plugin 0.2.0 (Vault)",
   exec: "exec (Vault)",
   "exec-no-preflight": "exec --no-preflight (Vault)",
+  "exec-access-log": "exec --access-log (Vault; diagnostic)",
+};
+
+const EXEC_FLAGS: Record<Variant, readonly string[]> = {
+  static: [],
+  plugin: [],
+  exec: [],
+  "exec-no-preflight": ["--no-preflight"],
+  "exec-access-log": ["--access-log"],
 };
 
 /** What the job prints on its last line. */
@@ -68,6 +85,8 @@ interface NginxEntry {
   readonly upstreamS: number;
   readonly status: number;
   readonly path: string;
+  /** Until the upstream's response headers. */
+  readonly upstreamHeaderS: number;
 }
 
 /** One job of one variant. */
@@ -81,6 +100,8 @@ interface JobResult {
   readonly nginx: readonly NginxEntry[];
   /** Peak RSS of exec's proxy in MiB (exec variants only). */
   readonly proxyPeakMiB?: number;
+  /** The proxy's mean time per log_metric request from its access log (exec-access-log only). */
+  readonly proxyLogMetricMs?: number;
 }
 
 function usage(message: string): never {
@@ -178,6 +199,7 @@ async function readNginxLog(
       upstreamS: Number(f[2]?.split(",").at(-1)),
       status: Number(f[3]),
       path: f[7] ?? "",
+      upstreamHeaderS: Number(f[8]?.split(",").at(-1)),
     };
   });
   return { entries, offset: bytes.byteLength };
@@ -308,9 +330,10 @@ proxy:
         break;
       case "exec":
       case "exec-no-preflight":
+      case "exec-access-log":
         r = await runClean(
           Deno.execPath(),
-          execArgs(variant === "exec" ? [] : ["--no-preflight"], [PYTHON, ...job]),
+          execArgs(EXEC_FLAGS[variant], [PYTHON, ...job]),
           { MLFLOW_TRACKING_URI: tracking, ...vaultEnv },
           (pid) => execPid = pid,
         );
@@ -341,11 +364,15 @@ proxy:
       }
       proxyPeakMiB = summary.parent_peak_kib / 1024;
     }
+    // `exec --access-log`: "... method=POST path=/api/2.0/mlflow/runs/log-metric status=200 ms=1.2".
+    const proxyTimes = [...r.stderr.matchAll(/ path=(\S+) status=\d+ ms=([\d.]+)/g)]
+      .filter((m) => m[1]!.endsWith("/runs/log-metric")).map((m) => Number(m[2]));
     return {
       variant,
       round,
       wallMs: r.wallMs,
       summary,
+      ...(proxyTimes.length > 0 ? { proxyLogMetricMs: mean(proxyTimes) } : {}),
       secretReads: after.reads - before.reads,
       openBaoCalls: after.calls - before.calls,
       nginx: log.entries,
@@ -370,7 +397,11 @@ proxy:
     }
   }
   const results: JobResult[] = [];
-  const execTrue: Record<string, number[]> = { exec: [], "exec-no-preflight": [] };
+  const execTrue: Record<string, number[]> = {
+    exec: [],
+    "exec-no-preflight": [],
+    "exec-access-log": [],
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
     for (const v of order) {
@@ -384,8 +415,8 @@ proxy:
     }
     for (const v of VARIANTS) {
       if (v === "exec") execTrue.exec!.push(await execTrueMs([]));
-      if (v === "exec-no-preflight") {
-        execTrue["exec-no-preflight"]!.push(await execTrueMs(["--no-preflight"]));
+      if (v === "exec-no-preflight" || v === "exec-access-log") {
+        execTrue[v]!.push(await execTrueMs(EXEC_FLAGS[v]));
       }
     }
   }
@@ -442,7 +473,22 @@ proxy:
           median(rs.map((r) => (r.summary.phases_s[k] ?? NaN) * 1000)),
         ]),
       ),
-      execTrueMs: v === "exec" || v === "exec-no-preflight" ? median(execTrue[v]!) : null,
+      execTrueMs: execTrue[v] !== undefined ? median(execTrue[v]!) : null,
+      proxyLogMetricMs: rs.some((r) => r.proxyLogMetricMs !== undefined)
+        ? median(rs.map((r) => r.proxyLogMetricMs ?? NaN))
+        : null,
+      nginxLogMetricMs: median(rs.map((r) =>
+        mean(
+          r.nginx.filter((e) => e.path.endsWith("/runs/log-metric")).map((e) => e.requestS * 1000),
+        )
+      )),
+      nginxLogMetricHeaderMs: median(rs.map((r) =>
+        mean(
+          r.nginx.filter((e) => e.path.endsWith("/runs/log-metric")).map((e) =>
+            e.upstreamHeaderS * 1000
+          ),
+        )
+      )),
     };
   });
 
@@ -515,6 +561,21 @@ proxy:
           (v.requestsPerJob * perRequest / 1000).toFixed(2)
         } s; the rest is the tracking server's own variation.`,
     );
+    if (v.proxyLogMetricMs !== null) {
+      // The proxy logs a request when the upstream's response headers arrive.
+      console.log(
+        `  per log_metric call (means, median job): nginx until MLflow's response headers ${
+          v.nginxLogMetricHeaderMs.toFixed(2)
+        } ms, until the end ${v.nginxLogMetricMs.toFixed(2)} ms; the proxy until the headers ${
+          v.proxyLogMetricMs.toFixed(2)
+        } ms (its access log); the client ${v.clientMetricCallMs.toFixed(2)} ms. Proxy minus ` +
+          `nginx, until the headers: ${
+            (v.proxyLogMetricMs - v.nginxLogMetricHeaderMs).toFixed(2)
+          } ms. Static, nginx: headers ${base.nginxLogMetricHeaderMs.toFixed(2)} ms, end ${
+            base.nginxLogMetricMs.toFixed(2)
+          } ms, client ${base.clientMetricCallMs.toFixed(2)} ms.`,
+      );
+    }
   }
 
   if (flags.json !== undefined) {

@@ -19,7 +19,8 @@ export interface StartNginxOptions {
   /**
    * Write an access log to this file: one line per request with
    * `$msec $request_time $upstream_response_time $status $request_method $request_length
-   * $bytes_sent $uri` (the path without the query; no header). Default: no access log.
+   * $bytes_sent $uri $upstream_header_time` (the path without the query; no header). Default: no
+   * access log.
    */
   readonly accessLog?: string;
 }
@@ -155,7 +156,7 @@ http {
   ${
     c.accessLog === undefined
       ? "access_log off;"
-      : `log_format timing '$msec $request_time $upstream_response_time $status $request_method $request_length $bytes_sent $uri';
+      : `log_format timing '$msec $request_time $upstream_response_time $status $request_method $request_length $bytes_sent $uri $upstream_header_time';
   access_log ${c.accessLog} timing;`
   }
   default_type application/json;
