@@ -48,8 +48,9 @@ Deno.test({
       assertEquals(out.code, 0, new TextDecoder().decode(out.stderr).slice(-3000));
 
       const rows = stdout.split("\n").filter((l) => /^\| (static|Python plugin|exec)/.test(l));
-      // Two tables (job times, per-request times), a row per variant in each.
-      assertEquals(rows.length, 6, stdout);
+      // Three tables (job times, per-request times, start-up and per-request split), a row per
+      // variant in each.
+      assertEquals(rows.length, 9, stdout);
 
       const report = JSON.parse(await Deno.readTextFile(json)) as {
         config: { rounds: number; metrics: number };
