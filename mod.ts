@@ -56,13 +56,8 @@ export type { AuthFetch, AuthFetchOptions } from "./http/auth_fetch.ts";
 export { installGlobalFetch } from "./http/global_fetch.ts";
 export type { GlobalFetchDisposer } from "./http/global_fetch.ts";
 export { startProxy } from "./http/proxy.ts";
-export type {
-  ProxyConnectionStats,
-  ProxyHandle,
-  ProxyMetrics,
-  ProxyOptions,
-  StatusClass,
-} from "./http/proxy.ts";
+export type { ProxyHandle, ProxyOptions } from "./http/proxy.ts";
+export type { ProxyConnectionStats, ProxyMetrics, StatusClass } from "./http/proxy_metrics.ts";
 export { SecretResolver } from "./engine/resolver.ts";
 export type { ResolverStats, RuleHeaders, SecretResolverOptions } from "./engine/resolver.ts";
 export { Redactor } from "./core/redact.ts";

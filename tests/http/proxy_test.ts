@@ -1,6 +1,8 @@
 import { parseProfile } from "../../mod.ts";
 import { UsageError } from "../../core/errors.ts";
-import { isLoopback, parseListen, startProxy, timingSafeEqual } from "../../http/proxy.ts";
+import { startProxy } from "../../http/proxy.ts";
+import { isLoopback, parseListen } from "../../http/_proxy_address.ts";
+import { timingSafeEqual } from "../../http/_client_token.ts";
 import {
   assert,
   assertEquals,
