@@ -21,54 +21,21 @@
  *   written or the method is idempotent. A streamed body always gets a new socket.
  * - The request's `signal` closes the socket (while waiting, and while the body streams).
  *
+ * This file holds the pool and the request writer. The response head reader is in
+ * `_upstream_head.ts`, the response body reader in `_upstream_body.ts`, a socket and its buffer in
+ * `_upstream_socket.ts`.
+ *
  * @module
  */
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-const MAX_HEAD = 64 * 1024;
-const MAX_FIELDS = 100;
-const MAX_CHUNK_LINE = 4096;
-const READ_SIZE = 256 * 1024;
+import { responseBody, streamedResponse } from "./_upstream_body.ts";
+import { EmptyAnswer, readResponseHead, type ResponseHead } from "./_upstream_head.ts";
+import { Socket } from "./_upstream_socket.ts";
+
 /** Bodies up to this size are written with the request head in one write. */
 const COALESCE = 64 * 1024;
 const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 const encoder = new TextEncoder();
-
-/**
- * A response body read without its stream: each piece is a view valid until the next call, so
- * a writer that sends a piece whole before asking for the next copies nothing.
- */
-export interface DirectBody {
-  /** The next piece, or null at the end. */
-  next(): Promise<Uint8Array | null>;
-  /** Gives up the body (the socket is closed). */
-  cancel(): void;
-}
-
-const directBodies = new WeakMap<Response, DirectBody>();
-
-/**
- * The direct reader of a response from {@linkcode UpstreamPool}, while its stream is untouched.
- *
- * @param response A response.
- * @returns Its direct reader, or undefined (another response, or its stream was used).
- */
-export function directBody(response: Response): DirectBody | undefined {
-  const direct = directBodies.get(response);
-  if (direct === undefined || response.bodyUsed || response.body?.locked) return undefined;
-  directBodies.delete(response);
-  return direct;
-}
-
-/** An answer from the upstream that breaks HTTP/1.1 framing or syntax. */
-export class UpstreamProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UpstreamProtocolError";
-  }
-}
 
 /** One request toward the upstream. */
 export interface UpstreamRequest {
@@ -91,61 +58,6 @@ export interface UpstreamPoolOptions {
   readonly maxIdle?: number;
   /** Time a socket may stay idle in the pool. Default 30 s. */
   readonly idleMs?: number;
-}
-
-class Socket {
-  readonly conn: Deno.TcpConn;
-  buf: Uint8Array<ArrayBuffer> = new Uint8Array(16 * 1024);
-  start = 0;
-  end = 0;
-  closed = false;
-  reused = false;
-  idleSince = 0;
-  #reading: Promise<boolean> | undefined;
-  constructor(conn: Deno.TcpConn) {
-    this.conn = conn;
-  }
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      this.conn.close();
-    } catch {
-      // Closed.
-    }
-  }
-  /** Reads more into the buffer; false at EOF. Calls while a read is pending share it. */
-  fill(): Promise<boolean> {
-    this.#reading ??= this.#fill().finally(() => this.#reading = undefined);
-    return this.#reading;
-  }
-  async #fill(): Promise<boolean> {
-    if (this.start === this.end) this.start = this.end = 0;
-    if (this.end === this.buf.length) {
-      if (this.start > 0) {
-        this.buf.copyWithin(0, this.start, this.end);
-        this.end -= this.start;
-        this.start = 0;
-      } else {
-        const grown = new Uint8Array(this.buf.length * 2);
-        grown.set(this.buf.subarray(0, this.end));
-        this.buf = grown;
-      }
-    }
-    let n: number | null;
-    try {
-      n = await this.conn.read(this.buf.subarray(this.end));
-    } catch {
-      n = null;
-    }
-    if (n === null) return false;
-    this.end += n;
-    return true;
-  }
-  async write(bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.byteLength) offset += await this.conn.write(bytes.subarray(offset));
-  }
 }
 
 /** A keep-alive pool of sockets to one `http:` origin, and the requests sent over them. */
@@ -324,14 +236,7 @@ export class UpstreamPool {
       s.start += parsed.length;
       void finish(true);
     } else {
-      const body = responseBody(s, parsed, finish);
-      const response = new Response(body.stream, {
-        status: parsed.status,
-        statusText: parsed.reason,
-        headers: parsed.fields as [string, string][],
-      });
-      directBodies.set(response, body.direct);
-      return response;
+      return streamedResponse(parsed, responseBody(s, parsed, finish));
     }
     return new Response(answer, {
       status: parsed.status,
@@ -347,16 +252,6 @@ class StaleSocket extends Error {
   constructor(cause: unknown, nothingWritten: boolean) {
     super("the pooled connection was closed by the upstream", { cause });
     this.nothingWritten = nothingWritten;
-  }
-}
-
-/** The upstream closed the connection before sending any byte of an answer. */
-class EmptyAnswer extends Error {
-  constructor() {
-    const cause = new Deno.errors.ConnectionReset(
-      "the upstream closed the connection before answering",
-    );
-    super(cause.message, { cause });
   }
 }
 
@@ -401,256 +296,4 @@ async function streamBody(
     await reader.cancel(error).catch(() => {});
     throw error;
   }
-}
-
-interface ResponseHead {
-  readonly status: number;
-  readonly reason: string;
-  readonly fields: [string, string][];
-  readonly framing: "length" | "chunked" | "close";
-  readonly length: number;
-  readonly keepAlive: boolean;
-}
-
-async function readResponseHead(s: Socket, failed: () => unknown): Promise<ResponseHead> {
-  let sawByte = false;
-  while (true) {
-    // Find the blank line.
-    let endAt = -1;
-    for (
-      let i = s.buf.indexOf(10, s.start + 3);
-      i >= 0 && i < s.end;
-      i = s.buf.indexOf(10, i + 1)
-    ) {
-      if (s.buf[i - 1] === 13 && s.buf[i - 2] === 10 && s.buf[i - 3] === 13) {
-        endAt = i;
-        break;
-      }
-    }
-    if (endAt < 0) {
-      if (s.end - s.start > MAX_HEAD) {
-        throw new UpstreamProtocolError("the response head is too large");
-      }
-      if (s.end > s.start) sawByte = true;
-      if (!await s.fill()) {
-        if (failed() !== undefined) throw failed();
-        if (!sawByte && s.end === s.start) throw new EmptyAnswer();
-        throw new UpstreamProtocolError(
-          "the upstream closed the connection inside a response head",
-        );
-      }
-      continue;
-    }
-    let text = "";
-    for (let p = s.start; p < endAt - 3; p += 8192) {
-      text += String.fromCharCode(...s.buf.subarray(p, Math.min(p + 8192, endAt - 3)));
-    }
-    s.start = endAt + 1;
-    const head = parseResponseHead(text);
-    if (head.status >= 100 && head.status < 200) {
-      if (head.status === 101) throw new UpstreamProtocolError("the upstream switched protocols");
-      sawByte = true;
-      continue; // 100 Continue, 103 Early Hints: the final answer follows.
-    }
-    return head;
-  }
-}
-
-/**
- * Parses a response head (without the blank line) strictly.
- *
- * @param text The head as a binary string.
- * @returns Status, reason, fields (names lower-case) and framing.
- * @throws {UpstreamProtocolError} for anything ambiguous.
- */
-export function parseResponseHead(text: string): ResponseHead {
-  if (/\r(?!\n)|(?<!\r)\n/.test(text)) {
-    throw new UpstreamProtocolError("a response line ends without CRLF");
-  }
-  const lines = text.split("\r\n");
-  const m = STATUS_LINE.exec(lines[0]!);
-  if (m === null) throw new UpstreamProtocolError("the status line is malformed");
-  const minor = Number(m[1]);
-  const status = Number(m[2]);
-  if (status < 100 || status > 599) throw new UpstreamProtocolError("the status is out of range");
-  if (lines.length - 1 > MAX_FIELDS) throw new UpstreamProtocolError("too many response fields");
-  const fields: [string, string][] = [];
-  let length: number | undefined;
-  let te: string | undefined;
-  let connection = "";
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.startsWith(" ") || line.startsWith("\t")) {
-      throw new UpstreamProtocolError("obs-fold in a response");
-    }
-    const colon = line.indexOf(":");
-    const name = colon <= 0 ? "" : line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new UpstreamProtocolError("a response field name is not a token");
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (!FIELD_VALUE.test(value)) {
-      throw new UpstreamProtocolError(`response field "${name}" has a control character`);
-    }
-    const lower = name.toLowerCase();
-    if (lower === "content-length") {
-      if (length !== undefined) throw new UpstreamProtocolError("more than one Content-Length");
-      if (!/^\d{1,15}$/.test(value)) {
-        throw new UpstreamProtocolError("Content-Length is not a decimal number");
-      }
-      length = Number(value);
-    } else if (lower === "transfer-encoding") {
-      if (te !== undefined) throw new UpstreamProtocolError("more than one Transfer-Encoding");
-      te = value.toLowerCase();
-    } else if (lower === "connection") {
-      connection += `,${value.toLowerCase()}`;
-    }
-    fields.push([lower, value]);
-  }
-  if (te !== undefined && length !== undefined) {
-    throw new UpstreamProtocolError("both Content-Length and Transfer-Encoding");
-  }
-  if (te !== undefined && te !== "chunked") {
-    throw new UpstreamProtocolError("a transfer coding other than chunked");
-  }
-  const tokens = connection.split(",").map((t) => t.trim());
-  const keepAlive = minor === 1 ? !tokens.includes("close") : tokens.includes("keep-alive");
-  return {
-    status,
-    reason: m[3] ?? "",
-    fields,
-    framing: te !== undefined ? "chunked" : length !== undefined ? "length" : "close",
-    length: length ?? 0,
-    keepAlive,
-  };
-}
-
-function responseBody(
-  s: Socket,
-  head: ResponseHead,
-  finish: (complete: boolean) => Promise<void>,
-): { stream: ReadableStream<Uint8Array>; direct: DirectBody } {
-  let remaining = head.framing === "length" ? head.length : 0;
-  let state: "size" | "data" | "end" = "size";
-  let ended = false;
-  const end = (complete: boolean): void => {
-    if (ended) return;
-    ended = true;
-    void finish(complete);
-  };
-  const more = async (): Promise<void> => {
-    if (!await s.fill()) {
-      throw new UpstreamProtocolError("the upstream closed the connection inside a body");
-    }
-  };
-  const line = async (): Promise<string> => {
-    while (true) {
-      for (let i = s.start + 1; i < s.end; i++) {
-        if (s.buf[i] === 10) {
-          if (s.buf[i - 1] !== 13) {
-            throw new UpstreamProtocolError("a chunk line ends without CRLF");
-          }
-          const text = String.fromCharCode(...s.buf.subarray(s.start, i - 1));
-          s.start = i + 1;
-          return text;
-        }
-      }
-      if (s.end - s.start > MAX_CHUNK_LINE) {
-        throw new UpstreamProtocolError("a chunk line is too long");
-      }
-      await more();
-    }
-  };
-  /**
-   * Up to `max` bytes: buffered ones first, else one read into the scratch buffer. With `copy`
-   * false the bytes are a view, valid until the next call.
-   */
-  const piece = async (max: number, copy: boolean): Promise<Uint8Array | null> => {
-    if (s.end > s.start) {
-      const n = Math.min(max, s.end - s.start);
-      const out = copy ? s.buf.slice(s.start, s.start + n) : s.buf.subarray(s.start, s.start + n);
-      s.start += n;
-      return out;
-    }
-    // One scratch buffer per body: a read returns far less than 256 KiB on loopback, and a fresh
-    // array per read would be mostly garbage.
-    scratch ??= new Uint8Array(READ_SIZE);
-    let n: number | null;
-    try {
-      n = await s.conn.read(scratch.subarray(0, Math.min(max, READ_SIZE)));
-    } catch {
-      n = null;
-    }
-    if (n === null) return null;
-    return copy ? scratch.slice(0, n) : scratch.subarray(0, n);
-  };
-  let scratch: Uint8Array | undefined;
-  const cut = (): never => {
-    throw new UpstreamProtocolError("the upstream closed the connection inside a body");
-  };
-  /** The next piece of the body, or null at its end (the socket is then released). */
-  const next = async (copy: boolean): Promise<Uint8Array | null> => {
-    try {
-      if (ended) return null;
-      if (head.framing === "close") {
-        const p = await piece(READ_SIZE, copy);
-        if (p === null) end(false);
-        return p;
-      }
-      if (head.framing === "length") {
-        if (remaining === 0) {
-          end(true);
-          return null;
-        }
-        const p = await piece(remaining, copy) ?? cut();
-        remaining -= p.byteLength;
-        return p;
-      }
-      while (true) {
-        if (state === "size") {
-          const m = /^([0-9A-Fa-f]{1,12})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?$/.exec(await line());
-          if (m === null) throw new UpstreamProtocolError("a chunk size is malformed");
-          remaining = parseInt(m[1]!, 16);
-          if (remaining === 0) {
-            let trailers = 0;
-            while ((await line()) !== "") {
-              if (++trailers > MAX_FIELDS) throw new UpstreamProtocolError("too many trailers");
-            }
-            end(true);
-            return null;
-          }
-          state = "data";
-        }
-        if (state === "end") {
-          if ((await line()) !== "") {
-            throw new UpstreamProtocolError("a chunk is longer than its size");
-          }
-          state = "size";
-          continue;
-        }
-        const p = await piece(remaining, copy) ?? cut();
-        remaining -= p.byteLength;
-        if (remaining === 0) state = "end";
-        return p;
-      }
-    } catch (error) {
-      end(false);
-      throw error;
-    }
-  };
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const p = await next(true);
-      if (p === null) controller.close();
-      else controller.enqueue(p);
-    },
-    cancel() {
-      end(false);
-    },
-  }, { highWaterMark: 0 });
-  return {
-    stream,
-    direct: {
-      next: () => next(false),
-      cancel: () => end(false),
-    },
-  };
 }

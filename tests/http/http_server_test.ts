@@ -4,7 +4,7 @@
  */
 
 import { parseProfile } from "../../mod.ts";
-import { HttpParseError, parseRequestHead } from "../../http/_http_server.ts";
+import { HttpParseError, parseRequestHead } from "../../http/_server_head.ts";
 import { type ProxyOptions, startProxy } from "../../http/proxy.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
 import { startServer, type TestServer } from "../_servers.ts";

@@ -1,4 +1,5 @@
-import { parseResponseHead, UpstreamPool, UpstreamProtocolError } from "../../http/_upstream.ts";
+import { UpstreamPool } from "../../http/_upstream.ts";
+import { parseResponseHead, UpstreamProtocolError } from "../../http/_upstream_head.ts";
 import { parseProfile } from "../../mod.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
