@@ -1,12 +1,13 @@
 /**
  * The secret resolver: providers (created lazily from the plan), the shared cache with
  * single-flight and refresh, retries, field selection, header building and redaction. Every
- * adapter (middleware, proxy, doctor) goes through one of these.
+ * adapter (middleware, proxy, doctor) goes through one of these. Field selection and header
+ * building are in `_rule_headers.ts`; how adapters create a resolver and its logger in
+ * `resolver_setup.ts`.
  *
  * @module
  */
 
-import { buildAuthHeader } from "./auth_header.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import type {
   ProviderFactory,
@@ -16,16 +17,11 @@ import type {
   SecretValue,
 } from "../providers/types.ts";
 import { SecretResolutionError } from "../core/errors.ts";
-import {
-  createLogger,
-  type LogFormat,
-  type Logger,
-  type LogLevel,
-  silentLogger,
-} from "../core/log.ts";
+import { type Logger, silentLogger } from "../core/log.ts";
 import { Redactor } from "../core/redact.ts";
 import { retry } from "../core/retry.ts";
 import { type CachedSecret, SecretCache } from "./secret_cache.ts";
+import { buildRuleHeaders, selectField } from "./_rule_headers.ts";
 
 /** Options of {@linkcode SecretResolver}. */
 export interface SecretResolverOptions {
@@ -169,7 +165,7 @@ export class SecretResolver {
     signal?: AbortSignal,
   ): Promise<{ value: SecretValue; generation: number; version?: string }> {
     const cached = await this.#cached(rule, signal, undefined);
-    return { ...this.#select(rule, cached), generation: cached.generation };
+    return { ...selectField(rule, cached, this.describe(rule)), generation: cached.generation };
   }
 
   /**
@@ -231,59 +227,14 @@ export class SecretResolver {
   #headers(rule: PlanRule, cached: CachedSecret): RuleHeaders {
     const memo = this.#headerMemo.get(rule.index);
     if (memo !== undefined && memo.generation === cached.generation) return memo;
-    const { value } = this.#select(rule, cached);
     const reference = this.describe(rule);
-    const auth = buildAuthHeader(rule.auth, value, {
-      rule: rule.label,
-      provider: rule.provider,
-      reference,
-    });
-    this.redactor.add(auth[1]);
-    const credential = auth[1].replace(/^(Bearer|Basic) /, "");
-    this.redactor.add(credential);
-    for (const name of rule.sensitiveHeaders) this.redactor.add(rule.headers[name]);
+    const { value } = selectField(rule, cached, reference);
     const result: RuleHeaders = {
-      headers: [auth, ...Object.entries(rule.headers)],
+      headers: buildRuleHeaders(rule, value, reference, this.redactor),
       generation: cached.generation,
     };
     this.#headerMemo.set(rule.index, result);
     return result;
-  }
-
-  #select(rule: PlanRule, cached: CachedSecret): { value: SecretValue; version?: string } {
-    const field = rule.secret.field;
-    const version = cached.version !== undefined ? { version: cached.version } : {};
-    if (field === undefined) return { value: cached.value, ...version };
-    const name = String(field);
-    const fail = (reason: string): SecretResolutionError =>
-      new SecretResolutionError(reason, {
-        provider: rule.provider,
-        reference: this.describe(rule),
-        rule: rule.label,
-        field: name,
-      });
-    if (typeof cached.value === "string") {
-      throw fail(
-        `field "${name}" was asked for, but the secret is a plain string, not a JSON object; remove "field" or store a JSON object`,
-      );
-    }
-    if (!Object.hasOwn(cached.value, name)) {
-      const keys = Object.keys(cached.value).map((k) => `"${k}"`).join(", ") || "none";
-      throw fail(
-        `the secret has no field "${name}" (its fields: ${keys}); fix "field" in the rule`,
-      );
-    }
-    const v = cached.value[name];
-    if (typeof v === "string") return { value: v, ...version };
-    if (typeof v === "number") return { value: String(v), ...version };
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
-      return { value: v as Record<string, unknown>, ...version };
-    }
-    throw fail(
-      `field "${name}" is ${
-        v === null ? "null" : Array.isArray(v) ? "an array" : typeof v
-      }, not a string`,
-    );
   }
 
   async #cached(
@@ -458,94 +409,4 @@ export function stableJson(value: unknown): string {
         ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
         : v,
   );
-}
-
-/** How adapters (middleware, proxy) set up a resolver and its logger. */
-export interface ResolverSetup {
-  /** Environment lookup. Default: the process environment (unreadable variables are unset). */
-  readonly env?: (name: string) => string | undefined;
-  /**
-   * The transport of providers (Vault traffic, its token included): separate from any fetch the
-   * adapter uses for tracking requests. Default: `globalThis.fetch` when the resolver is created.
-   */
-  readonly providerFetch?: typeof fetch;
-  /** Clock. */
-  readonly now?: () => number;
-  /** Random source, for jitter. */
-  readonly random?: () => number;
-  /** Provider factories (default: the plan's). */
-  readonly providers?: ReadonlyMap<string, ProviderFactory>;
-  /** Logger. Default: stderr, level and format from the options, the environment or the plan. */
-  readonly logger?: Logger;
-  /** Receives log lines when no logger is given. Default: stderr. */
-  readonly logWrite?: (line: string) => void;
-  /** Log level, over `MLFLOW_SECRETS_AUTH_LOG_LEVEL` and the profile. */
-  readonly logLevel?: LogLevel;
-  /** Log format, over `MLFLOW_SECRETS_AUTH_LOG_FORMAT` and the profile. */
-  readonly logFormat?: LogFormat;
-}
-
-/**
- * The process environment as a lookup; a variable Deno may not read counts as unset.
- *
- * @param name Variable name.
- * @returns Its value, or undefined.
- */
-export function processEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A stderr logger for a plan: level and format from `setup`, else `MLFLOW_SECRETS_AUTH_LOG_LEVEL`
- * and `MLFLOW_SECRETS_AUTH_LOG_FORMAT`, else the profile's `logging`.
- *
- * @param plan The plan.
- * @param setup Overrides and the environment.
- * @param redactor Masks secrets in every line.
- * @returns The logger.
- */
-export function createPlanLogger(plan: Plan, setup: ResolverSetup, redactor: Redactor): Logger {
-  const env = setup.env ?? processEnv;
-  return createLogger({
-    redactor,
-    level: setup.logLevel ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_LEVEL"), LEVELS) ??
-      plan.logging.level,
-    format: setup.logFormat ?? oneOf(env("MLFLOW_SECRETS_AUTH_LOG_FORMAT"), FORMATS) ??
-      plan.logging.format,
-    ...(setup.logWrite ? { write: setup.logWrite } : {}),
-    ...(setup.now ? { now: setup.now } : {}),
-  });
-}
-
-/**
- * Creates a resolver with its own redactor and, unless one is given, a logger from
- * {@linkcode createPlanLogger}.
- *
- * @param plan The plan.
- * @param setup I/O and logging.
- * @returns The resolver.
- */
-export function createResolver(plan: Plan, setup: ResolverSetup = {}): SecretResolver {
-  const redactor = new Redactor();
-  return new SecretResolver(plan, {
-    redactor,
-    logger: setup.logger ?? createPlanLogger(plan, setup, redactor),
-    env: setup.env ?? processEnv,
-    ...(setup.providerFetch ? { providerFetch: setup.providerFetch } : {}),
-    ...(setup.now ? { now: setup.now } : {}),
-    ...(setup.random ? { random: setup.random } : {}),
-    ...(setup.providers ? { providers: setup.providers } : {}),
-  });
-}
-
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
-const FORMATS: readonly LogFormat[] = ["text", "json"];
-
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | undefined {
-  const v = value?.trim().toLowerCase();
-  return allowed.find((a) => a === v);
 }

@@ -8,12 +8,8 @@
 import type { Profile } from "../profile/profile.ts";
 import { createPlan, matchRule, type Plan } from "../profile/plan.ts";
 import type { Logger } from "../core/log.ts";
-import {
-  createResolver,
-  type ResolverStats,
-  type RuleHeaders,
-  type SecretResolver,
-} from "../engine/resolver.ts";
+import type { ResolverStats, RuleHeaders, SecretResolver } from "../engine/resolver.ts";
+import { createResolver } from "../engine/resolver_setup.ts";
 import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 
