@@ -20,7 +20,8 @@
  */
 
 import type * as Commander from "./deps/commander.ts";
-import { ProfileError, SecretResolutionError, UsageError } from "./core/errors.ts";
+import { ProfileError, SecretResolutionError } from "./core/errors.ts";
+import { UsageError } from "./cli/errors.ts";
 import { type CliIo, processIo, profileOptionOf } from "./cli/io.ts";
 import { HELP } from "./cli/_help.ts";
 import type { CommandContext } from "./cli/commands/_shared.ts";

@@ -72,7 +72,12 @@ export type {
   SecretCacheOptions,
 } from "./engine/secret_cache.ts";
 export type { RetryPolicy } from "./core/retry.ts";
-export { ProfileError, SecretResolutionError, UsageError } from "./core/errors.ts";
+export { MlflowSecretsAuthError, ProfileError, SecretResolutionError } from "./core/errors.ts";
+/**
+ * @deprecated The library no longer throws it: bad arguments are `TypeError`s. It is the command
+ * line's usage error; this re-export goes in the next minor release.
+ */
+export { UsageError } from "./cli/errors.ts";
 export type { ProfileIssue, SecretResolutionErrorOptions } from "./core/errors.ts";
 export type {
   ProviderConfigIssue,

@@ -19,7 +19,7 @@ import { builtinModules } from "node:module";
 import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Profile } from "../profile/profile.ts";
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "./errors.ts";
 import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 
 /** Where a provider kind's descriptor lives, and the npm packages its SDK comes from. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "./errors.ts";
 
 /** Outcome of {@linkcode protectProcess}. */
 export type ProtectResult =

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "./errors.ts";
 
 /** The shells a script can be generated for. */
 export const SHELLS = ["bash", "zsh", "fish"] as const;

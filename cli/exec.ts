@@ -59,7 +59,7 @@
  */
 
 import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
-import { UsageError } from "../core/errors.ts";
+import { asUsageError, UsageError } from "./errors.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import type { Logger } from "../core/log.ts";
 import { type ProxyHandle, startProxy } from "../http/proxy.ts";
@@ -231,6 +231,9 @@ export async function runExec(
         resolver,
         logger,
         accessLog: options.accessLog === true,
+      }).catch((error) => {
+        // A bad upstream (TypeError) or no loopback port to bind: a usage error, as before.
+        throw asUsageError(error);
       });
       if (options.preflight === false && !isLocalKind(proxy.rule.providerKind)) {
         childEnv.MLFLOW_TRACKING_URI = proxy.url;

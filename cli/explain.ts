@@ -8,7 +8,7 @@
 import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
 import { formatDuration } from "../core/duration.ts";
 import type { AuthSpec } from "../profile/auth_spec.ts";
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "./errors.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import type { Profile } from "../profile/profile.ts";
 import type { CliIo } from "./io.ts";

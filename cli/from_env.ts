@@ -16,7 +16,7 @@
 import { stringify } from "../deps/yaml.ts";
 import { isLoopbackHost } from "../profile/host_match.ts";
 import { parseProfile, type Profile } from "../profile/profile.ts";
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "./errors.ts";
 import type { FromEnvMapping } from "../providers/descriptor.ts";
 import {
   PROVIDER_DESCRIPTORS as REGISTRY_DESCRIPTORS,

@@ -7,7 +7,7 @@
  */
 
 import { parseProfile } from "../profile/profile.ts";
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "./errors.ts";
 import { PROVIDER_DESCRIPTORS, PROVIDER_KINDS, PROVIDERS } from "../providers/registry.ts";
 import type { InitTemplate } from "../providers/descriptor.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";

@@ -7,7 +7,7 @@
 
 import { createPlan, type Plan } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";
-import { UsageError } from "../core/errors.ts";
+import { asUsageError, UsageError } from "./errors.ts";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type Logger, type LogLevel } from "../core/log.ts";
 import { startProxy } from "../http/proxy.ts";
 import { Redactor } from "../core/redact.ts";
@@ -101,7 +101,8 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
     ...(maxConnections === undefined ? {} : { maxConnections }),
   }).catch(async (error) => {
     await resolver.close();
-    throw error;
+    // A bad upstream, address or client token (TypeError) or an address that cannot be bound.
+    throw asUsageError(error);
   });
 
   const stop = Promise.withResolvers<string>();

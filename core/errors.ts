@@ -1,11 +1,41 @@
 /**
- * Error classes shared by every layer. Each carries data, never a secret value.
+ * Error classes shared by every layer. Each carries data, never a secret value. Every error class
+ * of this library extends {@linkcode MlflowSecretsAuthError}; bad arguments to a library function
+ * are `TypeError`s, as in the standard library.
  *
  * Message style: sentence case, no closing period, values in double quotes, what could not be
  * done, a colon, why, then what to do.
  *
  * @module
  */
+
+/**
+ * The base class of every error class of this library: `instanceof MlflowSecretsAuthError` tells
+ * them from failures of the runtime or of bad arguments (`TypeError`); `name` tells them apart.
+ *
+ * @example
+ * ```ts
+ * import { MlflowSecretsAuthError, SecretResolutionError } from "./errors.ts";
+ * const err = new SecretResolutionError("Vault answered 403 permission denied", {
+ *   provider: "corp-vault",
+ *   reference: "secret/mlflow/auth",
+ * });
+ * if (!(err instanceof MlflowSecretsAuthError)) throw new Error("not a library error");
+ * if (err.name !== "SecretResolutionError") throw new Error("wrong name");
+ * ```
+ */
+export class MlflowSecretsAuthError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What could not be done, why, and what to do.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "MlflowSecretsAuthError";
+  }
+}
 
 /** One problem found in a profile, with where it is. */
 export interface ProfileIssue {
@@ -33,7 +63,7 @@ export interface ProfileIssue {
  * if (!err.message.includes("mlflow-auth.yaml:1:10")) throw new Error("no location");
  * ```
  */
-export class ProfileError extends Error {
+export class ProfileError extends MlflowSecretsAuthError {
   /** The profile's file name (or `<inline>`). */
   readonly file: string;
   /** Every issue found. */
@@ -127,7 +157,7 @@ export interface SecretResolutionErrorOptions extends ErrorOptions {
  * if (err.transient) throw new Error("403 is not transient");
  * ```
  */
-export class SecretResolutionError extends Error {
+export class SecretResolutionError extends MlflowSecretsAuthError {
   /** Provider instance name. */
   readonly provider: string;
   /** Printable secret reference. */
@@ -177,28 +207,5 @@ export class SecretResolutionError extends Error {
       ...(this.field !== undefined ? { field: this.field } : {}),
       ...(this.cause !== undefined ? { cause: this.cause } : {}),
     });
-  }
-}
-
-/**
- * The command line was called wrongly (unknown flag, missing argument, conflicting options).
- *
- * @example
- * ```ts
- * import { UsageError } from "./errors.ts";
- * const err = new UsageError('Cannot explain: "--url" is not a URL; pass an absolute URL');
- * if (err.name !== "UsageError") throw new Error("wrong name");
- * ```
- */
-export class UsageError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What was wrong and what to do.
-   * @param options Standard error options.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "UsageError";
   }
 }

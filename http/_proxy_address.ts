@@ -7,7 +7,6 @@
 
 import { isLoopbackHost } from "../core/loopback.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
-import { UsageError } from "../core/errors.ts";
 
 /** A parsed upstream: its URL (no query, no fragment) and its path prefix without trailing `/`. */
 export interface Upstream {
@@ -21,14 +20,14 @@ export interface Upstream {
  *
  * @param value The upstream as given.
  * @returns Its URL and path prefix.
- * @throws {UsageError} when it is not an absolute http(s) URL or carries userinfo.
+ * @throws {TypeError} when it is not an absolute http(s) URL or carries userinfo.
  */
 export function parseUpstream(value: string | URL): Upstream {
   let url: URL;
   try {
     url = new URL(String(value));
   } catch {
-    throw new UsageError(
+    throw new TypeError(
       `Cannot start the proxy: upstream "${
         maskUserinfo(String(value))
       }" is not an absolute URL; pass e.g. https://mlflow.company.com`,
@@ -36,12 +35,12 @@ export function parseUpstream(value: string | URL): Upstream {
     );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(
+    throw new TypeError(
       `Cannot start the proxy: upstream "${url.protocol}//…" is not http or https; pass the tracking server's URL`,
     );
   }
   if (url.username !== "" || url.password !== "") {
-    throw new UsageError(
+    throw new TypeError(
       "Cannot start the proxy: the upstream URL carries userinfo (user:password@); remove it, the credential comes from the profile",
     );
   }
@@ -56,7 +55,7 @@ export function parseUpstream(value: string | URL): Upstream {
  *
  * @param value The address.
  * @returns Host name (IPv6 without brackets) and port.
- * @throws {UsageError} when it cannot be parsed.
+ * @throws {TypeError} when it cannot be parsed.
  *
  * @example
  * ```ts
@@ -90,7 +89,7 @@ export function parseListen(
   }
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 0 && port <= 65535)) {
-    throw new UsageError(
+    throw new TypeError(
       `Cannot use listen address "${text}": expected host:port, e.g. 127.0.0.1:5055 or [::1]:5055`,
     );
   }

@@ -43,7 +43,6 @@ import { raiseOpenFileLimit } from "./_file_limit.ts";
 import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
 import type { Profile } from "../profile/profile.ts";
 import type { ProviderFactory } from "../providers/types.ts";
-import { UsageError } from "../core/errors.ts";
 import type { LogFormat, Logger, LogLevel } from "../core/log.ts";
 import { DEFAULT_REPLAY_LIMIT } from "./request_body.ts";
 import type { SecretResolver } from "../engine/resolver.ts";
@@ -160,9 +159,12 @@ export interface ProxyHandle {
  * @param profile A validated profile, or a plan.
  * @param options Upstream, address, client token, resolver, logging.
  * @returns A handle: its `url` is the tracking URI to give clients.
- * @throws {UsageError} when the upstream is not an http(s) URL, matches no host rule or has
- *   userinfo; when the address is not loopback and `allowRemote` or a client token is missing;
- *   or when the address cannot be bound.
+ * @throws {TypeError} when the upstream is not an http(s) URL, matches no host rule or has
+ *   userinfo; when the address cannot be parsed, or is not loopback and `allowRemote` or a client
+ *   token is missing; when the client token is shorter than 16 characters, or `acceptSameUser` comes
+ *   with `allowRemote`.
+ * @throws {Error} when the address cannot be bound; its `cause` is Deno's error (e.g.
+ *   `Deno.errors.AddrInUse`).
  *
  * @example
  * ```ts
@@ -194,30 +196,30 @@ export async function startProxy(
   const upstream = parseUpstream(options.upstream);
   const rule = matchRule(plan, upstream.url);
   if (rule === undefined) {
-    throw new UsageError(
+    throw new TypeError(
       `Cannot start the proxy: upstream "${upstream.url.href}" matches no host rule of profile "${plan.source}"; add a rule whose match covers it, or fix the upstream`,
     );
   }
   const listen = parseListen(options.listen ?? "127.0.0.1:0");
   if (!isLoopback(listen.hostname)) {
     if (!options.allowRemote) {
-      throw new UsageError(
+      throw new TypeError(
         `Cannot start the proxy on "${listen.hostname}": it is not a loopback address; bind 127.0.0.1, or pass --allow-remote together with a client token`,
       );
     }
     if (options.clientToken === undefined || options.clientToken === "") {
-      throw new UsageError(
+      throw new TypeError(
         `Cannot start the proxy on "${listen.hostname}": a non-loopback address needs a client token; set one with --client-token-env`,
       );
     }
   }
   if (options.acceptSameUser && options.allowRemote) {
-    throw new UsageError(
+    throw new TypeError(
       "Cannot start the proxy: accepting requests from the same user without the client token is for a loopback proxy only; drop it or --allow-remote",
     );
   }
   if (options.clientToken !== undefined && options.clientToken.length < 16) {
-    throw new UsageError(
+    throw new TypeError(
       "Cannot start the proxy: the client token is shorter than 16 characters; use a long random value",
     );
   }
@@ -252,7 +254,7 @@ export async function startProxy(
       : cause instanceof Deno.errors.PermissionDenied || cause instanceof Deno.errors.NotCapable
       ? "permission denied; check --allow-net"
       : describe(cause);
-    throw new UsageError(
+    throw new Error(
       `Cannot start the proxy on "${formatHostPort(listen.hostname, listen.port)}": ${why}`,
       { cause },
     );

@@ -13,7 +13,7 @@ import {
 import { createPlan } from "../../profile/plan.ts";
 import { parseProfile } from "../../mod.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
-import { UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../cli/errors.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempDir } from "./_io.ts";
 

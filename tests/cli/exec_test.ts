@@ -1,6 +1,7 @@
 import { main } from "../../cli.ts";
 import { runExec } from "../../cli/exec.ts";
-import { SecretResolutionError, UsageError } from "../../core/errors.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
+import { UsageError } from "../../cli/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempDir } from "./_io.ts";
@@ -154,6 +155,27 @@ Deno.test("runExec() --env-mode direct exports the real credential, and refuses 
     UsageError,
     "cannot send a custom",
   );
+});
+
+Deno.test("runExec() reports what the proxy refuses as a usage error: an upstream with userinfo (exit 2)", async () => {
+  const { path } = await profileFile("https://mlflow.example.com");
+  const upstream = "https://alice:pw@mlflow.example.com";
+  await assertRejects(
+    () =>
+      runExec(["true"], { profile: path, upstream }, fakeIo({ env: { MLFLOW_TOKEN: "k" } }), {
+        environ: {},
+        stdio: "null",
+      }),
+    UsageError,
+    "Cannot start the proxy: the upstream URL carries userinfo (user:password@)",
+  );
+  const io = fakeIo({ env: { MLFLOW_TOKEN: "k" } });
+  assertEquals(
+    await main(["exec", "--profile", path, "--upstream", upstream, "--", "true"], io),
+    2,
+  );
+  assertStringIncludes(io.err(), "the upstream URL carries userinfo");
+  assert(!io.err().includes("alice:pw"), "the userinfo was printed");
 });
 
 Deno.test("main() exec passes everything after the command to it and needs an upstream", async () => {

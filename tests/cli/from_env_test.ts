@@ -6,7 +6,7 @@
 import { parse } from "../../deps/yaml.ts";
 import { main } from "../../cli.ts";
 import { buildProfileFromEnv, globMatch } from "../../cli/from_env.ts";
-import { UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../cli/errors.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_assert.ts";
 import { closedPort, fakeIo } from "./_io.ts";
 import { peerEnv } from "../_peers/_process.ts";

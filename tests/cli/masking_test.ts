@@ -9,7 +9,7 @@ import { runDoctor } from "../../cli/doctor.ts";
 import { runExec } from "../../cli/exec.ts";
 import { runExplain } from "../../cli/explain.ts";
 import { runInit } from "../../cli/init.ts";
-import { UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../cli/errors.ts";
 import {
   assert,
   assertEquals,

@@ -1,6 +1,6 @@
 import { main } from "../../cli.ts";
 import { runProxy } from "../../cli/proxy.ts";
-import { UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../cli/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { fakeIo, tempFile } from "./_io.ts";
@@ -105,6 +105,36 @@ test("runProxy() refuses a missing upstream, a missing client token and a remote
     2,
   );
   assertStringIncludes(viaMain.err(), "matches no host rule");
+});
+
+test("runProxy() reports the library's refusals as usage errors: a bad --listen, an address in use (exit 2)", async () => {
+  const path = await tempFile("mlflow-auth.yaml", profileText("http://127.0.0.1:5000"));
+  const io = fakeIo({ env: {} });
+  await assertRejects(
+    () => runProxy({ profile: path, upstream: "http://127.0.0.1:5000", listen: "a:b" }, io),
+    UsageError,
+    'Cannot use listen address "a:b"',
+  );
+  await using busy = await startServer(() => new Response("ok"));
+  const listen = `127.0.0.1:${new URL(busy.origin).port}`;
+  const inUse = await assertRejects(
+    () => runProxy({ profile: path, upstream: "http://127.0.0.1:5000", listen }, io),
+    UsageError,
+    `Cannot start the proxy on "${listen}": the address is in use; pick another port`,
+  );
+  assert(inUse.cause instanceof Deno.errors.AddrInUse, `cause: ${inUse.cause}`);
+  const viaMain = fakeIo({ env: {} });
+  assertEquals(
+    await main(
+      ["proxy", "--profile", path, "--upstream", "http://127.0.0.1:5000", "--listen", listen],
+      viaMain,
+    ),
+    2,
+  );
+  assertEquals(
+    viaMain.err(),
+    `Cannot start the proxy on "${listen}": the address is in use; pick another port\n`,
+  );
 });
 
 test("runProxy() with --client-token-env demands the token from clients", async () => {

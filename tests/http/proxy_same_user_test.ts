@@ -1,5 +1,4 @@
 import { parseProfile } from "../../mod.ts";
-import { UsageError } from "../../core/errors.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { connectionOwners, procAddresses, sameUserPeer } from "../../http/_peer_uid.ts";
 import { assertEquals, assertRejects } from "../_assert.ts";
@@ -144,7 +143,7 @@ test("startProxy() refuses acceptSameUser with allowRemote", async () => {
         env: () => REAL,
         accessLog: false,
       }),
-    UsageError,
+    TypeError,
     "loopback proxy only",
   );
 });

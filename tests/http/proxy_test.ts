@@ -1,5 +1,4 @@
 import { parseProfile } from "../../mod.ts";
-import { UsageError } from "../../core/errors.ts";
 import { startProxy } from "../../http/proxy.ts";
 import { isLoopback, parseListen } from "../../http/_proxy_address.ts";
 import { timingSafeEqual } from "../../http/_client_token.ts";
@@ -419,17 +418,17 @@ test("startProxy() refuses a non-loopback address without allowRemote and a clie
   const opts = { upstream: "http://127.0.0.1:1", env: envOf({}), accessLog: false };
   await assertRejects(
     () => startProxy(profile, { ...opts, listen: "0.0.0.0:0" }),
-    UsageError,
+    TypeError,
     "not a loopback address",
   );
   await assertRejects(
     () => startProxy(profile, { ...opts, listen: "localhost.:0" }),
-    UsageError,
+    TypeError,
     "not a loopback address",
   );
   await assertRejects(
     () => startProxy(profile, { ...opts, listen: "0.0.0.0:0", allowRemote: true }),
-    UsageError,
+    TypeError,
     "needs a client token",
   );
   await assertRejects(
@@ -440,7 +439,7 @@ test("startProxy() refuses a non-loopback address without allowRemote and a clie
         allowRemote: true,
         clientToken: "short",
       }),
-    UsageError,
+    TypeError,
     "shorter than 16",
   );
   await using remote = await startProxy(profile, {
@@ -459,29 +458,44 @@ test("startProxy() fails at start when the upstream matches no host rule", async
   const opts = { env: envOf({}), accessLog: false };
   await assertRejects(
     () => startProxy(profile, { ...opts, upstream: "https://mlflow.example.com" }),
-    UsageError,
+    TypeError,
     'upstream "https://mlflow.example.com/" matches no host rule',
   );
   await assertRejects(
     () => startProxy(profile, { ...opts, upstream: "https://other.example.com/mlflow" }),
-    UsageError,
+    TypeError,
     "matches no host rule",
   );
   await assertRejects(
     () => startProxy(profile, { ...opts, upstream: "https://u:p@mlflow.example.com/mlflow" }),
-    UsageError,
+    TypeError,
     "userinfo",
   );
   await assertRejects(
     () => startProxy(profile, { ...opts, upstream: "file:///tmp" }),
-    UsageError,
+    TypeError,
     "not http or https",
   );
   await assertRejects(
     () => startProxy(profile, { ...opts, upstream: "not a url" }),
-    UsageError,
+    TypeError,
     "not an absolute URL",
   );
+});
+
+test("startProxy() throws TypeError for bad arguments, and an Error caused by Deno's for an address in use", async () => {
+  const profile = profileFor("http://127.0.0.1:1");
+  const opts = { upstream: "http://127.0.0.1:1", env: envOf({}), accessLog: false };
+  const bad = await assertRejects(() => startProxy(profile, { ...opts, listen: "a:b" }), TypeError);
+  assertStringIncludes(bad.message, 'Cannot use listen address "a:b"');
+  await using busy = await startProxy(profile, opts);
+  const taken = await assertRejects(
+    () => startProxy(profile, { ...opts, listen: `127.0.0.1:${busy.addr.port}` }),
+    Error,
+    `Cannot start the proxy on "127.0.0.1:${busy.addr.port}": the address is in use; pick another port`,
+  );
+  assert(!(taken instanceof TypeError), "an address in use is not a bad argument");
+  assert(taken.cause instanceof Deno.errors.AddrInUse, `cause: ${taken.cause}`);
 });
 
 test("parseListen() and isLoopback() read host:port forms and recognise loopback", () => {
@@ -495,7 +509,7 @@ test("parseListen() and isLoopback() read host:port forms and recognise loopback
     try {
       parseListen(bad);
     } catch (e) {
-      threw = e instanceof UsageError;
+      threw = e instanceof TypeError;
     }
     assert(threw, `accepted "${bad}"`);
   }
