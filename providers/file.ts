@@ -14,7 +14,9 @@
  *
  * Kubernetes and Docker secret mounts and Vault Agent sinks rotate files in place, so the file
  * is checked again at most every second (a `stat`; it is re-read only when its size, mtime or
- * inode changed). A value that parses as a JSON object is used as an object.
+ * inode changed). A value that parses as a JSON object is used as an object. The version shown in
+ * logs and metrics is the file's mtime and inode (`mtime:…,ino:…`), never anything derived from
+ * its content.
  *
  * @module
  */
@@ -94,7 +96,12 @@ export function createFileProvider(
           : text.endsWith("\n")
           ? text.slice(0, -1)
           : text;
-        const value: ResolvedSecret = { value: secretFromText(trimmed), maxTtlMs: interval };
+        const version = versionOf(info);
+        const value: ResolvedSecret = {
+          value: secretFromText(trimmed),
+          maxTtlMs: interval,
+          ...(version !== undefined ? { version } : {}),
+        };
         memo.set(path, { stamp, value });
         return value;
       } catch (cause) {
@@ -130,6 +137,19 @@ export function createFileProvider(
       }
     },
   };
+}
+
+/**
+ * The version of a file as shown in logs and metrics: its mtime and inode, e.g.
+ * `mtime:2026-05-01T09:30:00.000Z,ino:4211`. Never derived from the content; undefined where the
+ * platform reports neither.
+ */
+function versionOf(info: Deno.FileInfo): string | undefined {
+  const parts = [
+    ...(info.mtime !== null ? [`mtime:${info.mtime.toISOString()}`] : []),
+    ...(info.ino !== null ? [`ino:${info.ino}`] : []),
+  ];
+  return parts.length > 0 ? parts.join(",") : undefined;
 }
 
 /** Registry entry. */

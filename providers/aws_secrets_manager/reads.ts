@@ -50,13 +50,26 @@ export function readRef(ref: SecretRef, provider: string, reference: string): Ge
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * The version of a `GetSecretValue` answer as shown in logs and metrics: its `VersionId` and the
+ * stages it carries, e.g. `3f2a…(AWSCURRENT)` or `9b1c…(AWSPREVIOUS,CANARY)`.
+ */
+export function versionText(out: Pick<GetSecretValueCommandOutput, "VersionId" | "VersionStages">):
+  | string
+  | undefined {
+  if (out.VersionId === undefined || out.VersionId === "") return undefined;
+  const stages = (out.VersionStages ?? []).filter((s) => typeof s === "string" && s !== "");
+  return stages.length > 0 ? `${out.VersionId}(${stages.join(",")})` : out.VersionId;
+}
+
 /** The value and version of a `GetSecretValue` answer. */
 export function toResolved(
   out: GetSecretValueCommandOutput,
   provider: string,
   reference: string,
 ): ResolvedSecret {
-  const version = out.VersionId !== undefined ? { version: out.VersionId } : {};
+  const text = versionText(out);
+  const version = text !== undefined ? { version: text } : {};
   if (typeof out.SecretString === "string") {
     return { value: secretFromText(out.SecretString), ...version };
   }

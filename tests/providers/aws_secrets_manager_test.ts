@@ -303,7 +303,18 @@ Deno.test("createAwsSecretsManagerProvider() reads a version by stage and by id"
       assertEquals(await read({ id: "rotating", version_stage: "CANARY" }), "three");
       assertEquals(await read({ id: "rotating", version_id: v1 }), "one");
       assertEquals(await read({ id: "rotating", version_id: v3 }), "three");
-      assertEquals((await p.resolve({ id: "rotating", version_id: v2 }, once)).version, v2);
+      assertEquals(
+        (await p.resolve({ id: "rotating", version_id: v2 }, once)).version,
+        `${v2}(AWSCURRENT)`,
+      );
+      assertEquals(
+        (await p.resolve({ id: "rotating", version_id: v1 }, once)).version,
+        `${v1}(AWSPREVIOUS)`,
+      );
+      assertEquals(
+        (await p.resolve({ id: "rotating", version_stage: "CANARY" }, once)).version,
+        `${v3}(CANARY)`,
+      );
       const err = await rejection(
         p.resolve({ id: "rotating", version_stage: "NO-SUCH-STAGE" }, once),
       );
@@ -321,11 +332,16 @@ Deno.test("createAwsSecretsManagerProvider() returns the new value after a rotat
     );
     await withProviders(async (make) => {
       const p = make({ region: REGION, endpoint: moto.endpoint });
-      assertEquals((await p.resolve({ id: "rot" }, once)).value, "old-token");
-      await seed.client.send(
+      const before = await p.resolve({ id: "rot" }, once);
+      assertEquals(before.value, "old-token");
+      const put = await seed.client.send(
         new seed.sm.PutSecretValueCommand({ SecretId: "rot", SecretString: "new-token" }),
       );
-      assertEquals((await p.resolve({ id: "rot" }, once)).value, "new-token");
+      const after = await p.resolve({ id: "rot" }, once);
+      assertEquals(after.value, "new-token");
+      // The rotation shows up as a version change: the new VersionId, now AWSCURRENT.
+      assertEquals(after.version, `${put.VersionId}(AWSCURRENT)`);
+      assert(after.version !== before.version, "the version did not change");
     });
   });
 });

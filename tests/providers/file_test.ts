@@ -78,3 +78,27 @@ Deno.test("createFileProvider() picks up a file rotated in place and by rename",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("createFileProvider() reports the file's mtime and inode as its version, never its content", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = provider();
+    const signal = new AbortController().signal;
+    const path = `${dir}/token`;
+    await Deno.writeTextFile(path, CANARY);
+    await Deno.utime(path, 1_000, new Date("2026-05-01T09:30:00Z"));
+    const first = await p.resolve({ path }, { signal });
+    const ino = (await Deno.stat(path)).ino;
+    assertEquals(first.version, `mtime:2026-05-01T09:30:00.000Z,ino:${ino}`);
+    // Rotated by rename: a new inode and mtime, so a new version.
+    await Deno.writeTextFile(`${dir}/.tmp`, `${CANARY}-2`);
+    await Deno.utime(`${dir}/.tmp`, 1_000, new Date("2026-05-02T09:30:00Z"));
+    await Deno.rename(`${dir}/.tmp`, path);
+    const second = await p.resolve({ path }, { signal });
+    const ino2 = (await Deno.stat(path)).ino;
+    assertEquals(second.version, `mtime:2026-05-02T09:30:00.000Z,ino:${ino2}`);
+    assertEquals(String(second.version).includes(CANARY), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
