@@ -57,7 +57,12 @@ export { installGlobalFetch } from "./http/global_fetch.ts";
 export type { GlobalFetchDisposer } from "./http/global_fetch.ts";
 export { startProxy } from "./http/proxy.ts";
 export type { ProxyHandle, ProxyOptions } from "./http/proxy.ts";
-export type { ProxyConnectionStats, ProxyMetrics, StatusClass } from "./http/proxy_metrics.ts";
+export type {
+  ProxyConnectionStats,
+  ProxyMetrics,
+  SecretVersionInfo,
+  StatusClass,
+} from "./http/proxy_metrics.ts";
 export { SecretResolver } from "./engine/resolver.ts";
 export type { ResolverStats, RuleHeaders, SecretResolverOptions } from "./engine/resolver.ts";
 export { Redactor } from "./core/redact.ts";

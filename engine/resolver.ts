@@ -50,6 +50,8 @@ export interface RuleHeaders {
   readonly headers: readonly (readonly [string, string])[];
   /** Cache generation of the secret used. */
   readonly generation: number;
+  /** Provider-side version of the secret used (never the value), when the provider has one. */
+  readonly version?: string;
 }
 
 interface Binding {
@@ -232,6 +234,7 @@ export class SecretResolver {
     const result: RuleHeaders = {
       headers: buildRuleHeaders(rule, value, reference, this.redactor),
       generation: cached.generation,
+      ...(cached.version !== undefined ? { version: cached.version } : {}),
     };
     this.#headerMemo.set(rule.index, result);
     return result;

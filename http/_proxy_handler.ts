@@ -144,6 +144,7 @@ export class ProxyHandler {
     const signal = AbortSignal.any([this.#abort.signal, req.signal]);
     this.#counters.inFlight++;
     let refreshed = false;
+    let used: RuleHeaders | undefined;
     let response: Response;
     try {
       let body: PreparedBody;
@@ -161,6 +162,7 @@ export class ProxyHandler {
       const built = rule === undefined
         ? undefined
         : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
+      used = built;
       response = await this.#send(req.method, target, headers, body, length, built, signal);
       if (
         rule !== undefined && built !== undefined && rule.refreshOn.includes(response.status) &&
@@ -170,6 +172,7 @@ export class ProxyHandler {
         // The same generation: no new value could be had, so the server's answer stands.
         if (fresh.generation !== built.generation) {
           refreshed = true;
+          used = fresh;
           this.#counters.retried++;
           await response.body?.cancel().catch(() => {});
           response = await this.#send(req.method, target, headers, body, length, fresh, signal);
@@ -191,8 +194,13 @@ export class ProxyHandler {
       }
     }
     this.#counters.observe(started);
+    const version = used?.version;
+    if (rule !== undefined && version !== undefined) {
+      this.#counters.noteVersion(`hosts[${rule.index}]`, rule.provider, version);
+    }
     this.#access(req, url, remote, status, started, {
       ...(rule === undefined ? {} : { rule: `hosts[${rule.index}]` }),
+      ...(version === undefined ? {} : { version }),
       ...(refreshed ? { refreshed: true } : {}),
     });
     if (out === response.headers) return response;

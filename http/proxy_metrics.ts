@@ -54,6 +54,21 @@ export interface ProxyMetrics {
   readonly cacheMisses: number;
   /** Secret refreshes forced by a tracking-server status (401). */
   readonly refreshes: number;
+  /**
+   * The provider-side version of the secret each rule last authenticated with (never the value),
+   * for rules whose provider reports one.
+   */
+  readonly secretVersions?: readonly SecretVersionInfo[];
+}
+
+/** Which version of a rule's secret the proxy last authenticated with. */
+export interface SecretVersionInfo {
+  /** The rule, e.g. `hosts[0]`. */
+  readonly rule: string;
+  /** The provider instance name. */
+  readonly provider: string;
+  /** The provider's version id, e.g. a Vault KV v2 version or an AWS `VersionId(AWSCURRENT)`. */
+  readonly version: string;
 }
 
 /** Client connection counts of the proxy: those of its HTTP server. Counts only. */
@@ -104,6 +119,19 @@ export class ProxyCounters {
   readonly #bucketCounts: number[] = BUCKETS.map(() => 0);
   #latencyCount = 0;
   #latencySum = 0;
+  readonly #versions = new Map<string, SecretVersionInfo>();
+
+  /**
+   * Records the version of a rule's secret a request was sent with.
+   *
+   * @param rule The rule, e.g. `hosts[0]`.
+   * @param provider The provider instance name.
+   * @param version The provider's version id.
+   */
+  noteVersion(rule: string, provider: string, version: string): void {
+    if (this.#versions.get(rule)?.version === version) return;
+    this.#versions.set(rule, { rule, provider, version });
+  }
 
   /** Counts an upstream response by its status class. */
   countStatus(status: number): void {
@@ -157,6 +185,7 @@ export class ProxyCounters {
       cacheHits: resolver.cache.stats.hits,
       cacheMisses: resolver.cache.stats.misses,
       refreshes: resolver.stats.refreshes,
+      secretVersions: [...this.#versions.values()],
     };
   }
 }
@@ -278,5 +307,22 @@ export function formatPrometheus(m: ProxyMetrics): string {
     "Secret refreshes forced by a tracking-server status (401).",
     [["", m.refreshes]],
   );
+  const versions = m.secretVersions ?? [];
+  if (versions.length > 0) {
+    metric(
+      `${p}_secret_version_info`,
+      "gauge",
+      "The provider-side version of the secret each rule last authenticated with (always 1).",
+      versions.map((v) => [
+        `{rule="${label(v.rule)}",provider="${label(v.provider)}",version="${label(v.version)}"}`,
+        1,
+      ]),
+    );
+  }
   return lines.join("\n") + "\n";
+}
+
+/** A Prometheus label value: backslash, double quote and newline escaped. */
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
