@@ -523,3 +523,36 @@ Deno.test("main() doctor accepts a provider registry from MainOptions", async ()
     await server.close();
   }
 });
+
+Deno.test("main() doctor reports the version the secret resolved to (a file's mtime and inode), never the value", async () => {
+  const server = serve((req) =>
+    req.headers.get("authorization") === `Bearer ${TOKEN}`
+      ? mlflowOk()
+      : new Response("no", { status: 401 })
+  );
+  try {
+    const secretPath = await tempFile("token", `${TOKEN}\n`);
+    await Deno.utime(secretPath, 1_000, new Date("2026-05-01T09:30:00Z"));
+    const ino = (await Deno.stat(secretPath)).ino;
+    const profile = [
+      "version: 1",
+      "providers: { mounted: { kind: file } }",
+      "hosts:",
+      `  - match: ${server.url}`,
+      "    provider: mounted",
+      `    secret: { path: ${JSON.stringify(secretPath)} }`,
+      "    auth: bearer",
+    ].join("\n");
+    const { code, report } = await doctor(profile, { env: {} });
+    assertEquals(code, 0);
+    assertStringIncludes(
+      step(report?.targets[0], "secret").detail,
+      `version "mtime:2026-05-01T09:30:00.000Z,ino:${ino}"`,
+    );
+    // The env provider has no versions, and says so.
+    const env = await doctor(envProfile(server.url));
+    assertStringIncludes(step(env.report?.targets[0], "secret").detail, "no version reported");
+  } finally {
+    await server.close();
+  }
+});
