@@ -8,6 +8,7 @@
  * @module
  */
 
+import { expiryTtlMs, secretJwtExpiry } from "./_expiry.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import type {
   ProviderFactory,
@@ -69,6 +70,27 @@ export interface ResolverStats {
   secretFetches: number;
   /** Refreshes forced by a tracking-server status. */
   refreshes: number;
+}
+
+/**
+ * A resolved secret with its own expiry (the provider's, or the earliest JWT `exp` in the value)
+ * mapped into its cache bound: cached until the expiry minus a skew, even when the rule's TTL is
+ * longer.
+ */
+function withExpiry(resolved: ResolvedSecret, now: number): ResolvedSecret {
+  const jwt = secretJwtExpiry(resolved.value);
+  const expiresAt = resolved.expiresAt === undefined
+    ? jwt
+    : jwt === undefined
+    ? resolved.expiresAt
+    : Math.min(resolved.expiresAt, jwt);
+  if (expiresAt === undefined) return resolved;
+  const bound = expiryTtlMs(expiresAt, now);
+  return {
+    ...resolved,
+    expiresAt,
+    maxTtlMs: resolved.maxTtlMs === undefined ? bound : Math.min(resolved.maxTtlMs, bound),
+  };
 }
 
 /**
@@ -159,15 +181,19 @@ export class SecretResolver {
    *
    * @param rule A plan rule.
    * @param signal Cancels this caller's wait.
-   * @returns The value and its cache generation.
+   * @returns The value, its cache generation, its version and its own expiry when known.
    * @throws {SecretResolutionError} naming the rule, provider and reference.
    */
   async secretFor(
     rule: PlanRule,
     signal?: AbortSignal,
-  ): Promise<{ value: SecretValue; generation: number; version?: string }> {
+  ): Promise<{ value: SecretValue; generation: number; version?: string; expiresAt?: number }> {
     const cached = await this.#cached(rule, signal, undefined);
-    return { ...selectField(rule, cached, this.describe(rule)), generation: cached.generation };
+    return {
+      ...selectField(rule, cached, this.describe(rule)),
+      generation: cached.generation,
+      ...(cached.secretExpiresAt !== undefined ? { expiresAt: cached.secretExpiresAt } : {}),
+    };
   }
 
   /**
@@ -323,13 +349,24 @@ export class SecretResolver {
       });
       this.redactor.add(resolved.value);
       this.stats.secretFetches++;
+      const bounded = withExpiry(resolved, this.#now());
       this.#logger.info("secret resolved", {
         provider: provider.name,
         reference,
         ms: this.#now() - started,
         ...(resolved.version !== undefined ? { version: resolved.version } : {}),
+        ...(bounded.expiresAt !== undefined
+          ? { expires: new Date(bounded.expiresAt).toISOString() }
+          : {}),
       });
-      return resolved;
+      if (bounded.expiresAt !== undefined && bounded.expiresAt <= this.#now()) {
+        this.#logger.warn("the secret has already expired; rotate it at the source", {
+          provider: provider.name,
+          reference,
+          expired: new Date(bounded.expiresAt).toISOString(),
+        });
+      }
+      return bounded;
     } catch (error) {
       const safe = this.#classify(error, provider, reference, rule);
       this.#logger.warn("secret resolution failed", {

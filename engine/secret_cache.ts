@@ -22,6 +22,8 @@ export interface CachedSecret {
   readonly version?: string;
   /** When it was loaded. */
   readonly loadedAt: number;
+  /** When the secret itself expires (a JWT's `exp`, a Key Vault `expires`), if known. */
+  readonly secretExpiresAt?: number;
 }
 
 interface Entry extends CachedSecret {
@@ -309,10 +311,15 @@ export class SecretCache {
           generation: ++this.#generation,
           ...(resolved.version !== undefined ? { version: resolved.version } : {}),
           loadedAt: now,
+          ...(resolved.expiresAt !== undefined ? { secretExpiresAt: resolved.expiresAt } : {}),
           // Somewhere in the second half of the refresh-ahead window, not at its start.
           refreshAt: now + ttl - ahead * (0.5 + 0.5 * this.#random()),
           expiresAt: now + ttl,
-          staleUntil: now + ttl + policy.staleIfErrorMs,
+          // Never served stale past the secret's own expiry.
+          staleUntil: Math.min(
+            now + ttl + policy.staleIfErrorMs,
+            resolved.expiresAt ?? Number.POSITIVE_INFINITY,
+          ),
           unchangedByRefresh: replaced !== undefined && sameValue(replaced, resolved.value),
         };
         this.#entries.set(key, entry);

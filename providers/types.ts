@@ -26,6 +26,12 @@ export interface ResolvedSecret {
   readonly maxTtlMs?: number;
   /** Provider-side version, for diagnostics (never secret). */
   readonly version?: string;
+  /**
+   * When the secret itself stops being valid, in milliseconds since the epoch (e.g. a Key Vault
+   * secret's `expires` attribute). The cache keeps it until shortly before; a JWT's `exp` in the
+   * value is found by the runtime, a provider need not report it.
+   */
+  readonly expiresAt?: number;
 }
 
 /** Options of one resolution. */

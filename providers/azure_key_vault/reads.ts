@@ -1,6 +1,7 @@
 /**
  * What the `azure-key-vault` provider reads: a secret by name, its latest version or a pinned
- * one; a value that parses as a JSON object is used as an object.
+ * one; a value that parses as a JSON object is used as an object. The version id and the
+ * `expires` attribute come with it.
  *
  * @module
  */
@@ -40,8 +41,11 @@ export async function readSecret(
     throw new ProviderSetupError(`Key Vault returned no value for secret "${secretName}"`);
   }
   const versionId = secret.properties.version;
+  const expires = secret.properties.expiresOn?.getTime();
   return {
     value: secretFromText(secret.value),
     ...(versionId !== undefined && versionId !== "" ? { version: versionId } : {}),
+    // The secret's `expires` attribute: the cache keeps the value until shortly before it.
+    ...(expires !== undefined && Number.isFinite(expires) ? { expiresAt: expires } : {}),
   };
 }

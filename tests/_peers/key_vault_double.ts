@@ -107,6 +107,8 @@ interface Version {
   value: string;
   contentType: string | undefined;
   enabled: boolean;
+  /** The `exp` attribute (seconds since the epoch), when set. */
+  readonly exp: number | undefined;
   tags: Record<string, string> | undefined;
   readonly created: number;
   updated: number;
@@ -400,7 +402,7 @@ class Double implements KeyVaultDouble {
       | {
         value?: unknown;
         contentType?: unknown;
-        attributes?: { enabled?: unknown };
+        attributes?: { enabled?: unknown; exp?: unknown };
         tags?: Record<string, string>;
       }
       | undefined;
@@ -414,6 +416,7 @@ class Double implements KeyVaultDouble {
       value: body.value,
       contentType: typeof body.contentType === "string" ? body.contentType : undefined,
       enabled: body.attributes?.enabled !== false,
+      exp: typeof body.attributes?.exp === "number" ? body.attributes.exp : undefined,
       tags: body.tags,
       created: now,
       updated: now,
@@ -452,6 +455,7 @@ class Double implements KeyVaultDouble {
       ...(v.contentType !== undefined ? { contentType: v.contentType } : {}),
       attributes: {
         enabled: v.enabled,
+        ...(v.exp !== undefined ? { exp: v.exp } : {}),
         created: v.created,
         updated: v.updated,
         recoveryLevel: "Recoverable+Purgeable",

@@ -264,6 +264,17 @@ Deno.test("createAzureKeyVaultProvider() reads the latest version, or the pinned
   assertEquals(pinned, { value: "token-one", version: v1 });
 });
 
+Deno.test("createAzureKeyVaultProvider() reports the secret's expires attribute as its expiry", async () => {
+  await using s = await clientSecretSetup();
+  const expiresOn = new Date("2031-02-03T04:05:06Z");
+  const v1 = versionOf(await s.seed.setSecret("expiring", "short-lived", { expiresOn }));
+  assertEquals(await s.provider.resolve({ name: "expiring" }, once()), {
+    value: "short-lived",
+    version: v1,
+    expiresAt: expiresOn.getTime(),
+  });
+});
+
 Deno.test("createAzureKeyVaultProvider() turns a JSON object value into an object, and nothing else", async () => {
   await using s = await clientSecretSetup();
   await s.seed.setSecret("as-object", '{"username":"svc","password":"p@ss:word"}');
