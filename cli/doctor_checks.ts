@@ -9,6 +9,8 @@ import { templateFields } from "../profile/auth_spec.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import { SecretResolutionError } from "../core/errors.ts";
 import type { SecretResolver } from "../engine/resolver.ts";
+import { expiryTtlMs } from "../engine/_expiry.ts";
+import { formatDuration } from "../core/duration.ts";
 import type { SecretValue } from "../providers/types.ts";
 import { liveBase, liveCall, type LiveCallContext } from "./doctor_live_call.ts";
 import {
@@ -114,7 +116,7 @@ export async function checkTarget(
     ? "no SDK needed"
     : `SDK ${sdks.map((s) => s.package).join(", ")} loaded in ${sdkMs} ms`;
   t0 = now();
-  let secret: { value: SecretValue; version?: string };
+  let secret: { value: SecretValue; version?: string; expiresAt?: number };
   try {
     secret = await resolver.secretFor(rule);
   } catch (error) {
@@ -148,6 +150,7 @@ export async function checkTarget(
   const version = secret.version !== undefined
     ? `version "${ctx.redactor.redact(secret.version)}"`
     : "no version reported";
+  const bound = cacheBound(rule, secret.expiresAt, Date.now());
   if (fieldProblem !== undefined) {
     record({
       step: "secret",
@@ -164,7 +167,9 @@ export async function checkTarget(
     step: "secret",
     status: "pass",
     ms: readMs,
-    detail: `${reference}: ${shape(secret.value)}; ${neededText(rule, secret.value)}; ${version}`,
+    detail: `${reference}: ${shape(secret.value)}; ${
+      neededText(rule, secret.value)
+    }; ${version}; ${bound}`,
   }, h);
 
   // 5. Header: type and length only.
@@ -344,4 +349,18 @@ function shape(value: SecretValue): string {
   if (typeof value === "string") return "a string";
   const keys = Object.keys(value);
   return `a JSON object with ${plural(keys.length, "field")}`;
+}
+
+/**
+ * Which bound keeps the secret in the cache: the rule's ttl, or the secret's own expiry (a JWT's
+ * `exp`, a Key Vault `expires` attribute) when that comes first.
+ */
+function cacheBound(rule: PlanRule, expiresAt: number | undefined, now: number): string {
+  const ttl = `ttl ${formatDuration(rule.cache.ttlMs)} (rule)`;
+  if (expiresAt === undefined) return `cached by ${ttl}`;
+  const at = new Date(expiresAt).toISOString();
+  if (expiresAt - now <= 0) return `EXPIRED at ${at}; rotate it at the source`;
+  return expiryTtlMs(expiresAt, now) < rule.cache.ttlMs
+    ? `cached until shortly before the secret's expiry at ${at}, not the ${ttl}`
+    : `cached by ${ttl}; the secret expires later, at ${at}`;
 }

@@ -549,9 +549,41 @@ Deno.test("main() doctor reports the version the secret resolved to (a file's mt
       step(report?.targets[0], "secret").detail,
       `version "mtime:2026-05-01T09:30:00.000Z,ino:${ino}"`,
     );
+    assertStringIncludes(step(report?.targets[0], "secret").detail, "cached by ttl 5m (rule)");
     // The env provider has no versions, and says so.
     const env = await doctor(envProfile(server.url));
     assertStringIncludes(step(env.report?.targets[0], "secret").detail, "no version reported");
+  } finally {
+    await server.close();
+  }
+});
+
+function b64url(text: string): string {
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+Deno.test("main() doctor says when a JWT's exp, not the rule's ttl, bounds the cache", async () => {
+  const exp = Math.floor(Date.now() / 1000) + 120;
+  const token = `${b64url('{"alg":"RS256"}')}.${b64url(JSON.stringify({ exp }))}.${
+    b64url("sig-canary-0e41")
+  }`;
+  const server = serve((req) =>
+    req.headers.get("authorization") === `Bearer ${token}`
+      ? mlflowOk()
+      : new Response("no", { status: 401 })
+  );
+  try {
+    const { code, io, report } = await doctor(envProfile(server.url), {
+      env: { MLFLOW_TOKEN: token },
+    });
+    assertEquals(code, 0);
+    assertStringIncludes(
+      step(report?.targets[0], "secret").detail,
+      `cached until shortly before the secret's expiry at ${
+        new Date(exp * 1000).toISOString()
+      }, not the ttl 5m (rule)`,
+    );
+    assertNoCanary(io.out() + io.err(), token);
   } finally {
     await server.close();
   }
