@@ -87,7 +87,8 @@ Deno.test("SecretResolver reloads a JWT before its exp when the rule's ttl is lo
     // Refresh ahead targets the expiry: inside its window the cached value is served and a
     // background load fetches the next one.
     s.at(100_000);
-    assertEquals(s.resolver.cachedHeadersFor(s.rule)?.headers[0]![1], `Bearer ${first}`);
+    const hit = s.resolver.cachedHeadersFor(s.rule);
+    assertEquals(hit?.headers[0]?.[1], `Bearer ${first}`);
     await s.resolver.headersFor(s.rule); // waits for nothing; the load runs in the background
     for (let i = 0; i < 10 && fetches() < 2; i++) await new Promise((r) => setTimeout(r, 0));
     assertEquals(fetches(), 2, "no refresh-ahead before the expiry");
