@@ -111,6 +111,33 @@ export class Redactor {
     }
   }
 
+  /**
+   * Where the first registered string (a secret or one of its derived forms) starts in a text,
+   * by the same search as {@linkcode Redactor.redact}. For checks that must refuse a text rather
+   * than mask it (the leak guard).
+   *
+   * @param text Any text.
+   * @returns The index of the first match, or -1 when the text holds no registered string.
+   *
+   * @example
+   * ```ts
+   * import { Redactor } from "./redact.ts";
+   * const r = new Redactor();
+   * r.add("s3cr3t-value");
+   * if (r.search("a=czNjcjN0LXZhbHVl") !== 2) throw new Error("base64 form not found");
+   * if (r.search("clean") !== -1) throw new Error("false match");
+   * ```
+   */
+  search(text: string): number {
+    if (this.#values.size === 0) return -1;
+    const heads = this.#heads;
+    for (let i = 0; i + MIN_LENGTH <= text.length; i++) {
+      if (heads[((text.charCodeAt(i) * 31) ^ text.charCodeAt(i + 1)) & 0xffff] === 0) continue;
+      if (this.#longestAt(text, i) >= 0) return i;
+    }
+    return -1;
+  }
+
   #mask(text: string): string {
     let out = "";
     let copied = 0; // text[0, copied) is already in `out`

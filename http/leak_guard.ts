@@ -1,0 +1,350 @@
+/**
+ * The leak guard: finds a managed secret, or one of its derived forms, in what a job sends to
+ * MLflow's write endpoints, so that the proxy and the middleware can refuse the request before it
+ * leaves. Pure: a request's method, path, headers and body bytes in, a finding (the endpoint and
+ * the JSON pointer of the field, never the value) out.
+ *
+ * Which requests it reads: every `POST`, `PUT`, `PATCH` or `DELETE` to MLflow's REST API
+ * (`/api/<version>/mlflow/…` and `/ajax-api/<version>/mlflow/…`, behind any path prefix) and to
+ * its OpenTelemetry trace intake (`/v1/traces`). That covers params, tags, metric keys, run and
+ * experiment names and descriptions (descriptions are tags), log-batch, log-inputs, registered
+ * models and model versions, logged models, datasets, trace tags, trace metadata and span
+ * attributes. Artifact transfers (`/mlflow-artifacts/…`, the UI's `upload-artifact`) and reads
+ * are not read. Every field is read, not a list of known ones, so a field MLflow adds later is
+ * covered too.
+ *
+ * How a body is read, as the server would read it: MLflow parses the JSON of these endpoints
+ * whatever the `Content-Type` says, detects UTF-16 and UTF-32 like Python's `json.loads`, and
+ * decodes a doubly encoded body (a JSON string holding JSON); the trace intake also accepts
+ * protobuf and gzip or deflate bodies. A body the guard cannot read the way the server would
+ * (another content coding, larger than the guard's bound) is a finding of its own
+ * (`reason: "unreadable"`), so that it fails closed.
+ *
+ * The search is the redactor's ({@linkcode SecretMatcher}): the raw value, its base64, URL
+ * encoding and JSON escaping, and the exact header values and credentials built from it.
+ *
+ * @module
+ */
+
+import { gunzipSync, inflateSync } from "node:zlib";
+
+/** What the guard does with a finding: refuse the request, only log it, or not look at all. */
+export type LeakGuardMode = "block" | "warn" | "off";
+
+/** The modes, for validation and help text. */
+export const LEAK_GUARD_MODES: readonly LeakGuardMode[] = ["block", "warn", "off"];
+
+/** Largest body (after decompression) the guard reads: 32 MiB. A larger one is unreadable. */
+export const LEAK_GUARD_MAX_BYTES = 32 * 1024 * 1024;
+
+/** Finds registered secrets in a text: the redactor (`Redactor.search`). */
+export interface SecretMatcher {
+  /** Index of the first registered string in the text, or -1. */
+  search(text: string): number;
+}
+
+/** The request facts the guard reads. */
+export interface GuardedRequest {
+  /** HTTP method. */
+  readonly method: string;
+  /** URL path, percent-encoded as sent (the proxy's path prefix included or not). */
+  readonly path: string;
+  /** `Content-Type` header, if any. */
+  readonly contentType?: string | null;
+  /** `Content-Encoding` header, if any. */
+  readonly contentEncoding?: string | null;
+  /** The body's bytes (empty for none). */
+  readonly body: Uint8Array;
+}
+
+/** A request the guard refuses (or warns about): where, never what. */
+export interface LeakFinding {
+  /**
+   * The endpoint, with identifiers in the path replaced by `{id}`, e.g.
+   * `POST /api/2.0/mlflow/runs/log-batch` (bounded, so it can label a metric).
+   */
+  readonly endpoint: string;
+  /**
+   * Where in the body: a JSON pointer (`/params/3/value`), the pointer of an object followed by
+   * ` (a member name)` when a member's name holds the secret, `(protobuf body)` for a protobuf
+   * trace export, `(body)` for a body that is not JSON or cannot be read.
+   */
+  readonly field: string;
+  /** `secret`: a managed secret or a derived form was found; `unreadable`: see `detail`. */
+  readonly reason: "secret" | "unreadable";
+  /** Why an unreadable body could not be read (no body content in it). */
+  readonly detail?: string;
+}
+
+const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** `…/api/2.0/mlflow/<rest>`; MLflow also routes `…/api/2.0mlflow/…` (no slash). */
+const REST = /\/(ajax-api|api)\/(\d{1,2}\.\d{1,2})\/?mlflow\/([^?#]*)$/;
+const OTLP = /\/v1\/traces\/?$/;
+/** Routes that carry artifact bytes, not metadata. */
+const UNGUARDED = new Set(["upload-artifact"]);
+/**
+ * Every static segment of MLflow 3.17's routes under `mlflow/`: any other segment is an
+ * identifier (a trace, model, dataset, webhook id, a tag key, a workspace name) and becomes
+ * `{id}` in the endpoint label.
+ */
+const ROUTE_WORDS = new Set(
+  ("add add-experiments add-to-endpoint alias artifacts assessments attach batchGet " +
+    "batchGetInfos bindings budgets calculate-filter-correlation cancel config create " +
+    "create-promptlab-run datasets delete delete-experiment-tag delete-tag delete-traces demo " +
+    "detach directories endpoints evaluate experiment-ids experiments files gateway " +
+    "gateway-proxy genai generate get get-by-name get-download-uri get-history " +
+    "get-history-bulk get-history-bulk-interval get-latest-versions get-online-trace-details " +
+    "get-or-create-user get-trace-artifact guardrails info invoke issues items jobs " +
+    "label-schemas link-prompts link-to-run list list-for-endpoint log-batch log-inputs " +
+    "log-metric log-model log-parameter logged-models metrics model-definitions model-versions " +
+    "models online-config online-configs outputs params presigned-download-url " +
+    "presigned-upload-url prompt-optimization provider-config records register " +
+    "registered-models remove remove-experiments remove-from-endpoint rename restore " +
+    "review-queues runs scorer scorers search search-datasets secrets server-info " +
+    "set-experiment-tag set-status set-tag supported-models supported-providers tags test " +
+    "traces transition-stage ui-telemetry unified-traces update update-config upload-artifact " +
+    "versions webhooks windows workspaces").split(" "),
+);
+
+/**
+ * The endpoint label of a request the guard reads, or `undefined` for one it lets through
+ * unread (a read, an artifact transfer, anything outside MLflow's API).
+ *
+ * @param method The HTTP method.
+ * @param path The URL path.
+ * @returns E.g. `POST /api/2.0/mlflow/runs/log-batch`, `PATCH /api/3.0/mlflow/traces/{id}/tags`.
+ *
+ * @example
+ * ```ts
+ * import { guardedEndpoint } from "./leak_guard.ts";
+ * if (guardedEndpoint("POST", "/mlflow/api/2.0/mlflow/runs/log-parameter") !==
+ *   "POST /api/2.0/mlflow/runs/log-parameter") throw new Error("not guarded");
+ * if (guardedEndpoint("GET", "/api/2.0/mlflow/runs/get") !== undefined) throw new Error("a read");
+ * ```
+ */
+export function guardedEndpoint(method: string, path: string): string | undefined {
+  const verb = method.toUpperCase();
+  if (!WRITE_METHODS.has(verb)) return undefined;
+  const rest = REST.exec(path);
+  if (rest !== null) {
+    const segments = rest[3]!.split("/");
+    if (segments.some((s) => UNGUARDED.has(s))) return undefined;
+    const shape = segments.map((s) => s === "" || ROUTE_WORDS.has(s) ? s : "{id}").join("/");
+    return `${verb} /${rest[1]}/${rest[2]}/mlflow/${shape}`;
+  }
+  if (OTLP.test(path)) return `${verb} /v1/traces`;
+  return undefined;
+}
+
+/**
+ * Looks for a managed secret in a request to one of MLflow's write endpoints.
+ *
+ * @param request Method, path, content headers and body bytes.
+ * @param matcher The redactor that knows every secret resolved so far and its forms.
+ * @param options `maxBytes`: the largest body read (default {@linkcode LEAK_GUARD_MAX_BYTES}).
+ * @returns `undefined` when the request is not guarded or is clean; else where the secret is
+ *   (or why the body could not be read).
+ *
+ * @example
+ * ```ts
+ * import { inspectRequest } from "./leak_guard.ts";
+ * import { Redactor } from "../core/redact.ts";
+ * const redactor = new Redactor();
+ * redactor.add("tok-canary-123");
+ * const body = new TextEncoder().encode(JSON.stringify({
+ *   run_id: "r1",
+ *   params: [{ key: "a", value: "1" }, { key: "token", value: btoa("tok-canary-123") }],
+ * }));
+ * const finding = inspectRequest(
+ *   { method: "POST", path: "/api/2.0/mlflow/runs/log-batch", body },
+ *   redactor,
+ * );
+ * if (finding?.field !== "/params/1/value") throw new Error("not found");
+ * ```
+ */
+export function inspectRequest(
+  request: GuardedRequest,
+  matcher: SecretMatcher,
+  options: { readonly maxBytes?: number } = {},
+): LeakFinding | undefined {
+  const endpoint = guardedEndpoint(request.method, request.path);
+  if (endpoint === undefined || request.body.byteLength === 0) return undefined;
+  const maxBytes = options.maxBytes ?? LEAK_GUARD_MAX_BYTES;
+  const unreadable = (detail: string): LeakFinding => ({
+    endpoint,
+    field: "(body)",
+    reason: "unreadable",
+    detail,
+  });
+  if (request.body.byteLength > maxBytes) {
+    return unreadable(`the body is larger than the ${maxBytes} bytes the leak guard reads`);
+  }
+  let bytes = request.body;
+  const coding = (request.contentEncoding ?? "").trim().toLowerCase();
+  if (coding !== "" && coding !== "identity") {
+    try {
+      const opts = { maxOutputLength: maxBytes };
+      if (coding === "gzip" || coding === "x-gzip") bytes = gunzipSync(bytes, opts);
+      else if (coding === "deflate") bytes = inflateSync(bytes, opts);
+      else return unreadable(`the leak guard cannot decode Content-Encoding "${coding}"`);
+    } catch {
+      return unreadable(
+        `the ${coding} body cannot be decompressed within the ${maxBytes} bytes the leak guard reads`,
+      );
+    }
+  }
+  const media = (request.contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  if (endpoint.endsWith(" /v1/traces") && media !== "application/json") {
+    // Protobuf: string fields are their UTF-8 bytes on the wire, so a lossy decode keeps them.
+    const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+    return matcher.search(text) >= 0
+      ? { endpoint, field: "(protobuf body)", reason: "secret" }
+      : undefined;
+  }
+  const text = decodeJsonText(bytes);
+  if (text === undefined) {
+    return unreadable("the body is UTF-32, which the leak guard does not read");
+  }
+  if (matcher.search(text) < 0 && !text.includes("\\")) {
+    // Every string and number of the body appears verbatim in its text (no escapes): clean.
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // MLflow reads a body that is not JSON as an empty request; the text is still checked.
+    return matcher.search(text) >= 0 ? { endpoint, field: "(body)", reason: "secret" } : undefined;
+  }
+  if (typeof value === "string") {
+    // Older clients post their JSON encoded once more as a JSON string; MLflow decodes it again.
+    try {
+      value = JSON.parse(value);
+    } catch {
+      // A plain string: checked as the root value below.
+    }
+  }
+  const field = findInValue(value, "", matcher);
+  return field === undefined ? undefined : { endpoint, field, reason: "secret" };
+}
+
+/** The pointer of the first string, number or member name holding a secret, or undefined. */
+function findInValue(
+  root: unknown,
+  rootPointer: string,
+  matcher: SecretMatcher,
+): string | undefined {
+  const stack: [unknown, string][] = [[root, rootPointer]];
+  while (stack.length > 0) {
+    const [value, pointer] = stack.pop()!;
+    if (typeof value === "string") {
+      if (matcher.search(value) >= 0) return pointer;
+    } else if (typeof value === "number") {
+      if (matcher.search(String(value)) >= 0) return pointer;
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${pointer}/${i}`]);
+    } else if (value !== null && typeof value === "object") {
+      const entries = Object.entries(value);
+      for (const [key] of entries) {
+        if (matcher.search(key) >= 0) return `${pointer || "/"} (a member name)`;
+      }
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, v] = entries[i]!;
+        stack.push([v, `${pointer}/${escapePointer(key)}`]);
+      }
+    }
+  }
+  return undefined;
+}
+
+function escapePointer(key: string): string {
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+/**
+ * The text of a JSON body, decoded as Python's `json.loads` decodes bytes: UTF-8 (a BOM
+ * dropped), or UTF-16 told by its BOM or by the zero bytes of its first characters. UTF-32 is
+ * not read (`undefined`).
+ */
+function decodeJsonText(b: Uint8Array): string | undefined {
+  const lossy = (label: string, from = 0): string =>
+    new TextDecoder(label, { fatal: false, ignoreBOM: true }).decode(b.subarray(from));
+  if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return lossy("utf-8", 3);
+  const [b0, b1, b2, b3] = [b[0], b[1], b[2], b[3]];
+  if (
+    (b0 === 0xff && b1 === 0xfe && b2 === 0 && b3 === 0) ||
+    (b0 === 0 && b1 === 0 && b2 === 0xfe && b3 === 0xff)
+  ) {
+    return undefined;
+  }
+  if (b0 === 0xff && b1 === 0xfe) return lossy("utf-16le", 2);
+  if (b0 === 0xfe && b1 === 0xff) return lossy("utf-16be", 2);
+  if (b.byteLength >= 4) {
+    if (b0 === 0 && b1 === 0) return undefined;
+    if (b0 === 0) return lossy("utf-16be");
+    if (b1 === 0 && b2 === 0 && b3 === 0) return undefined;
+    if (b1 === 0) return lossy("utf-16le");
+  } else if (b.byteLength === 2) {
+    if (b0 === 0) return lossy("utf-16be");
+    if (b1 === 0) return lossy("utf-16le");
+  }
+  return lossy("utf-8");
+}
+
+/**
+ * The message of a finding, the same in the 400 answer and the log line: endpoint and field,
+ * never the value.
+ *
+ * @param finding A finding of {@linkcode inspectRequest}.
+ * @param mode `block` (the request was refused) or `warn` (it was sent).
+ * @returns One sentence.
+ *
+ * @example
+ * ```ts
+ * import { leakGuardMessage } from "./leak_guard.ts";
+ * const m = leakGuardMessage({
+ *   endpoint: "POST /api/2.0/mlflow/runs/log-parameter", field: "/value", reason: "secret",
+ * }, "block");
+ * if (!m.includes('"/value"')) throw new Error(m);
+ * ```
+ */
+export function leakGuardMessage(finding: LeakFinding, mode: "block" | "warn"): string {
+  const what = mode === "block" ? "Request refused by the leak guard" : "Leak guard warning";
+  if (finding.reason === "unreadable") {
+    return `${what}: the body of ${finding.endpoint} cannot be checked for secrets: ${finding.detail}; ` +
+      (mode === "block"
+        ? `send it uncompressed (or gzip), as UTF-8 JSON, or set leak_guard: warn for this host`
+        : `it was sent unchecked`);
+  }
+  return `${what}: field "${finding.field}" of ${finding.endpoint} holds a secret managed by ` +
+    `mlflow-secrets-auth (or a derived form of it: base64, URL or JSON encoding, a header ` +
+    `value); ` +
+    (mode === "block"
+      ? `the request was not sent; do not log credentials, or set leak_guard: warn for this host`
+      : `it was sent anyway because leak_guard is warn`);
+}
+
+/**
+ * The answer to a refused request, as MLflow words a bad request: status 400 and
+ * `{"error_code": "INVALID_PARAMETER_VALUE", "message": …}`, which MLflow clients raise as their
+ * own exception (Python: `MlflowException`) with the message.
+ *
+ * @param finding A finding of {@linkcode inspectRequest}.
+ * @returns A new Response.
+ *
+ * @example
+ * ```ts
+ * import { leakGuardResponse } from "./leak_guard.ts";
+ * const r = leakGuardResponse({ endpoint: "POST /v1/traces", field: "(protobuf body)", reason: "secret" });
+ * if (r.status !== 400) throw new Error("not a 400");
+ * ```
+ */
+export function leakGuardResponse(finding: LeakFinding): Response {
+  return new Response(
+    JSON.stringify({
+      error_code: "INVALID_PARAMETER_VALUE",
+      message: leakGuardMessage(finding, "block"),
+    }),
+    { status: 400, headers: { "content-type": "application/json" } },
+  );
+}
