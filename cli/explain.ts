@@ -46,6 +46,7 @@ export interface RuleSummary {
     readonly deadline: string;
   };
   readonly refresh_on: readonly number[];
+  readonly leak_guard: string;
 }
 
 /**
@@ -142,6 +143,7 @@ export function summarise(rule: PlanRule): RuleSummary {
       deadline: formatDuration(rule.retry.deadlineMs),
     },
     refresh_on: rule.refreshOn,
+    leak_guard: rule.leakGuard,
   };
 }
 
@@ -166,7 +168,7 @@ function formatRule(r: RuleSummary): string {
     ...r.headers.map((h) => `    ${h.name}: ${h.value}`),
     `    cache ttl ${r.cache.ttl}, refresh ahead ${r.cache.refresh_ahead}, stale-if-error ${r.cache.stale_if_error}; retry ${r.retry.attempts} attempts; refresh on ${
       r.refresh_on.join(", ")
-    }`,
+    }; leak guard ${r.leak_guard}`,
     "",
   ].join("\n");
 }

@@ -9,9 +9,11 @@ import type { Profile } from "../profile/profile.ts";
 import { createPlan, matchRule, type Plan } from "../profile/plan.ts";
 import type { Logger } from "../core/log.ts";
 import type { ResolverStats, RuleHeaders, SecretResolver } from "../engine/resolver.ts";
-import { createResolver } from "../engine/resolver_setup.ts";
+import { createPlanLogger, createResolver } from "../engine/resolver_setup.ts";
 import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import { checkForLeak } from "./_leak_check.ts";
+import { leakGuardMessage, leakGuardResponse } from "./leak_guard.ts";
 
 /** Options of {@linkcode createAuthFetch}. */
 export interface AuthFetchOptions {
@@ -77,6 +79,10 @@ const ALWAYS_DROPPED_CROSS_ORIGIN = ["authorization", "cookie", "proxy-authoriza
  *   https → http hop nothing is injected. `redirect: "manual" | "error"` are honoured.
  * - A status in the rule's `refresh_on` (default 401) fetches the secret again (once, shared)
  *   and retries the request once when its body can be replayed.
+ * - Leak guard: a write to MLflow's API (params, tags, names, log-batch, traces…) whose body
+ *   holds a managed secret or a derived form of it is not sent; the call resolves to a 400 in
+ *   MLflow's error format naming the endpoint and the field, and a warning is logged. With the
+ *   rule's `leak_guard: warn` it is sent and only logged; `off` does not read bodies.
  *
  * @param profile A validated profile (from `parseProfile` or `loadProfile`) or a plan.
  * @param options Inner fetch, environment, logging.
@@ -113,6 +119,8 @@ export function createAuthFetch(
   const maxRedirects = options.maxRedirects ?? 20;
   const replayLimit = options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT;
   const resolver = options.resolver ?? createResolver(plan, options);
+  /** For leak guard lines; made on first use. */
+  let logger: Logger | undefined;
 
   const authFetch = async (
     input: string | URL | Request,
@@ -138,6 +146,34 @@ export function createAuthFetch(
     let refreshed = false;
     const prepared = prepareBody(init?.body, request?.body ?? null, replayLimit);
     let body = prepared instanceof Promise ? await prepared : prepared;
+
+    if (firstRule.leakGuard !== "off" && body.kind !== "none") {
+      // The rule's secret is resolved first, so that the redactor knows it.
+      if (resolver.cachedHeadersFor(firstRule) === undefined) {
+        await resolver.headersFor(firstRule, signal);
+      }
+      const checked = await checkForLeak(
+        { method, path: url.pathname, headers: base, body },
+        resolver.redactor,
+        firstRule.leakGuard,
+      );
+      body = checked.body;
+      if (checked.finding !== undefined) {
+        const { finding } = checked;
+        const block = firstRule.leakGuard === "block";
+        logger ??= options.logger ?? createPlanLogger(plan, options, resolver.redactor);
+        logger.warn(leakGuardMessage(finding, block ? "block" : "warn"), {
+          rule: firstRule.label,
+          endpoint: finding.endpoint,
+          field: finding.field,
+          leak_guard: firstRule.leakGuard,
+        });
+        if (block) {
+          if (body.kind === "stream") await body.stream.cancel().catch(() => {});
+          return leakGuardResponse(finding);
+        }
+      }
+    }
 
     for (let hop = 0;; hop++) {
       const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);

@@ -28,12 +28,6 @@
 
 import { gunzipSync, inflateSync } from "node:zlib";
 
-/** What the guard does with a finding: refuse the request, only log it, or not look at all. */
-export type LeakGuardMode = "block" | "warn" | "off";
-
-/** The modes, for validation and help text. */
-export const LEAK_GUARD_MODES: readonly LeakGuardMode[] = ["block", "warn", "off"];
-
 /** Largest body (after decompression) the guard reads: 32 MiB. A larger one is unreadable. */
 export const LEAK_GUARD_MAX_BYTES = 32 * 1024 * 1024;
 

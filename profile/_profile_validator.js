@@ -4,7 +4,8 @@
 import { ucs2length } from "../deps/ajv_runtime.ts";
 
 export const profile = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlflow-secrets-auth.dev/schema/profile.schema.json","title":"mlflow-secrets-auth profile","description":"Maps MLflow tracking hosts to secret providers and secret references. Version 1.","type":"object","additionalProperties":false,"required":["version","providers","hosts"],"properties":{"$schema":{"description":"Optional JSON Schema location, for editors.","type":"string"},"version":{"description":"Profile format version. Only 1 exists.","const":1},"providers":{"description":"Named secret provider instances. Host rules refer to them by name.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"Provider name: letters, digits, '.', '_' and '-'."},"minProperties":1,"additionalProperties":{"$ref":"#/$defs/provider"}},"hosts":{"description":"Host rules: which tracking origins get which secret. The most specific match wins. Nothing else ever receives a secret.","type":"array","minItems":1,"items":{"$ref":"#/$defs/host_rule"}},"defaults":{"$ref":"#/$defs/policy","description":"Cache, retry and refresh settings applied to every rule unless the rule overrides them."},"logging":{"description":"Log settings. Logs go to stderr; MLFLOW_SECRETS_AUTH_LOG_LEVEL and MLFLOW_SECRETS_AUTH_LOG_FORMAT override them.","type":"object","additionalProperties":false,"properties":{"level":{"description":"Lowest level written.","enum":["debug","info","warn","error","silent"],"default":"warn"},"format":{"description":"Line format.","enum":["text","json"],"default":"text"}}},"proxy":{"description":"Settings of the local auth proxy (`mlflow-secrets-auth proxy` and `exec`). Command-line flags override them.","type":"object","additionalProperties":false,"properties":{"upstream":{"description":"The tracking server the proxy forwards to, e.g. https://mlflow.company.com (a path prefix is allowed). It must match a host rule. `exec` falls back to the inherited MLFLOW_TRACKING_URI when neither this nor --upstream is given.","type":"string","pattern":"^https?://"},"listen":{"description":"Address the `proxy` command binds, host:port (e.g. 127.0.0.1:5055, [::1]:5055). Default 127.0.0.1:5055. Anything but loopback also needs --allow-remote and a client token. `exec` always uses an ephemeral loopback port.","type":"string","minLength":1}}}},"$defs":{"duration":{"description":"A duration: a number of seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\".","oneOf":[{"type":"number","minimum":0},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$"}]},"policy":{"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}},"auth":{"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"}]},"auth_bearer":{"description":"Authorization: Bearer <token>. The token is the whole string secret, or a field of an object secret.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"bearer","description":"Bearer token."},"token_field":{"description":"Field of an object secret holding the token. Default \"token\".","type":"string","minLength":1}}},"auth_basic":{"description":"Authorization: Basic base64(username:password), UTF-8. From an object secret's fields, or a plain \"user:pass\" string split at the first colon.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"basic","description":"HTTP Basic."},"username_field":{"description":"Field holding the user name. Default \"username\".","type":"string","minLength":1},"password_field":{"description":"Field holding the password. Default \"password\".","type":"string","minLength":1}}},"auth_header":{"description":"A custom header built from a template.","type":"object","additionalProperties":false,"required":["type","name","value"],"properties":{"type":{"const":"header","description":"Custom header."},"name":{"description":"Header name, e.g. X-Api-Key.","type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"value":{"description":"Template over {{token}} (the string secret, or the object's token field) and {{field}} for any field of an object secret.","type":"string","minLength":1}}},"host_rule":{"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic or header."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."}}},"provider":{"description":"A provider instance. \"kind\" selects the implementation and the other keys allowed.","type":"object","required":["kind"],"properties":{"kind":{"description":"Provider implementation.","enum":["env","file","vault","aws-secrets-manager","azure-key-vault"]}},"allOf":[{"if":{"properties":{"kind":{"const":"env","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_env"}},{"if":{"properties":{"kind":{"const":"file","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_file"}},{"if":{"properties":{"kind":{"const":"vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_vault"}},{"if":{"properties":{"kind":{"const":"aws-secrets-manager","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_aws_secrets_manager"}},{"if":{"properties":{"kind":{"const":"azure-key-vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_azure_key_vault"}}]},"provider_env":{"description":"Reads secrets from environment variables.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"env","description":"env"}}},"provider_file":{"description":"Reads secrets from files (Kubernetes/Docker secret mounts, Vault Agent sinks); re-read when they change.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"file","description":"file"}}},"provider_vault":{"description":"HashiCorp Vault (KV v1 and v2 on any mount).","type":"object","additionalProperties":false,"required":["kind","address","auth"],"properties":{"kind":{"const":"vault","description":"vault"},"address":{"description":"Vault address, e.g. https://vault.company.com:8200. http only for loopback or with allow_insecure_http.","type":"string","minLength":1},"namespace":{"description":"Vault Enterprise namespace, sent as X-Vault-Namespace.","type":"string"},"allow_insecure_http":{"description":"Allow http:// to a non-loopback Vault.","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of the CA that signed Vault's certificate.","type":"string"},"client_cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"client_key":{"description":"PEM client key for mutual TLS.","type":"string"}}},"auth":{"description":"How to obtain a Vault token.","type":"object","additionalProperties":false,"required":["method"],"properties":{"method":{"description":"token: from an environment variable; token_file: from a file (e.g. ~/.vault-token, a Vault Agent sink); approle; kubernetes.","enum":["token","token_file","approle","kubernetes"]},"token_env":{"description":"Environment variable holding the token (method token). Default VAULT_TOKEN.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"token_file":{"description":"File holding the token (method token_file). Default ~/.vault-token.","type":"string"},"role_id_env":{"description":"Environment variable holding the AppRole role id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"role_id_file":{"description":"File holding the AppRole role id.","type":"string"},"secret_id_env":{"description":"Environment variable holding the AppRole secret id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"secret_id_file":{"description":"File holding the AppRole secret id.","type":"string"},"role":{"description":"Kubernetes auth role.","type":"string"},"jwt_file":{"description":"Service-account token file (method kubernetes). Default /var/run/secrets/kubernetes.io/serviceaccount/token.","type":"string"},"mount":{"description":"Auth method mount path. Default: approle or kubernetes.","type":"string"}}}}},"provider_aws_secrets_manager":{"description":"AWS Secrets Manager.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"aws-secrets-manager","description":"aws-secrets-manager"},"region":{"description":"AWS region. Else AWS_REGION, AWS_DEFAULT_REGION or the shared config profile.","type":"string"},"profile":{"description":"Shared config/credentials profile name.","type":"string"},"endpoint":{"description":"Endpoint override: a VPC endpoint or an emulator.","type":"string"},"assume_role":{"description":"Assume this role (STS) and read with its credentials; refreshed before they expire.","type":"object","additionalProperties":false,"required":["role_arn"],"properties":{"role_arn":{"description":"ARN of the role.","type":"string","pattern":"^arn:"},"external_id_env":{"description":"Environment variable holding the external id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"session_name":{"description":"Role session name. Default mlflow-secrets-auth.","type":"string"},"duration":{"$ref":"#/$defs/duration","description":"Session duration. Default 1h."},"endpoint":{"description":"STS endpoint override: a VPC endpoint or an emulator. Default: the SDK's regional STS endpoint.","type":"string"}}}}},"provider_azure_key_vault":{"description":"Azure Key Vault secrets.","type":"object","additionalProperties":false,"required":["kind","vault_url"],"properties":{"kind":{"const":"azure-key-vault","description":"azure-key-vault"},"vault_url":{"description":"Vault URL, https only, e.g. https://ml-secrets.vault.azure.net.","type":"string","pattern":"^https://"},"credential":{"description":"Credential used to reach the vault. Default type: default.","type":"object","additionalProperties":false,"properties":{"type":{"description":"default: DefaultAzureCredential chain; client_secret; managed_identity; workload_identity; azure_cli.","enum":["default","client_secret","managed_identity","workload_identity","azure_cli"]},"tenant_id":{"description":"Tenant id (client_secret, workload_identity).","type":"string"},"client_id":{"description":"Client (application) id.","type":"string"},"client_secret_env":{"description":"Environment variable holding the client secret.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"client_secret_file":{"description":"File holding the client secret.","type":"string"},"authority_host":{"description":"Authority host, for sovereign clouds or a local authority.","type":"string"},"additionally_allowed_tenants":{"description":"Other tenants the credential may get tokens for.","type":"array","items":{"type":"string"}}}},"disable_challenge_resource_verification":{"description":"Only for vaults outside *.vault.azure.net (emulators, sovereign setups).","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of CA certificates trusted, besides the built-in roots and NODE_EXTRA_CA_CERTS, for the vault and token endpoints (a private CA, a TLS-inspecting proxy).","type":"string","minLength":1}}}}},"secret_env":{"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_file":{"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_vault":{"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_aws_secrets_manager":{"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_azure_key_vault":{"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlflow-secrets-auth.dev/schema/profile.schema.json","title":"mlflow-secrets-auth profile","description":"Maps MLflow tracking hosts to secret providers and secret references. Version 1.","type":"object","additionalProperties":false,"required":["version","providers","hosts"],"properties":{"$schema":{"description":"Optional JSON Schema location, for editors.","type":"string"},"version":{"description":"Profile format version. Only 1 exists.","const":1},"providers":{"description":"Named secret provider instances. Host rules refer to them by name.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"Provider name: letters, digits, '.', '_' and '-'."},"minProperties":1,"additionalProperties":{"$ref":"#/$defs/provider"}},"hosts":{"description":"Host rules: which tracking origins get which secret. The most specific match wins. Nothing else ever receives a secret.","type":"array","minItems":1,"items":{"$ref":"#/$defs/host_rule"}},"defaults":{"$ref":"#/$defs/policy","description":"Cache, retry and refresh settings applied to every rule unless the rule overrides them."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"What the leak guard does when a job sends a managed secret (or a derived form of it: base64, URL or JSON encoding, the header value) in the body of an MLflow write endpoint (params, tags, metric keys, names, descriptions, log-batch, log-inputs, model registry, traces): \"block\" (default) refuses the request with a 400 naming the field and never sends it; \"warn\" sends it and logs a warning; \"off\" does not read bodies. A host rule's leak_guard overrides it."},"logging":{"description":"Log settings. Logs go to stderr; MLFLOW_SECRETS_AUTH_LOG_LEVEL and MLFLOW_SECRETS_AUTH_LOG_FORMAT override them.","type":"object","additionalProperties":false,"properties":{"level":{"description":"Lowest level written.","enum":["debug","info","warn","error","silent"],"default":"warn"},"format":{"description":"Line format.","enum":["text","json"],"default":"text"}}},"proxy":{"description":"Settings of the local auth proxy (`mlflow-secrets-auth proxy` and `exec`). Command-line flags override them.","type":"object","additionalProperties":false,"properties":{"upstream":{"description":"The tracking server the proxy forwards to, e.g. https://mlflow.company.com (a path prefix is allowed). It must match a host rule. `exec` falls back to the inherited MLFLOW_TRACKING_URI when neither this nor --upstream is given.","type":"string","pattern":"^https?://"},"listen":{"description":"Address the `proxy` command binds, host:port (e.g. 127.0.0.1:5055, [::1]:5055). Default 127.0.0.1:5055. Anything but loopback also needs --allow-remote and a client token. `exec` always uses an ephemeral loopback port.","type":"string","minLength":1}}}},"$defs":{"leak_guard":{"description":"Leak guard mode: \"block\" refuses a write request whose body holds a managed secret (400, nothing sent), \"warn\" sends it and logs a warning, \"off\" does not look.","enum":["block","warn","off"],"default":"block"},"duration":{"description":"A duration: a number of seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\".","oneOf":[{"type":"number","minimum":0},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$"}]},"policy":{"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}},"auth":{"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"}]},"auth_bearer":{"description":"Authorization: Bearer <token>. The token is the whole string secret, or a field of an object secret.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"bearer","description":"Bearer token."},"token_field":{"description":"Field of an object secret holding the token. Default \"token\".","type":"string","minLength":1}}},"auth_basic":{"description":"Authorization: Basic base64(username:password), UTF-8. From an object secret's fields, or a plain \"user:pass\" string split at the first colon.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"basic","description":"HTTP Basic."},"username_field":{"description":"Field holding the user name. Default \"username\".","type":"string","minLength":1},"password_field":{"description":"Field holding the password. Default \"password\".","type":"string","minLength":1}}},"auth_header":{"description":"A custom header built from a template.","type":"object","additionalProperties":false,"required":["type","name","value"],"properties":{"type":{"const":"header","description":"Custom header."},"name":{"description":"Header name, e.g. X-Api-Key.","type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"value":{"description":"Template over {{token}} (the string secret, or the object's token field) and {{field}} for any field of an object secret.","type":"string","minLength":1}}},"host_rule":{"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic or header."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"The leak guard's mode for requests to this rule's hosts, overriding the top-level leak_guard."}}},"provider":{"description":"A provider instance. \"kind\" selects the implementation and the other keys allowed.","type":"object","required":["kind"],"properties":{"kind":{"description":"Provider implementation.","enum":["env","file","vault","aws-secrets-manager","azure-key-vault"]}},"allOf":[{"if":{"properties":{"kind":{"const":"env","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_env"}},{"if":{"properties":{"kind":{"const":"file","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_file"}},{"if":{"properties":{"kind":{"const":"vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_vault"}},{"if":{"properties":{"kind":{"const":"aws-secrets-manager","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_aws_secrets_manager"}},{"if":{"properties":{"kind":{"const":"azure-key-vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_azure_key_vault"}}]},"provider_env":{"description":"Reads secrets from environment variables.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"env","description":"env"}}},"provider_file":{"description":"Reads secrets from files (Kubernetes/Docker secret mounts, Vault Agent sinks); re-read when they change.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"file","description":"file"}}},"provider_vault":{"description":"HashiCorp Vault (KV v1 and v2 on any mount).","type":"object","additionalProperties":false,"required":["kind","address","auth"],"properties":{"kind":{"const":"vault","description":"vault"},"address":{"description":"Vault address, e.g. https://vault.company.com:8200. http only for loopback or with allow_insecure_http.","type":"string","minLength":1},"namespace":{"description":"Vault Enterprise namespace, sent as X-Vault-Namespace.","type":"string"},"allow_insecure_http":{"description":"Allow http:// to a non-loopback Vault.","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of the CA that signed Vault's certificate.","type":"string"},"client_cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"client_key":{"description":"PEM client key for mutual TLS.","type":"string"}}},"auth":{"description":"How to obtain a Vault token.","type":"object","additionalProperties":false,"required":["method"],"properties":{"method":{"description":"token: from an environment variable; token_file: from a file (e.g. ~/.vault-token, a Vault Agent sink); approle; kubernetes.","enum":["token","token_file","approle","kubernetes"]},"token_env":{"description":"Environment variable holding the token (method token). Default VAULT_TOKEN.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"token_file":{"description":"File holding the token (method token_file). Default ~/.vault-token.","type":"string"},"role_id_env":{"description":"Environment variable holding the AppRole role id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"role_id_file":{"description":"File holding the AppRole role id.","type":"string"},"secret_id_env":{"description":"Environment variable holding the AppRole secret id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"secret_id_file":{"description":"File holding the AppRole secret id.","type":"string"},"role":{"description":"Kubernetes auth role.","type":"string"},"jwt_file":{"description":"Service-account token file (method kubernetes). Default /var/run/secrets/kubernetes.io/serviceaccount/token.","type":"string"},"mount":{"description":"Auth method mount path. Default: approle or kubernetes.","type":"string"}}}}},"provider_aws_secrets_manager":{"description":"AWS Secrets Manager.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"aws-secrets-manager","description":"aws-secrets-manager"},"region":{"description":"AWS region. Else AWS_REGION, AWS_DEFAULT_REGION or the shared config profile.","type":"string"},"profile":{"description":"Shared config/credentials profile name.","type":"string"},"endpoint":{"description":"Endpoint override: a VPC endpoint or an emulator.","type":"string"},"assume_role":{"description":"Assume this role (STS) and read with its credentials; refreshed before they expire.","type":"object","additionalProperties":false,"required":["role_arn"],"properties":{"role_arn":{"description":"ARN of the role.","type":"string","pattern":"^arn:"},"external_id_env":{"description":"Environment variable holding the external id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"session_name":{"description":"Role session name. Default mlflow-secrets-auth.","type":"string"},"duration":{"$ref":"#/$defs/duration","description":"Session duration. Default 1h."},"endpoint":{"description":"STS endpoint override: a VPC endpoint or an emulator. Default: the SDK's regional STS endpoint.","type":"string"}}}}},"provider_azure_key_vault":{"description":"Azure Key Vault secrets.","type":"object","additionalProperties":false,"required":["kind","vault_url"],"properties":{"kind":{"const":"azure-key-vault","description":"azure-key-vault"},"vault_url":{"description":"Vault URL, https only, e.g. https://ml-secrets.vault.azure.net.","type":"string","pattern":"^https://"},"credential":{"description":"Credential used to reach the vault. Default type: default.","type":"object","additionalProperties":false,"properties":{"type":{"description":"default: DefaultAzureCredential chain; client_secret; managed_identity; workload_identity; azure_cli.","enum":["default","client_secret","managed_identity","workload_identity","azure_cli"]},"tenant_id":{"description":"Tenant id (client_secret, workload_identity).","type":"string"},"client_id":{"description":"Client (application) id.","type":"string"},"client_secret_env":{"description":"Environment variable holding the client secret.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"client_secret_file":{"description":"File holding the client secret.","type":"string"},"authority_host":{"description":"Authority host, for sovereign clouds or a local authority.","type":"string"},"additionally_allowed_tenants":{"description":"Other tenants the credential may get tokens for.","type":"array","items":{"type":"string"}}}},"disable_challenge_resource_verification":{"description":"Only for vaults outside *.vault.azure.net (emulators, sovereign setups).","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of CA certificates trusted, besides the built-in roots and NODE_EXTRA_CA_CERTS, for the vault and token endpoints (a private CA, a TLS-inspecting proxy).","type":"string","minLength":1}}}}},"secret_env":{"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_file":{"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_vault":{"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_aws_secrets_manager":{"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_azure_key_vault":{"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}}}};
+const schema55 = {"description":"Leak guard mode: \"block\" refuses a write request whose body holds a managed secret (400, nothing sent), \"warn\" sends it and logs a warning, \"off\" does not look.","enum":["block","warn","off"],"default":"block"};
 const pattern4 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
 const pattern31 = new RegExp("^https?://", "u");
 const schema32 = {"description":"A provider instance. \"kind\" selects the implementation and the other keys allowed.","type":"object","required":["kind"],"properties":{"kind":{"description":"Provider implementation.","enum":["env","file","vault","aws-secrets-manager","azure-key-vault"]}},"allOf":[{"if":{"properties":{"kind":{"const":"env","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_env"}},{"if":{"properties":{"kind":{"const":"file","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_file"}},{"if":{"properties":{"kind":{"const":"vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_vault"}},{"if":{"properties":{"kind":{"const":"aws-secrets-manager","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_aws_secrets_manager"}},{"if":{"properties":{"kind":{"const":"azure-key-vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_azure_key_vault"}}]};
@@ -1454,7 +1455,7 @@ return errors === 0;
 }
 validate21.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
-const schema39 = {"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic or header."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."}}};
+const schema39 = {"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic or header."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"The leak guard's mode for requests to this rule's hosts, overriding the top-level leak_guard."}}};
 const schema54 = {"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}};
 const schema40 = {"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"}]};
 const schema41 = {"description":"Authorization: Bearer <token>. The token is the whole string secret, or a field of an object secret.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"bearer","description":"Bearer token."},"token_field":{"description":"Field of an object secret holding the token. Default \"token\".","type":"string","minLength":1}}};
@@ -2963,9 +2964,10 @@ vErrors.push(err19);
 errors++;
 }
 }
-}
-else {
-const err20 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.type,parentSchema:schema39,data};
+if(data.leak_guard !== undefined){
+let data11 = data.leak_guard;
+if(!(((data11 === "block") || (data11 === "warn")) || (data11 === "off"))){
+const err20 = {instancePath:instancePath+"/leak_guard",schemaPath:"#/$defs/leak_guard/enum",keyword:"enum",params:{allowedValues: schema55.enum},message:"must be equal to one of the allowed values",schema:schema55.enum,parentSchema:schema55,data:data11};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2974,12 +2976,24 @@ vErrors.push(err20);
 }
 errors++;
 }
+}
+}
+else {
+const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema39.type,parentSchema:schema39,data};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
 validate25.errors = vErrors;
 return errors === 0;
 }
 validate25.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema55 = {"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}};
+const schema56 = {"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}};
 
 function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -2994,7 +3008,7 @@ evaluated0.items = undefined;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((key0 === "cache") || (key0 === "retry")) || (key0 === "refresh_on"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema55,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema56,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3009,7 +3023,7 @@ let data0 = data.cache;
 if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
 for(const key1 in data0){
 if(!((((key1 === "ttl") || (key1 === "refresh_ahead")) || (key1 === "stale_if_error")) || (key1 === "failure_ttl"))){
-const err1 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.cache,data:data0};
+const err1 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema56.properties.cache,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3377,7 +3391,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.cache.type,parentSchema:schema55.properties.cache,data:data0};
+const err22 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.properties.cache.type,parentSchema:schema56.properties.cache,data:data0};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3392,7 +3406,7 @@ let data5 = data.retry;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 for(const key2 in data5){
 if(!(((((key2 === "attempts") || (key2 === "base_delay")) || (key2 === "max_delay")) || (key2 === "attempt_timeout")) || (key2 === "deadline"))){
-const err23 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema55.properties.retry,data:data5};
+const err23 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema56.properties.retry,data:data5};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3405,7 +3419,7 @@ errors++;
 if(data5.attempts !== undefined){
 let data6 = data5.attempts;
 if(!((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6)))){
-const err24 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema55.properties.retry.properties.attempts.type,parentSchema:schema55.properties.retry.properties.attempts,data:data6};
+const err24 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema56.properties.retry.properties.attempts.type,parentSchema:schema56.properties.retry.properties.attempts,data:data6};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3416,7 +3430,7 @@ errors++;
 }
 if(typeof data6 == "number"){
 if(data6 > 10 || isNaN(data6)){
-const err25 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema55.properties.retry.properties.attempts,data:data6};
+const err25 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema56.properties.retry.properties.attempts,data:data6};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3426,7 +3440,7 @@ vErrors.push(err25);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err26 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema55.properties.retry.properties.attempts,data:data6};
+const err26 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema56.properties.retry.properties.attempts,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3795,7 +3809,7 @@ vErrors = null;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.properties.retry.type,parentSchema:schema55.properties.retry,data:data5};
+const err47 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.properties.retry.type,parentSchema:schema56.properties.retry,data:data5};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3812,7 +3826,7 @@ const len0 = data11.length;
 for(let i0=0; i0<len0; i0++){
 let data12 = data11[i0];
 if(!((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12)))){
-const err48 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema55.properties.refresh_on.items.type,parentSchema:schema55.properties.refresh_on.items,data:data12};
+const err48 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema56.properties.refresh_on.items.type,parentSchema:schema56.properties.refresh_on.items,data:data12};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3823,7 +3837,7 @@ errors++;
 }
 if(typeof data12 == "number"){
 if(data12 > 499 || isNaN(data12)){
-const err49 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 499},message:"must be <= 499",schema:499,parentSchema:schema55.properties.refresh_on.items,data:data12};
+const err49 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 499},message:"must be <= 499",schema:499,parentSchema:schema56.properties.refresh_on.items,data:data12};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3833,7 +3847,7 @@ vErrors.push(err49);
 errors++;
 }
 if(data12 < 400 || isNaN(data12)){
-const err50 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema55.properties.refresh_on.items,data:data12};
+const err50 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema56.properties.refresh_on.items,data:data12};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3855,7 +3869,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err51 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema55.properties.refresh_on,data:data11};
+const err51 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema56.properties.refresh_on,data:data11};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3870,7 +3884,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.properties.refresh_on.type,parentSchema:schema55.properties.refresh_on,data:data11};
+const err52 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema56.properties.refresh_on.type,parentSchema:schema56.properties.refresh_on,data:data11};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3882,7 +3896,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema55.type,parentSchema:schema55,data};
+const err53 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.type,parentSchema:schema56,data};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -3940,7 +3954,7 @@ vErrors.push(err2);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "$schema") || (key0 === "version")) || (key0 === "providers")) || (key0 === "hosts")) || (key0 === "defaults")) || (key0 === "logging")) || (key0 === "proxy"))){
+if(!((((((((key0 === "$schema") || (key0 === "version")) || (key0 === "providers")) || (key0 === "hosts")) || (key0 === "defaults")) || (key0 === "leak_guard")) || (key0 === "logging")) || (key0 === "proxy"))){
 const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data};
 if(vErrors === null){
 vErrors = [err3];
@@ -4072,12 +4086,10 @@ vErrors = vErrors === null ? validate33.errors : vErrors.concat(validate33.error
 errors = vErrors.length;
 }
 }
-if(data.logging !== undefined){
-let data7 = data.logging;
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-for(const key3 in data7){
-if(!((key3 === "level") || (key3 === "format"))){
-const err12 = {instancePath:instancePath+"/logging",schemaPath:"#/properties/logging/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.logging,data:data7};
+if(data.leak_guard !== undefined){
+let data7 = data.leak_guard;
+if(!(((data7 === "block") || (data7 === "warn")) || (data7 === "off"))){
+const err12 = {instancePath:instancePath+"/leak_guard",schemaPath:"#/$defs/leak_guard/enum",keyword:"enum",params:{allowedValues: schema55.enum},message:"must be equal to one of the allowed values",schema:schema55.enum,parentSchema:schema55,data:data7};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4087,10 +4099,12 @@ vErrors.push(err12);
 errors++;
 }
 }
-if(data7.level !== undefined){
-let data8 = data7.level;
-if(!(((((data8 === "debug") || (data8 === "info")) || (data8 === "warn")) || (data8 === "error")) || (data8 === "silent"))){
-const err13 = {instancePath:instancePath+"/logging/level",schemaPath:"#/properties/logging/properties/level/enum",keyword:"enum",params:{allowedValues: schema31.properties.logging.properties.level.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.logging.properties.level.enum,parentSchema:schema31.properties.logging.properties.level,data:data8};
+if(data.logging !== undefined){
+let data8 = data.logging;
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+for(const key3 in data8){
+if(!((key3 === "level") || (key3 === "format"))){
+const err13 = {instancePath:instancePath+"/logging",schemaPath:"#/properties/logging/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.logging,data:data8};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -4100,10 +4114,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data7.format !== undefined){
-let data9 = data7.format;
-if(!((data9 === "text") || (data9 === "json"))){
-const err14 = {instancePath:instancePath+"/logging/format",schemaPath:"#/properties/logging/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.logging.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.logging.properties.format.enum,parentSchema:schema31.properties.logging.properties.format,data:data9};
+if(data8.level !== undefined){
+let data9 = data8.level;
+if(!(((((data9 === "debug") || (data9 === "info")) || (data9 === "warn")) || (data9 === "error")) || (data9 === "silent"))){
+const err14 = {instancePath:instancePath+"/logging/level",schemaPath:"#/properties/logging/properties/level/enum",keyword:"enum",params:{allowedValues: schema31.properties.logging.properties.level.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.logging.properties.level.enum,parentSchema:schema31.properties.logging.properties.level,data:data9};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4113,9 +4127,10 @@ vErrors.push(err14);
 errors++;
 }
 }
-}
-else {
-const err15 = {instancePath:instancePath+"/logging",schemaPath:"#/properties/logging/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.logging.type,parentSchema:schema31.properties.logging,data:data7};
+if(data8.format !== undefined){
+let data10 = data8.format;
+if(!((data10 === "text") || (data10 === "json"))){
+const err15 = {instancePath:instancePath+"/logging/format",schemaPath:"#/properties/logging/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.logging.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.logging.properties.format.enum,parentSchema:schema31.properties.logging.properties.format,data:data10};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -4125,12 +4140,9 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data.proxy !== undefined){
-let data10 = data.proxy;
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-for(const key4 in data10){
-if(!((key4 === "upstream") || (key4 === "listen"))){
-const err16 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.proxy,data:data10};
+}
+else {
+const err16 = {instancePath:instancePath+"/logging",schemaPath:"#/properties/logging/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.logging.type,parentSchema:schema31.properties.logging,data:data8};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -4140,11 +4152,12 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data10.upstream !== undefined){
-let data11 = data10.upstream;
-if(typeof data11 === "string"){
-if(!pattern31.test(data11)){
-const err17 = {instancePath:instancePath+"/proxy/upstream",schemaPath:"#/properties/proxy/properties/upstream/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\"",schema:"^https?://",parentSchema:schema31.properties.proxy.properties.upstream,data:data11};
+if(data.proxy !== undefined){
+let data11 = data.proxy;
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+for(const key4 in data11){
+if(!((key4 === "upstream") || (key4 === "listen"))){
+const err17 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.proxy,data:data11};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4154,8 +4167,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-else {
-const err18 = {instancePath:instancePath+"/proxy/upstream",schemaPath:"#/properties/proxy/properties/upstream/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.proxy.properties.upstream.type,parentSchema:schema31.properties.proxy.properties.upstream,data:data11};
+if(data11.upstream !== undefined){
+let data12 = data11.upstream;
+if(typeof data12 === "string"){
+if(!pattern31.test(data12)){
+const err18 = {instancePath:instancePath+"/proxy/upstream",schemaPath:"#/properties/proxy/properties/upstream/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\"",schema:"^https?://",parentSchema:schema31.properties.proxy.properties.upstream,data:data12};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -4165,11 +4181,8 @@ vErrors.push(err18);
 errors++;
 }
 }
-if(data10.listen !== undefined){
-let data12 = data10.listen;
-if(typeof data12 === "string"){
-if(func1(data12) < 1){
-const err19 = {instancePath:instancePath+"/proxy/listen",schemaPath:"#/properties/proxy/properties/listen/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.proxy.properties.listen,data:data12};
+else {
+const err19 = {instancePath:instancePath+"/proxy/upstream",schemaPath:"#/properties/proxy/properties/upstream/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.proxy.properties.upstream.type,parentSchema:schema31.properties.proxy.properties.upstream,data:data12};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -4179,8 +4192,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/proxy/listen",schemaPath:"#/properties/proxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.proxy.properties.listen.type,parentSchema:schema31.properties.proxy.properties.listen,data:data12};
+if(data11.listen !== undefined){
+let data13 = data11.listen;
+if(typeof data13 === "string"){
+if(func1(data13) < 1){
+const err20 = {instancePath:instancePath+"/proxy/listen",schemaPath:"#/properties/proxy/properties/listen/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.proxy.properties.listen,data:data13};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -4190,9 +4206,8 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
 else {
-const err21 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.proxy.type,parentSchema:schema31.properties.proxy,data:data10};
+const err21 = {instancePath:instancePath+"/proxy/listen",schemaPath:"#/properties/proxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.proxy.properties.listen.type,parentSchema:schema31.properties.proxy.properties.listen,data:data13};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -4204,12 +4219,24 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+const err22 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.proxy.type,parentSchema:schema31.properties.proxy,data:data11};
 if(vErrors === null){
 vErrors = [err22];
 }
 else {
 vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+else {
+const err23 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
 }
 errors++;
 }
@@ -5360,7 +5387,7 @@ return errors === 0;
 validate35.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 export const secret_env = validate37;
-const schema69 = {"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema71 = {"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
 function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5374,7 +5401,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.var === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "var"},message:"must have required property '"+"var"+"'",schema:schema69.required,parentSchema:schema69,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "var"},message:"must have required property '"+"var"+"'",schema:schema71.required,parentSchema:schema71,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5385,7 +5412,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "var") || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema69,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema71,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5399,7 +5426,7 @@ if(data.var !== undefined){
 let data0 = data.var;
 if(typeof data0 === "string"){
 if(!pattern5.test(data0)){
-const err2 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema69.properties.var,data:data0};
+const err2 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema71.properties.var,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5410,7 +5437,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.properties.var.type,parentSchema:schema69.properties.var,data:data0};
+const err3 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.var.type,parentSchema:schema71.properties.var,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5424,7 +5451,7 @@ if(data.field !== undefined){
 let data1 = data.field;
 if(typeof data1 === "string"){
 if(func1(data1) < 1){
-const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema69.properties.field,data:data1};
+const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5435,7 +5462,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema69.properties.field.type,parentSchema:schema69.properties.field,data:data1};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.field.type,parentSchema:schema71.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5447,7 +5474,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema69.type,parentSchema:schema69,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema71.type,parentSchema:schema71,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5462,7 +5489,7 @@ return errors === 0;
 validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const secret_file = validate38;
-const schema70 = {"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema72 = {"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
 function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5476,7 +5503,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.path === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema70.required,parentSchema:schema70,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema72.required,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5487,7 +5514,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "path") || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema70,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5501,7 +5528,7 @@ if(data.path !== undefined){
 let data0 = data.path;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema70.properties.path,data:data0};
+const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5512,7 +5539,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.path.type,parentSchema:schema70.properties.path,data:data0};
+const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.path.type,parentSchema:schema72.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5526,7 +5553,7 @@ if(data.field !== undefined){
 let data1 = data.field;
 if(typeof data1 === "string"){
 if(func1(data1) < 1){
-const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema70.properties.field,data:data1};
+const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5537,7 +5564,7 @@ errors++;
 }
 }
 else {
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema70.properties.field.type,parentSchema:schema70.properties.field,data:data1};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.field.type,parentSchema:schema72.properties.field,data:data1};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5549,7 +5576,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema70.type,parentSchema:schema70,data};
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5564,7 +5591,7 @@ return errors === 0;
 validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const secret_vault = validate39;
-const schema71 = {"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema73 = {"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
 function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5578,7 +5605,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.path === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema71.required,parentSchema:schema71,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema73.required,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5589,7 +5616,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((((key0 === "path") || (key0 === "mount")) || (key0 === "kv")) || (key0 === "version")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema71,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5603,7 +5630,7 @@ if(data.path !== undefined){
 let data0 = data.path;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.properties.path,data:data0};
+const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema73.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5614,7 +5641,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.path.type,parentSchema:schema71.properties.path,data:data0};
+const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.path.type,parentSchema:schema73.properties.path,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5627,7 +5654,7 @@ errors++;
 if(data.mount !== undefined){
 let data1 = data.mount;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/mount",schemaPath:"#/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.mount.type,parentSchema:schema71.properties.mount,data:data1};
+const err4 = {instancePath:instancePath+"/mount",schemaPath:"#/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.mount.type,parentSchema:schema73.properties.mount,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5640,7 +5667,7 @@ errors++;
 if(data.kv !== undefined){
 let data2 = data.kv;
 if(!(((data2 === 1) || (data2 === 2)) || (data2 === "auto"))){
-const err5 = {instancePath:instancePath+"/kv",schemaPath:"#/properties/kv/enum",keyword:"enum",params:{allowedValues: schema71.properties.kv.enum},message:"must be equal to one of the allowed values",schema:schema71.properties.kv.enum,parentSchema:schema71.properties.kv,data:data2};
+const err5 = {instancePath:instancePath+"/kv",schemaPath:"#/properties/kv/enum",keyword:"enum",params:{allowedValues: schema73.properties.kv.enum},message:"must be equal to one of the allowed values",schema:schema73.properties.kv.enum,parentSchema:schema73.properties.kv,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5653,7 +5680,7 @@ errors++;
 if(data.version !== undefined){
 let data3 = data.version;
 if(!((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3)))){
-const err6 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema71.properties.version.type,parentSchema:schema71.properties.version,data:data3};
+const err6 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema73.properties.version.type,parentSchema:schema73.properties.version,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5664,7 +5691,7 @@ errors++;
 }
 if(typeof data3 == "number"){
 if(data3 < 1 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema71.properties.version,data:data3};
+const err7 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema73.properties.version,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5679,7 +5706,7 @@ if(data.field !== undefined){
 let data4 = data.field;
 if(typeof data4 === "string"){
 if(func1(data4) < 1){
-const err8 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.properties.field,data:data4};
+const err8 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema73.properties.field,data:data4};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5690,7 +5717,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.field.type,parentSchema:schema71.properties.field,data:data4};
+const err9 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.field.type,parentSchema:schema73.properties.field,data:data4};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5702,7 +5729,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema71.type,parentSchema:schema71,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5717,7 +5744,7 @@ return errors === 0;
 validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const secret_aws_secrets_manager = validate40;
-const schema72 = {"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema74 = {"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
 function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5731,7 +5758,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema72.required,parentSchema:schema72,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema74.required,parentSchema:schema74,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5742,7 +5769,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "id") || (key0 === "version_stage")) || (key0 === "version_id")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema74,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5756,7 +5783,7 @@ if(data.id !== undefined){
 let data0 = data.id;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.id,data:data0};
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema74.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5767,7 +5794,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.id.type,parentSchema:schema72.properties.id,data:data0};
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.id.type,parentSchema:schema74.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5780,7 +5807,7 @@ errors++;
 if(data.version_stage !== undefined){
 let data1 = data.version_stage;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/version_stage",schemaPath:"#/properties/version_stage/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.version_stage.type,parentSchema:schema72.properties.version_stage,data:data1};
+const err4 = {instancePath:instancePath+"/version_stage",schemaPath:"#/properties/version_stage/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.version_stage.type,parentSchema:schema74.properties.version_stage,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5793,7 +5820,7 @@ errors++;
 if(data.version_id !== undefined){
 let data2 = data.version_id;
 if(typeof data2 !== "string"){
-const err5 = {instancePath:instancePath+"/version_id",schemaPath:"#/properties/version_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.version_id.type,parentSchema:schema72.properties.version_id,data:data2};
+const err5 = {instancePath:instancePath+"/version_id",schemaPath:"#/properties/version_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.version_id.type,parentSchema:schema74.properties.version_id,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5807,7 +5834,7 @@ if(data.field !== undefined){
 let data3 = data.field;
 if(typeof data3 === "string"){
 if(func1(data3) < 1){
-const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.field,data:data3};
+const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema74.properties.field,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5818,7 +5845,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.field.type,parentSchema:schema72.properties.field,data:data3};
+const err7 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.field.type,parentSchema:schema74.properties.field,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5830,7 +5857,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema72.type,parentSchema:schema72,data};
+const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema74.type,parentSchema:schema74,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5845,7 +5872,7 @@ return errors === 0;
 validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const secret_azure_key_vault = validate41;
-const schema73 = {"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema75 = {"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 const pattern38 = new RegExp("^[0-9A-Za-z-]+$", "u");
 
 function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -5860,7 +5887,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema73.required,parentSchema:schema73,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema75.required,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5871,7 +5898,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((key0 === "name") || (key0 === "version")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5885,7 +5912,7 @@ if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
 if(!pattern38.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z-]+$"},message:"must match pattern \""+"^[0-9A-Za-z-]+$"+"\"",schema:"^[0-9A-Za-z-]+$",parentSchema:schema73.properties.name,data:data0};
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z-]+$"},message:"must match pattern \""+"^[0-9A-Za-z-]+$"+"\"",schema:"^[0-9A-Za-z-]+$",parentSchema:schema75.properties.name,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5896,7 +5923,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.name.type,parentSchema:schema73.properties.name,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.name.type,parentSchema:schema75.properties.name,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5909,7 +5936,7 @@ errors++;
 if(data.version !== undefined){
 let data1 = data.version;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.version.type,parentSchema:schema73.properties.version,data:data1};
+const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.version.type,parentSchema:schema75.properties.version,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5923,7 +5950,7 @@ if(data.field !== undefined){
 let data2 = data.field;
 if(typeof data2 === "string"){
 if(func1(data2) < 1){
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema73.properties.field,data:data2};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema75.properties.field,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5934,7 +5961,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.field.type,parentSchema:schema73.properties.field,data:data2};
+const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.field.type,parentSchema:schema75.properties.field,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5946,7 +5973,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema75.type,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err7];
 }

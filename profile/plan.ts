@@ -16,7 +16,7 @@ import {
 } from "./host_match.ts";
 import type { Profile } from "./profile.ts";
 import { escapePointer } from "./yaml_source.ts";
-import type { PolicySettings, ProviderSettings } from "./types.ts";
+import type { LeakGuardMode, PolicySettings, ProviderSettings } from "./types.ts";
 import { type CachePolicy, DEFAULT_CACHE } from "../core/cache_policy.ts";
 import { DEFAULT_RETRY, type RetryPolicy } from "../core/retry.ts";
 import type { LogFormat, LogLevel } from "../core/log.ts";
@@ -60,6 +60,8 @@ export interface PlanRule {
   readonly retry: RetryPolicy;
   /** Tracking-server statuses that trigger one refresh and retry. */
   readonly refreshOn: readonly number[];
+  /** What the leak guard does with a managed secret in a write request to this rule's hosts. */
+  readonly leakGuard: LeakGuardMode;
 }
 
 /** A plan. */
@@ -74,6 +76,8 @@ export interface Plan {
   readonly logging: { readonly level: LogLevel; readonly format: LogFormat };
   /** Provider factories by kind, from the profile: the resolver creates providers from them. */
   readonly factories: ReadonlyMap<string, ProviderFactory>;
+  /** The leak guard's mode for requests no rule matches (the profile's top-level `leak_guard`). */
+  readonly leakGuard: LeakGuardMode;
 }
 
 /**
@@ -123,6 +127,7 @@ export function createPlan(profile: Profile): Plan {
       cache: cachePolicy(h, defaults),
       retry: retryPolicy(h, defaults),
       refreshOn: h.refresh_on ?? defaults.refresh_on ?? [401],
+      leakGuard: h.leak_guard ?? data.leak_guard ?? "block",
     };
   });
   rules.sort((a, b) =>
@@ -137,6 +142,7 @@ export function createPlan(profile: Profile): Plan {
       format: data.logging?.format ?? "text",
     },
     factories: profile.factories,
+    leakGuard: data.leak_guard ?? "block",
   };
 }
 

@@ -52,6 +52,9 @@ export type AuthSettings =
   | { readonly type: "basic"; readonly username_field?: string; readonly password_field?: string }
   | { readonly type: "header"; readonly name: string; readonly value: string };
 
+/** What the leak guard does with a secret in a write request: refuse it, warn, or not look. */
+export type LeakGuardMode = "block" | "warn" | "off";
+
 /** One host rule. */
 export interface HostRuleSettings extends PolicySettings {
   /** `scheme://host[:port][/path-prefix]`, with an optional leading `*.` label. */
@@ -66,6 +69,8 @@ export interface HostRuleSettings extends PolicySettings {
   readonly headers?: Readonly<Record<string, string>>;
   /** Allow an `http://` match on a non-loopback host. */
   readonly allow_insecure_http?: boolean;
+  /** The leak guard's mode for this rule, overriding the top-level one. */
+  readonly leak_guard?: LeakGuardMode;
 }
 
 /** One provider instance; the other keys depend on `kind`. */
@@ -96,6 +101,8 @@ export interface ProfileData {
   readonly defaults?: PolicySettings;
   /** Log settings. */
   readonly logging?: LoggingSettings;
+  /** The leak guard's mode. Default `block`. */
+  readonly leak_guard?: LeakGuardMode;
   /** Other top-level sections (`proxy`). */
   readonly [key: string]: unknown;
 }

@@ -1,0 +1,130 @@
+/**
+ * The leak guard in the middleware: a write whose body holds the managed secret is
+ * answered 400 and never reaches the server; warn mode sends it with a warning; reads, artifact
+ * uploads and clean writes arrive byte for byte.
+ */
+
+import { createAuthFetch } from "../../http/auth_fetch.ts";
+import { parseProfile } from "../../profile/profile.ts";
+import { createPlan } from "../../profile/plan.ts";
+import { assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
+import { startServer } from "../_servers.ts";
+import { deadlineTest } from "../_deadline.ts";
+
+const test = deadlineTest(60);
+const CANARY = `canary-${crypto.randomUUID()}`;
+
+function profileFor(match: string, top = "", rule = "") {
+  return parseProfile(
+    `version: 1
+${top}
+providers: { e: { kind: env } }
+hosts:
+  - { match: "${match}", provider: e, secret: { var: T }, auth: bearer${rule} }
+`,
+    { env: {} },
+  );
+}
+
+const env = (name: string) => name === "T" ? CANARY : undefined;
+const LOG_BATCH = "/api/2.0/mlflow/runs/log-batch";
+
+function logBatch(value: string): string {
+  return JSON.stringify({
+    run_id: "r1",
+    params: [{ key: "a", value: "1" }, { key: "b", value: "2" }, { key: "c", value: "3" }, {
+      key: "token",
+      value,
+    }],
+  });
+}
+
+test("createAuthFetch() refuses a write holding the secret: 400 naming the field, nothing sent, a warning", async () => {
+  await using up = await startServer(() => new Response("{}"));
+  const lines: string[] = [];
+  await using authFetch = createAuthFetch(profileFor(up.origin), {
+    env,
+    logWrite: (l) => lines.push(l),
+  });
+  for (const value of [CANARY, btoa(CANARY), `x ${encodeURIComponent(CANARY)} y`]) {
+    const res = await authFetch(`${up.origin}${LOG_BATCH}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: logBatch(value),
+    });
+    assertEquals(res.status, 400);
+    const body = await res.json();
+    assertEquals(body.error_code, "INVALID_PARAMETER_VALUE");
+    assertStringIncludes(body.message, '"/params/3/value"');
+    assertStringIncludes(body.message, "POST /api/2.0/mlflow/runs/log-batch");
+    assertNoCanary(body, CANARY);
+  }
+  // A stream body (a Request's), too.
+  const res = await authFetch(
+    new Request(`${up.origin}/api/2.0/mlflow/runs/set-tag`, {
+      method: "POST",
+      body: new Blob([JSON.stringify({ run_id: "r", key: "k", value: CANARY })]).stream(),
+      duplex: "half",
+    } as RequestInit),
+  );
+  assertEquals(res.status, 400);
+  await res.body?.cancel();
+  assertEquals(up.received.length, 0);
+  const warnings = lines.filter((l) => l.includes("leak guard"));
+  assertEquals(warnings.length, 4);
+  assertStringIncludes(warnings[0]!, "/params/3/value");
+  assertNoCanary(lines.join("\n"), CANARY);
+});
+
+test("createAuthFetch() passes clean writes, reads and artifact uploads byte for byte", async () => {
+  await using up = await startServer(() => new Response("{}"));
+  await using authFetch = createAuthFetch(profileFor(up.origin), { env, logWrite: () => {} });
+  const clean = logBatch("0.01");
+  await (await authFetch(`${up.origin}${LOG_BATCH}`, { method: "POST", body: clean })).text();
+  const artifact = `raw bytes with ${CANARY} in a model file`;
+  await (await authFetch(`${up.origin}/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/f.txt`, {
+    method: "PUT",
+    body: artifact,
+  })).text();
+  await (await authFetch(`${up.origin}/api/2.0/mlflow/runs/get?run_id=r1`)).text();
+  assertEquals(up.received.map((r) => r.body), [clean, artifact, ""]);
+});
+
+test("createAuthFetch() with leak_guard: warn sends the write and logs a warning; off does not look", async () => {
+  for (
+    const [top, rule, warned] of [["leak_guard: warn", "", 1], [
+      "",
+      ", leak_guard: off",
+      0,
+    ]] as const
+  ) {
+    await using up = await startServer(() => new Response("{}"));
+    const lines: string[] = [];
+    await using authFetch = createAuthFetch(profileFor(up.origin, top, rule), {
+      env,
+      logWrite: (l) => lines.push(l),
+    });
+    const res = await authFetch(`${up.origin}${LOG_BATCH}`, {
+      method: "POST",
+      body: logBatch(CANARY),
+    });
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+    assertEquals(up.received.length, 1);
+    assertEquals(up.received[0]!.body, logBatch(CANARY));
+    const warnings = lines.filter((l) => l.includes("leak guard") || l.includes("Leak guard"));
+    assertEquals(warnings.length, warned, `${top}${rule}`);
+    assertNoCanary(lines.join("\n"), CANARY);
+  }
+});
+
+test("createPlan(): a host rule's leak_guard overrides the top-level one, which defaults to block", () => {
+  const overridden = createPlan(
+    profileFor("https://m.example.com", "leak_guard: warn", ", leak_guard: block"),
+  );
+  assertEquals([overridden.leakGuard, overridden.rules[0]!.leakGuard], ["warn", "block"]);
+  const inherited = createPlan(profileFor("https://m.example.com", "leak_guard: off"));
+  assertEquals([inherited.leakGuard, inherited.rules[0]!.leakGuard], ["off", "off"]);
+  const fallback = createPlan(profileFor("https://m.example.com"));
+  assertEquals([fallback.leakGuard, fallback.rules[0]!.leakGuard], ["block", "block"]);
+});
