@@ -39,6 +39,11 @@ export async function checkForLeak(
     readonly path: string;
     readonly headers: Headers;
     readonly body: PreparedBody;
+    /**
+     * A stream read whole stays a one-shot stream past this size, as it would have been without
+     * the guard (no replay after a 401 for a body past the replay limit).
+     */
+    readonly replayLimit: number;
   },
   matcher: SecretMatcher,
   mode: LeakGuardMode,
@@ -47,7 +52,7 @@ export async function checkForLeak(
   if (mode === "off" || body.kind === "none") return { body };
   const endpoint = guardedEndpoint(request.method, request.path);
   if (endpoint === undefined) return { body };
-  const read = await readBytes(body, LEAK_GUARD_MAX_BYTES);
+  const read = await readBytes(body, LEAK_GUARD_MAX_BYTES, request.replayLimit);
   if (read.bytes === undefined) {
     return {
       body: read.body,
@@ -69,10 +74,14 @@ export async function checkForLeak(
   return finding === undefined ? { body: read.body } : { body: read.body, finding };
 }
 
-/** Reads a prepared body into bytes, up to `max`; past it, gives back the whole stream. */
+/**
+ * Reads a prepared body into bytes, up to `max`; past it, gives back the whole stream. A stream
+ * read whole is replayable bytes up to `replayLimit`, a one-shot stream of them past it.
+ */
 async function readBytes(
   body: PreparedBody,
   max: number,
+  replayLimit: number,
 ): Promise<{ bytes?: Uint8Array; body: PreparedBody }> {
   if (body.kind === "none") return { bytes: new Uint8Array(0), body };
   if (body.kind === "replayable") {
@@ -102,7 +111,8 @@ async function readBytes(
         bytes.set(c, at);
         at += c.byteLength;
       }
-      return { bytes, body: { kind: "replayable", body: bytes } };
+      if (size <= replayLimit) return { bytes, body: { kind: "replayable", body: bytes } };
+      return { bytes, body: { kind: "stream", stream: new Blob([bytes]).stream() } };
     }
     chunks.push(value);
     size += value.byteLength;

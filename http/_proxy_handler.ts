@@ -26,6 +26,8 @@ import {
 } from "./_proxy_headers.ts";
 import { bearerTokenMatches } from "./_client_token.ts";
 import { formatPrometheus, ProxyCounters, type ProxyMetrics } from "./proxy_metrics.ts";
+import { checkForLeak } from "./_leak_check.ts";
+import { type LeakFinding, leakGuardMessage, leakGuardResponse } from "./leak_guard.ts";
 
 /** Path prefix the proxy keeps for itself; MLflow has nothing under it. */
 export const RESERVED_PREFIX = "/__mlflow-secrets-auth/";
@@ -163,6 +165,29 @@ export class ProxyHandler {
         ? undefined
         : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
       used = built;
+      // After the rule's secret is resolved, so that the redactor knows it.
+      const mode = rule?.leakGuard ?? this.#o.plan.leakGuard;
+      if (mode !== "off") {
+        const checked = await checkForLeak(
+          {
+            method: req.method,
+            path: target.pathname,
+            headers: req.headers,
+            body,
+            replayLimit: this.#o.replayLimit,
+          },
+          resolver.redactor,
+          mode,
+        );
+        body = checked.body;
+        if (checked.finding !== undefined) {
+          const refused = this.#leak(req, url, remote, started, checked.finding, mode, rule);
+          if (refused !== undefined) {
+            if (body.kind === "stream") await body.stream.cancel().catch(() => {});
+            return refused;
+          }
+        }
+      }
       response = await this.#send(req.method, target, headers, body, length, built, signal);
       if (
         rule !== undefined && built !== undefined && rule.refreshOn.includes(response.status) &&
@@ -248,6 +273,29 @@ export class ProxyHandler {
       this.#peers.set(info, known);
     }
     return known;
+  }
+
+  /** Logs and counts a leak guard finding; the answer when the request is refused. */
+  #leak(
+    req: Request,
+    url: URL,
+    remote: Deno.NetAddr,
+    started: number,
+    finding: LeakFinding,
+    mode: "block" | "warn",
+    rule: PlanRule | undefined,
+  ): Response | undefined {
+    const ruleName = rule === undefined ? "none" : `hosts[${rule.index}]`;
+    this.#counters.countLeak(mode === "block" ? "blocked" : "warned", ruleName, finding.endpoint);
+    this.#o.logger.warn(leakGuardMessage(finding, mode), {
+      rule: ruleName,
+      endpoint: finding.endpoint,
+      field: finding.field,
+      leak_guard: mode,
+    });
+    if (mode === "warn") return undefined;
+    this.#access(req, url, remote, 400, started, { rule: ruleName, rejected: "leak_guard" });
+    return leakGuardResponse(finding);
   }
 
   #failure(

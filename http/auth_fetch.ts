@@ -153,7 +153,7 @@ export function createAuthFetch(
         await resolver.headersFor(firstRule, signal);
       }
       const checked = await checkForLeak(
-        { method, path: url.pathname, headers: base, body },
+        { method, path: url.pathname, headers: base, body, replayLimit },
         resolver.redactor,
         firstRule.leakGuard,
       );

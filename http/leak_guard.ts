@@ -14,7 +14,7 @@
  * covered too.
  *
  * How a body is read, as the server would read it: MLflow parses the JSON of these endpoints
- * whatever the `Content-Type` says, detects UTF-16 and UTF-32 like Python's `json.loads`, and
+ * whatever the `Content-Type` says, detects UTF-16 and UTF-32 as Python's `json.loads` does, and
  * decodes a doubly encoded body (a JSON string holding JSON); the trace intake also accepts
  * protobuf and gzip or deflate bodies. A body the guard cannot read the way the server would
  * (another content coding, larger than the guard's bound) is a finding of its own
@@ -196,9 +196,6 @@ export function inspectRequest(
       : undefined;
   }
   const text = decodeJsonText(bytes);
-  if (text === undefined) {
-    return unreadable("the body is UTF-32, which the leak guard does not read");
-  }
   if (matcher.search(text) < 0 && !text.includes("\\")) {
     // Every string and number of the body appears verbatim in its text (no escapes): clean.
     return undefined;
@@ -257,32 +254,44 @@ function escapePointer(key: string): string {
 
 /**
  * The text of a JSON body, decoded as Python's `json.loads` decodes bytes: UTF-8 (a BOM
- * dropped), or UTF-16 told by its BOM or by the zero bytes of its first characters. UTF-32 is
- * not read (`undefined`).
+ * dropped), or UTF-16 or UTF-32 told by a BOM or by the zero bytes of the first characters.
  */
-function decodeJsonText(b: Uint8Array): string | undefined {
+function decodeJsonText(b: Uint8Array): string {
   const lossy = (label: string, from = 0): string =>
     new TextDecoder(label, { fatal: false, ignoreBOM: true }).decode(b.subarray(from));
   if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return lossy("utf-8", 3);
   const [b0, b1, b2, b3] = [b[0], b[1], b[2], b[3]];
-  if (
-    (b0 === 0xff && b1 === 0xfe && b2 === 0 && b3 === 0) ||
-    (b0 === 0 && b1 === 0 && b2 === 0xfe && b3 === 0xff)
-  ) {
-    return undefined;
-  }
+  if (b0 === 0xff && b1 === 0xfe && b2 === 0 && b3 === 0) return utf32(b.subarray(4), true);
+  if (b0 === 0 && b1 === 0 && b2 === 0xfe && b3 === 0xff) return utf32(b.subarray(4), false);
   if (b0 === 0xff && b1 === 0xfe) return lossy("utf-16le", 2);
   if (b0 === 0xfe && b1 === 0xff) return lossy("utf-16be", 2);
   if (b.byteLength >= 4) {
-    if (b0 === 0 && b1 === 0) return undefined;
+    if (b0 === 0 && b1 === 0) return utf32(b, false);
     if (b0 === 0) return lossy("utf-16be");
-    if (b1 === 0 && b2 === 0 && b3 === 0) return undefined;
+    if (b1 === 0 && b2 === 0 && b3 === 0) return utf32(b, true);
     if (b1 === 0) return lossy("utf-16le");
   } else if (b.byteLength === 2) {
     if (b0 === 0) return lossy("utf-16be");
     if (b1 === 0) return lossy("utf-16le");
   }
   return lossy("utf-8");
+}
+
+/** UTF-32 (no decoder in the platform): invalid code points become U+FFFD. */
+function utf32(b: Uint8Array, littleEndian: boolean): string {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const parts: string[] = [];
+  let chunk: number[] = [];
+  for (let at = 0; at + 4 <= b.byteLength; at += 4) {
+    const cp = view.getUint32(at, littleEndian);
+    chunk.push(cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0xfffd : cp);
+    if (chunk.length === 4096) {
+      parts.push(String.fromCodePoint(...chunk));
+      chunk = [];
+    }
+  }
+  parts.push(String.fromCodePoint(...chunk));
+  return parts.join("");
 }
 
 /**

@@ -26,6 +26,10 @@
  *   keep-alive pool of sockets, a request body's `Content-Length` passed on (chunked only when the
  *   client sent it so), responses parsed as strictly as requests (an answer with ambiguous framing
  *   becomes a 502). An `https:` upstream, or a `fetch` given in the options, goes through `fetch`.
+ * - Leak guard: the body of a write to MLflow's API (params, tags, names, log-batch, traces…)
+ *   that holds a managed secret or a derived form of it is refused with a 400 naming the endpoint
+ *   and the field, and never sent (`leak_guard: warn` sends it with a warning; see
+ *   `leak_guard.ts`).
  * - `/__mlflow-secrets-auth/health` and `/__mlflow-secrets-auth/metrics` (Prometheus) are served
  *   by the proxy itself; they show counts, never values.
  *

@@ -54,6 +54,13 @@ export interface ProxyMetrics {
   readonly cacheMisses: number;
   /** Secret refreshes forced by a tracking-server status (401). */
   readonly refreshes: number;
+  /** Leak guard findings by rule and endpoint: refused (`block`) or sent with a warning. */
+  readonly leakGuard?: readonly {
+    readonly rule: string;
+    readonly endpoint: string;
+    readonly action: "blocked" | "warned";
+    readonly count: number;
+  }[];
   /**
    * The provider-side version of the secret each rule last authenticated with (never the value),
    * for rules whose provider reports one.
@@ -119,6 +126,15 @@ export class ProxyCounters {
   readonly #bucketCounts: number[] = BUCKETS.map(() => 0);
   #latencyCount = 0;
   #latencySum = 0;
+  /** Leak guard findings: `action \0 rule \0 endpoint` → count. */
+  readonly #leaks = new Map<string, number>();
+
+  /** Counts a leak guard finding (the endpoint label is bounded: identifiers are `{id}`). */
+  countLeak(action: "blocked" | "warned", rule: string, endpoint: string): void {
+    const key = `${action}\0${rule}\0${endpoint}`;
+    this.#leaks.set(key, (this.#leaks.get(key) ?? 0) + 1);
+  }
+
   readonly #versions = new Map<string, SecretVersionInfo>();
 
   /**
@@ -186,6 +202,10 @@ export class ProxyCounters {
       cacheMisses: resolver.cache.stats.misses,
       refreshes: resolver.stats.refreshes,
       secretVersions: [...this.#versions.values()],
+      leakGuard: [...this.#leaks].map(([key, count]) => {
+        const [action, rule, endpoint] = key.split("\0") as ["blocked" | "warned", string, string];
+        return { rule, endpoint, action, count };
+      }),
     };
   }
 }
@@ -316,6 +336,19 @@ export function formatPrometheus(m: ProxyMetrics): string {
       versions.map((v) => [
         `{rule="${label(v.rule)}",provider="${label(v.provider)}",version="${label(v.version)}"}`,
         1,
+      ]),
+    );
+  }
+  for (const action of ["blocked", "warned"] as const) {
+    metric(
+      `${p}_leak_guard_${action}_total`,
+      "counter",
+      action === "blocked"
+        ? "Write requests refused by the leak guard: their body held a managed secret."
+        : "Write requests holding a managed secret sent anyway (leak_guard: warn).",
+      (m.leakGuard ?? []).filter((l) => l.action === action).map((l) => [
+        `{rule="${label(l.rule)}",endpoint="${label(l.endpoint)}"}`,
+        l.count,
       ]),
     );
   }

@@ -1,5 +1,5 @@
 /**
- * The leak guard in the middleware: a write whose body holds the managed secret is
+ * The leak guard in the middleware and the proxy: a write whose body holds the managed secret is
  * answered 400 and never reaches the server; warn mode sends it with a warning; reads, artifact
  * uploads and clean writes arrive byte for byte.
  */
@@ -7,6 +7,7 @@
 import { createAuthFetch } from "../../http/auth_fetch.ts";
 import { parseProfile } from "../../profile/profile.ts";
 import { createPlan } from "../../profile/plan.ts";
+import { startProxy } from "../../http/proxy.ts";
 import { assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { deadlineTest } from "../_deadline.ts";
@@ -127,4 +128,97 @@ test("createPlan(): a host rule's leak_guard overrides the top-level one, which 
   assertEquals([inherited.leakGuard, inherited.rules[0]!.leakGuard], ["off", "off"]);
   const fallback = createPlan(profileFor("https://m.example.com"));
   assertEquals([fallback.leakGuard, fallback.rules[0]!.leakGuard], ["block", "block"]);
+});
+
+test("startProxy() refuses a write holding the secret: 400, nothing upstream, a warning and a metric", async () => {
+  await using up = await startServer(() => new Response("{}"));
+  const lines: string[] = [];
+  await using proxy = await startProxy(profileFor(up.origin), {
+    upstream: up.origin,
+    env,
+    logWrite: (l) => lines.push(l),
+  });
+  const res = await fetch(`${proxy.url}${LOG_BATCH}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: logBatch(`Bearer ${CANARY}`),
+  });
+  assertEquals(res.status, 400);
+  const body = await res.json();
+  assertEquals(body.error_code, "INVALID_PARAMETER_VALUE");
+  assertStringIncludes(body.message, '"/params/3/value" of POST /api/2.0/mlflow/runs/log-batch');
+  // A body past the replay limit arrives as a stream: read by the guard all the same.
+  const big = JSON.stringify({
+    run_id: "r",
+    key: "k",
+    value: "x".repeat(3 * 1024 * 1024) + CANARY,
+  });
+  const res2 = await fetch(`${proxy.url}/api/2.0/mlflow/runs/set-tag`, {
+    method: "POST",
+    body: big,
+  });
+  assertEquals(res2.status, 400);
+  assertStringIncludes((await res2.json()).message, '"/value"');
+  assertEquals(up.received.length, 0);
+  const metrics = await (await fetch(`${proxy.url}/__mlflow-secrets-auth/metrics`)).text();
+  assertStringIncludes(
+    metrics,
+    'mlflow_secrets_auth_leak_guard_blocked_total{rule="hosts[0]",endpoint="POST /api/2.0/mlflow/runs/log-batch"} 1',
+  );
+  assertStringIncludes(
+    metrics,
+    'mlflow_secrets_auth_leak_guard_blocked_total{rule="hosts[0]",endpoint="POST /api/2.0/mlflow/runs/set-tag"} 1',
+  );
+  const warnings = lines.filter((l) => l.includes("leak guard"));
+  assertEquals(warnings.length, 2);
+  assertNoCanary(lines.join("\n"), CANARY);
+});
+
+test("startProxy() forwards clean writes, reads and artifact uploads byte for byte", async () => {
+  await using up = await startServer(() => new Response("{}"));
+  await using proxy = await startProxy(profileFor(up.origin), {
+    upstream: up.origin,
+    env,
+    logWrite: () => {},
+  });
+  const clean = logBatch("0.01 \u00e9 caf\u00e9");
+  const big = JSON.stringify({ run_id: "r", key: "k", value: "y".repeat(2 * 1024 * 1024) });
+  const artifact = `raw bytes with ${CANARY} in a model file`;
+  const sends: [string, RequestInit][] = [
+    [LOG_BATCH, { method: "POST", body: clean, headers: { "content-type": "application/json" } }],
+    ["/api/2.0/mlflow/runs/set-tag", { method: "POST", body: big }],
+    ["/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/f.txt", { method: "PUT", body: artifact }],
+    ["/api/2.0/mlflow/runs/get?run_id=r1", {}],
+  ];
+  for (const [path, init] of sends) {
+    const res = await fetch(`${proxy.url}${path}`, init);
+    assertEquals(res.status, 200, path);
+    await res.body?.cancel();
+  }
+  assertEquals(up.received.map((r) => r.body), [clean, big, artifact, ""]);
+  assertEquals(
+    up.received[0]!.headers.get("content-length"),
+    String(new TextEncoder().encode(clean).byteLength),
+  );
+});
+
+test("startProxy() with leak_guard: warn sends the write, logs a warning and counts it", async () => {
+  await using up = await startServer(() => new Response("{}"));
+  const lines: string[] = [];
+  await using proxy = await startProxy(profileFor(up.origin, "", ", leak_guard: warn"), {
+    upstream: up.origin,
+    env,
+    logWrite: (l) => lines.push(l),
+  });
+  const res = await fetch(`${proxy.url}${LOG_BATCH}`, { method: "POST", body: logBatch(CANARY) });
+  assertEquals(res.status, 200);
+  await res.body?.cancel();
+  assertEquals(up.received.map((r) => r.body), [logBatch(CANARY)]);
+  const metrics = await (await fetch(`${proxy.url}/__mlflow-secrets-auth/metrics`)).text();
+  assertStringIncludes(
+    metrics,
+    'mlflow_secrets_auth_leak_guard_warned_total{rule="hosts[0]",endpoint="POST /api/2.0/mlflow/runs/log-batch"} 1',
+  );
+  assertEquals(lines.filter((l) => l.includes("Leak guard warning")).length, 1);
+  assertNoCanary(lines.join("\n"), CANARY);
 });
