@@ -130,6 +130,7 @@ Deno.test("main() explain --json gives rules, or per-URL results", async () => {
       "headers",
       "index",
       "kind",
+      "leak_guard",
       "match",
       "provider",
       "refresh_on",
@@ -146,6 +147,7 @@ Deno.test("main() explain --json gives rules, or per-URL results", async () => {
   );
   const r = JSON.parse(urls.out());
   assertEquals(r.results[0].rule.rule, "hosts[1]");
+  assertEquals(r.results[0].rule.leak_guard, "block");
   assertEquals(r.results[0].url, "http://127.0.0.1:5000/x");
 });
 
