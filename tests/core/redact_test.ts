@@ -186,3 +186,18 @@ Deno.test("createLogger() drops a line it cannot mask and writes a fixed notice 
   }
   assertEquals(JSON.parse(lines[1]!).msg, REDACTION_FAILED);
 });
+
+Deno.test("Redactor.search() finds the first registered form, with few forms and with many", () => {
+  for (const extra of [0, 40]) {
+    const r = new Redactor();
+    r.add(CANARY);
+    for (let i = 0; i < extra; i++) r.add(`other-secret-${i}-xyz`);
+    assertEquals(r.search("nothing here"), -1);
+    assertEquals(r.search(`ab ${btoa(CANARY)} ${CANARY}`), 3);
+    assertEquals(
+      r.search(`x other-secret-7-xyz ${encodeURIComponent(CANARY)}`),
+      extra > 0 ? 2 : 21,
+    );
+  }
+  assertEquals(new Redactor().search(CANARY), -1);
+});
