@@ -44,6 +44,7 @@ export type {
   CacheSettings,
   DurationValue,
   HostRuleSettings,
+  LeakGuardMode,
   LoggingSettings,
   PolicySettings,
   ProfileData,
@@ -55,6 +56,14 @@ export { createAuthFetch } from "./http/auth_fetch.ts";
 export type { AuthFetch, AuthFetchOptions } from "./http/auth_fetch.ts";
 export { installGlobalFetch } from "./http/global_fetch.ts";
 export type { GlobalFetchDisposer } from "./http/global_fetch.ts";
+export {
+  guardedEndpoint,
+  inspectRequest,
+  LEAK_GUARD_MAX_BYTES,
+  leakGuardMessage,
+  leakGuardResponse,
+} from "./http/leak_guard.ts";
+export type { GuardedRequest, LeakFinding, SecretMatcher } from "./http/leak_guard.ts";
 export { startProxy } from "./http/proxy.ts";
 export type { ProxyHandle, ProxyOptions } from "./http/proxy.ts";
 export type {
