@@ -15,7 +15,7 @@ import { createAuthFetch } from "../http/auth_fetch.ts";
 import { inspectRequest } from "../http/leak_guard.ts";
 import { startProxy } from "../http/proxy.ts";
 import { Redactor } from "../core/redact.ts";
-import { parseProfile } from "../profile/profile.ts";
+import { parseProfile } from "../mod.ts";
 
 const TOKEN = "bench-token-4f1c9e2a7b3d";
 

@@ -8,7 +8,7 @@
  */
 
 import { startProxy } from "../http/proxy.ts";
-import { parseProfile } from "../profile/profile.ts";
+import { parseProfile } from "../mod.ts";
 import { startMlflow } from "../tests/_peers/mlflow.ts";
 
 const rounds = Number(Deno.args[0] ?? "30");

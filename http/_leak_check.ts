@@ -44,6 +44,8 @@ export async function checkForLeak(
      * the guard (no replay after a 401 for a body past the replay limit).
      */
     readonly replayLimit: number;
+    /** The body's declared `Content-Length`: past the guard's bound, the body is not read. */
+    readonly declaredLength?: number | undefined;
   },
   matcher: SecretMatcher,
   mode: LeakGuardMode,
@@ -52,7 +54,10 @@ export async function checkForLeak(
   if (mode === "off" || body.kind === "none") return { body };
   const endpoint = guardedEndpoint(request.method, request.path);
   if (endpoint === undefined) return { body };
-  const read = await readBytes(body, LEAK_GUARD_MAX_BYTES, request.replayLimit);
+  const tooLarge = (request.declaredLength ?? 0) > LEAK_GUARD_MAX_BYTES;
+  const read = tooLarge
+    ? { body }
+    : await readBytes(body, LEAK_GUARD_MAX_BYTES, request.replayLimit);
   if (read.bytes === undefined) {
     return {
       body: read.body,

@@ -175,6 +175,7 @@ export class ProxyHandler {
             headers: req.headers,
             body,
             replayLimit: this.#o.replayLimit,
+            declaredLength: length,
           },
           resolver.redactor,
           mode,

@@ -5,9 +5,12 @@
  */
 
 import { createAuthFetch } from "../../http/auth_fetch.ts";
-import { parseProfile } from "../../profile/profile.ts";
+import { parseProfile } from "../../mod.ts";
 import { createPlan } from "../../profile/plan.ts";
 import { startProxy } from "../../http/proxy.ts";
+import { checkForLeak } from "../../http/_leak_check.ts";
+import { LEAK_GUARD_MAX_BYTES } from "../../http/leak_guard.ts";
+import { Redactor } from "../../core/redact.ts";
 import { assertEquals, assertNoCanary, assertStringIncludes } from "../_assert.ts";
 import { startServer } from "../_servers.ts";
 import { deadlineTest } from "../_deadline.ts";
@@ -221,4 +224,28 @@ test("startProxy() with leak_guard: warn sends the write, logs a warning and cou
   );
   assertEquals(lines.filter((l) => l.includes("Leak guard warning")).length, 1);
   assertNoCanary(lines.join("\n"), CANARY);
+});
+
+test("checkForLeak() does not read a body whose declared length is past its bound: unreadable, the stream untouched", async () => {
+  let pulled = false;
+  const stream = new ReadableStream<Uint8Array>({
+    pull() {
+      pulled = true;
+    },
+  }, { highWaterMark: 0 });
+  const checked = await checkForLeak(
+    {
+      method: "POST",
+      path: LOG_BATCH,
+      headers: new Headers(),
+      body: { kind: "stream", stream },
+      replayLimit: 1024,
+      declaredLength: LEAK_GUARD_MAX_BYTES + 1,
+    },
+    new Redactor(),
+    "block",
+  );
+  assertEquals(checked.finding?.reason, "unreadable");
+  assertEquals(checked.body.kind === "stream" && checked.body.stream === stream, true);
+  assertEquals(pulled, false);
 });
