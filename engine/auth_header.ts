@@ -23,7 +23,8 @@ export interface HeaderContext {
  * Builds the auth header for a secret.
  *
  * @param spec The rule's auth spec.
- * @param secret The resolved value.
+ * @param secret The resolved value; for `oauth2_client_credentials`, the access token obtained
+ *   with the client credentials (`engine/oauth2_tokens.ts`).
  * @param context Rule, provider and reference, for errors.
  * @returns `[name, value]`.
  * @throws {SecretResolutionError} for a missing or empty field or a CR/LF/NUL in the value,
@@ -97,6 +98,14 @@ export function buildAuthHeader(
         return field(secret, name, context);
       });
       return [spec.name, checkValue(value, usedField, context)];
+    }
+    case "oauth2_client_credentials": {
+      // The secret here is the access token the engine obtained with the client credentials.
+      if (typeof secret !== "string") {
+        throw fail("an access token must be a string", "(access token)", context);
+      }
+      const token = nonEmpty(secret, "(access token)", context);
+      return ["Authorization", checkValue(`Bearer ${token}`, "(access token)", context)];
     }
   }
 }

@@ -1,5 +1,6 @@
 /**
- * The profile's `auth` settings of a rule, compiled: bearer, basic, or a custom header template.
+ * The profile's `auth` settings of a rule, compiled: bearer, basic, a custom header template, or
+ * an OAuth2 client-credentials grant whose access token goes out as a bearer token.
  * Validation and the plan use it; the engine builds the header from it (`engine/auth_header.ts`).
  *
  * @module
@@ -9,7 +10,32 @@
 export type AuthSpec =
   | { readonly type: "bearer"; readonly tokenField: string }
   | { readonly type: "basic"; readonly usernameField: string; readonly passwordField: string }
-  | { readonly type: "header"; readonly name: string; readonly template: string };
+  | { readonly type: "header"; readonly name: string; readonly template: string }
+  | OAuth2ClientCredentialsSpec;
+
+/**
+ * An OAuth2 client-credentials grant (RFC 6749 §4.4): the rule's secret holds the client id and
+ * secret; the engine trades them for an access token at `tokenUrl` and sends
+ * `Authorization: Bearer <access token>`.
+ */
+export interface OAuth2ClientCredentialsSpec {
+  /** The kind. */
+  readonly type: "oauth2_client_credentials";
+  /** The token endpoint: https, or http on loopback. */
+  readonly tokenUrl: string;
+  /** The secret's field holding the client id. */
+  readonly clientIdField: string;
+  /** The secret's field holding the client secret. */
+  readonly clientSecretField: string;
+  /** Space-separated scopes to ask for, if any. */
+  readonly scope?: string;
+  /** The `audience` parameter some identity providers want, if any. */
+  readonly audience?: string;
+  /** The RFC 8707 `resource` indicator, if any. */
+  readonly resource?: string;
+  /** `basic`: HTTP Basic (RFC 6749 §2.3.1); `body`: `client_id` and `client_secret` in the form. */
+  readonly clientAuth: "basic" | "body";
+}
 
 /**
  * Builds an `AuthSpec` from the profile's `auth` value (already schema-valid).
@@ -31,6 +57,17 @@ export function compileAuthSpec(auth: unknown): AuthSpec {
         type: "basic",
         usernameField: a.username_field ?? "username",
         passwordField: a.password_field ?? "password",
+      };
+    case "oauth2_client_credentials":
+      return {
+        type: "oauth2_client_credentials",
+        tokenUrl: a.token_url!,
+        clientIdField: a.client_id_field ?? "client_id",
+        clientSecretField: a.client_secret_field ?? "client_secret",
+        ...(a.scope !== undefined ? { scope: a.scope } : {}),
+        ...(a.audience !== undefined ? { audience: a.audience } : {}),
+        ...(a.resource !== undefined ? { resource: a.resource } : {}),
+        clientAuth: a.client_auth === "body" ? "body" : "basic",
       };
     default:
       return { type: "header", name: a.name!, template: a.value! };

@@ -1,0 +1,415 @@
+/**
+ * The OAuth2 client-credentials token client and its cache, against a real identity provider
+ * (`oidc-provider` from npm, on loopback): token requests with Basic and body client
+ * authentication, the IdP's error codes, lifetimes from `expires_in` and the JWT's `exp`, single
+ * flight, expiry, refresh after a rejection, and re-reading the client secret on `invalid_client`.
+ */
+
+import { decodeJwt } from "../../deps/jose.ts";
+import { DEFAULT_CACHE } from "../../core/cache_policy.ts";
+import { Redactor } from "../../core/redact.ts";
+import { DEFAULT_RETRY } from "../../core/retry.ts";
+import type { OAuth2ClientCredentialsSpec } from "../../profile/auth_spec.ts";
+import {
+  clientCredentials,
+  OAuth2TokenError,
+  parseTokenResponse,
+  requestAccessToken,
+} from "../../engine/oauth2.ts";
+import {
+  type CredentialsLease,
+  type OAuth2Grant,
+  OAuth2TokenCache,
+} from "../../engine/oauth2_tokens.ts";
+import { SecretResolutionError } from "../../core/errors.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
+import { type OidcProvider, startOidcProvider } from "../_peers/oidc.ts";
+import { freePort } from "../_peers/_process.ts";
+
+const SECRET = `cs-${crypto.randomUUID()}`;
+// Characters Basic auth must form-encode first (RFC 6749 §2.3.1): ':' '+' '%' ' ' '&' '='. (A
+// client secret is VSCHAR, printable ASCII, by Appendix A; the IdP refuses anything else.)
+const ODD_SECRET = `odd:+% &=/${crypto.randomUUID()}`;
+const CONTEXT = {
+  rule: "hosts[0] (https://mlflow.test)",
+  provider: "vault",
+  reference: "secret/oauth",
+};
+
+function spec(
+  idp: OidcProvider,
+  extra: Partial<OAuth2ClientCredentialsSpec> = {},
+): OAuth2ClientCredentialsSpec {
+  return {
+    type: "oauth2_client_credentials",
+    tokenUrl: idp.tokenUrl,
+    clientIdField: "client_id",
+    clientSecretField: "client_secret",
+    clientAuth: "basic",
+    ...extra,
+  };
+}
+
+async function withIdp(
+  fn: (idp: OidcProvider) => Promise<void>,
+  ttl = 300,
+): Promise<void> {
+  await using idp = await startOidcProvider({
+    accessTokenTtlSeconds: ttl,
+    clients: [
+      { id: "mlflow-ci", secret: SECRET },
+      { id: "mlflow-post", secret: SECRET, authMethod: "client_secret_post" },
+      { id: "mlflow-odd", secret: ODD_SECRET },
+      { id: "mlflow-code-only", secret: SECRET, grantTypes: ["authorization_code"] },
+    ],
+  });
+  await fn(idp);
+}
+
+const quickRetry = { ...DEFAULT_RETRY, baseDelayMs: 1, maxDelayMs: 5 };
+
+Deno.test("requestAccessToken() obtains a JWT access token with HTTP Basic client authentication", async () => {
+  await withIdp(async (idp) => {
+    const t = await requestAccessToken(
+      spec(idp, { scope: "mlflow" }),
+      { clientId: "mlflow-ci", clientSecret: SECRET },
+      CONTEXT,
+    );
+    const claims = decodeJwt(t.token);
+    assertEquals(claims.aud, idp.resource);
+    assertEquals(claims.client_id, "mlflow-ci");
+    assertEquals(t.scope, "mlflow");
+    assert(t.lifetimeMs > 298_000 && t.lifetimeMs <= 300_000, String(t.lifetimeMs));
+    assertEquals(idp.tokenCalls, [{ status: 200, auth: "basic" }]);
+  });
+});
+
+Deno.test("requestAccessToken() form-encodes the id and secret before Basic encoding (RFC 6749 §2.3.1)", async () => {
+  await withIdp(async (idp) => {
+    const t = await requestAccessToken(
+      spec(idp),
+      { clientId: "mlflow-odd", clientSecret: ODD_SECRET },
+      CONTEXT,
+    );
+    assertEquals(decodeJwt(t.token).client_id, "mlflow-odd");
+  });
+});
+
+Deno.test("requestAccessToken() with client_auth body sends the credentials in the form, and the IdP enforces the method", async () => {
+  await withIdp(async (idp) => {
+    const t = await requestAccessToken(
+      spec(idp, { clientAuth: "body" }),
+      { clientId: "mlflow-post", clientSecret: SECRET },
+      CONTEXT,
+    );
+    assertEquals(decodeJwt(t.token).client_id, "mlflow-post");
+    assertEquals(idp.tokenCalls[0], { status: 200, auth: "none" });
+    const e = await assertRejects(
+      () =>
+        requestAccessToken(spec(idp, { clientAuth: "body" }), {
+          clientId: "mlflow-post",
+          clientSecret: "wrong",
+        }, CONTEXT),
+      OAuth2TokenError,
+    );
+    assertEquals(e.oauthError, "invalid_client");
+    assertEquals(idp.tokenCalls[1], { status: 401, auth: "none" });
+  });
+});
+
+Deno.test("requestAccessToken() reports invalid_client with the token URL and status, never the secret, as permanent", async () => {
+  await withIdp(async (idp) => {
+    const wrong = `wrong-${crypto.randomUUID()}`;
+    const e = await assertRejects(
+      () => requestAccessToken(spec(idp), { clientId: "mlflow-ci", clientSecret: wrong }, CONTEXT),
+      OAuth2TokenError,
+    );
+    assertEquals(e.oauthError, "invalid_client");
+    assertEquals(e.status, 401);
+    assertEquals(e.transient, false);
+    assertEquals(e.tokenUrl, idp.tokenUrl);
+    assertStringIncludes(e.message, `"${idp.tokenUrl}"`);
+    assertStringIncludes(e.message, "401 invalid_client");
+    assertStringIncludes(e.message, CONTEXT.rule);
+    const everything = `${e.message}\n${e.stack}\n${JSON.stringify(e)}\n${String(e.cause)}`;
+    assert(!everything.includes(wrong) && !everything.includes(SECRET), "secret in the error");
+  });
+});
+
+Deno.test("requestAccessToken() reports a client without the grant, invalid_scope and invalid_target as permanent", async () => {
+  await withIdp(async (idp) => {
+    // oidc-provider answers invalid_request here where RFC 6749 says unauthorized_client (that
+    // one is parsed in the parseTokenResponse() test below).
+    const unauthorized = await assertRejects(
+      () =>
+        requestAccessToken(
+          spec(idp),
+          { clientId: "mlflow-code-only", clientSecret: SECRET },
+          CONTEXT,
+        ),
+      OAuth2TokenError,
+    );
+    assertEquals(unauthorized.oauthError, "invalid_request");
+    assertEquals(unauthorized.transient, false);
+    assertStringIncludes(unauthorized.message, "grant type is not allowed");
+    const scope = await assertRejects(
+      () =>
+        requestAccessToken(spec(idp, { scope: "admin" }), {
+          clientId: "mlflow-ci",
+          clientSecret: SECRET,
+        }, CONTEXT),
+      OAuth2TokenError,
+    );
+    assertEquals(scope.oauthError, "invalid_scope");
+    assertEquals(scope.transient, false);
+    const target = await assertRejects(
+      () =>
+        requestAccessToken(spec(idp, { resource: "https://other.test" }), {
+          clientId: "mlflow-ci",
+          clientSecret: SECRET,
+        }, CONTEXT),
+      OAuth2TokenError,
+    );
+    assertEquals(target.oauthError, "invalid_target");
+  });
+});
+
+Deno.test("requestAccessToken() reports an unreachable token endpoint as transient, naming its URL", async () => {
+  const url = `http://127.0.0.1:${freePort()}/token`;
+  const e = await assertRejects(
+    () =>
+      requestAccessToken(
+        { ...spec({ tokenUrl: url } as OidcProvider) },
+        { clientId: "c", clientSecret: SECRET },
+        CONTEXT,
+      ),
+    OAuth2TokenError,
+  );
+  assertEquals(e.transient, true);
+  assertEquals(e.oauthError, undefined);
+  assertStringIncludes(e.message, `"${url}"`);
+  assert(!e.message.includes(SECRET));
+});
+
+Deno.test("parseTokenResponse() takes the JWT's exp when it is sooner than expires_in, and refuses non-bearer tokens and redirects", () => {
+  const now = 1_700_000_000_000;
+  const b64 = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "");
+  const jwt = `${b64({ alg: "RS256" })}.${b64({ exp: now / 1000 + 60 })}.sig`;
+  const opts = {
+    tokenUrl: "https://idp.test/token",
+    context: CONTEXT,
+    now: () => now,
+    defaultLifetimeMs: 1,
+  };
+  const t = parseTokenResponse(
+    200,
+    JSON.stringify({ access_token: jwt, token_type: "bearer", expires_in: 3600 }),
+    opts,
+  );
+  assertEquals([t.lifetimeMs, t.bound], [60_000, "exp"]);
+  const longer = parseTokenResponse(
+    200,
+    JSON.stringify({ access_token: jwt, token_type: "Bearer", expires_in: 30 }),
+    opts,
+  );
+  assertEquals([longer.lifetimeMs, longer.bound], [30_000, "expires_in"]);
+  const none = parseTokenResponse(
+    200,
+    JSON.stringify({ access_token: "opaque", token_type: "Bearer" }),
+    opts,
+  );
+  assertEquals([none.lifetimeMs, none.bound], [1, "default"]);
+  const dpop = (() => {
+    try {
+      parseTokenResponse(200, JSON.stringify({ access_token: "x", token_type: "DPoP" }), opts);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(dpop instanceof OAuth2TokenError && dpop.message.includes('"DPoP"'));
+  const redirect = (() => {
+    try {
+      parseTokenResponse(302, "", opts);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(redirect instanceof OAuth2TokenError && !redirect.transient);
+  const busy = (() => {
+    try {
+      parseTokenResponse(503, "<html>busy</html>", opts);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(busy instanceof OAuth2TokenError && busy.transient && busy.status === 503);
+  const unauthorized = (() => {
+    try {
+      parseTokenResponse(400, JSON.stringify({ error: "unauthorized_client" }), opts);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(unauthorized instanceof OAuth2TokenError && !unauthorized.transient);
+  assertEquals(unauthorized.oauthError, "unauthorized_client");
+  assertStringIncludes(
+    unauthorized.message,
+    "400 unauthorized_client; this client may not use the client credentials grant",
+  );
+  const unavailable = (() => {
+    try {
+      parseTokenResponse(400, JSON.stringify({ error: "temporarily_unavailable" }), opts);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(unavailable instanceof OAuth2TokenError && unavailable.transient);
+});
+
+Deno.test("clientCredentials() names the missing field, never a value", () => {
+  const s = {
+    type: "oauth2_client_credentials",
+    tokenUrl: "https://idp.test/token",
+    clientIdField: "id",
+    clientSecretField: "secret",
+    clientAuth: "basic",
+  } as const;
+  assertEquals(clientCredentials({ id: "a", secret: "b" }, s, CONTEXT), {
+    clientId: "a",
+    clientSecret: "b",
+  });
+  let e: unknown;
+  try {
+    clientCredentials({ id: "a", other: SECRET }, s, CONTEXT);
+  } catch (error) {
+    e = error;
+  }
+  assert(e instanceof SecretResolutionError && e.field === "secret");
+  assertStringIncludes(e.message, 'no field "secret"');
+  assert(!e.message.includes(SECRET));
+});
+
+/** A grant whose credentials come from a list, one entry per (re)read, counted. */
+function grantOf(
+  idp: OidcProvider,
+  secrets: string[],
+  extra: Partial<OAuth2ClientCredentialsSpec> = {},
+): OAuth2Grant & { reads: number } {
+  let generation = 0;
+  const g = {
+    spec: spec(idp, extra),
+    context: CONTEXT,
+    retry: quickRetry,
+    cache: DEFAULT_CACHE,
+    reads: 0,
+    credentials(_signal: AbortSignal, rejected?: number): Promise<CredentialsLease> {
+      if (rejected === undefined && generation > 0) {
+        return Promise.resolve({
+          credentials: {
+            clientId: "mlflow-ci",
+            clientSecret: secrets[Math.min(g.reads, secrets.length) - 1]!,
+          },
+          generation,
+        });
+      }
+      g.reads++;
+      generation++;
+      return Promise.resolve({
+        credentials: {
+          clientId: "mlflow-ci",
+          clientSecret: secrets[Math.min(g.reads, secrets.length) - 1]!,
+        },
+        generation,
+      });
+    },
+  };
+  return g;
+}
+
+Deno.test("OAuth2TokenCache makes one token request for 50 concurrent callers and registers the token with the redactor", async () => {
+  await withIdp(async (idp) => {
+    const redactor = new Redactor();
+    const tokens = new OAuth2TokenCache({ redactor });
+    const grant = grantOf(idp, [SECRET]);
+    const got = await Promise.all(Array.from({ length: 50 }, () => tokens.get("k", grant)));
+    assertEquals(idp.tokenCalls.length, 1);
+    assertEquals(tokens.stats.tokenRequests, 1);
+    assertEquals(new Set(got.map((g) => g.value)).size, 1);
+    const token = got[0]!.value as string;
+    assert(!redactor.redact(`token=${token}`).includes(token), "token not redacted");
+    // Later callers are served from the cache, synchronously.
+    assertEquals(tokens.peek("k", grant)?.value, token);
+    assertEquals(idp.tokenCalls.length, 1);
+    tokens.clear();
+  });
+});
+
+Deno.test("OAuth2TokenCache obtains a new token once the old one's lifetime minus the skew has passed", async () => {
+  await withIdp(async (idp) => {
+    let offset = 0;
+    const tokens = new OAuth2TokenCache({ now: () => Date.now() + offset });
+    const grant = grantOf(idp, [SECRET]);
+    const first = await tokens.get("k", grant);
+    // 10 s tokens are kept 8 s (a fifth of the lifetime as skew).
+    offset = 7_000;
+    const same = await tokens.get("k", grant);
+    assertEquals(same.generation, first.generation);
+    offset = 8_200;
+    const next = await tokens.get("k", grant);
+    assert(next.generation > first.generation);
+    assert(next.value !== first.value);
+    assertEquals(idp.tokenCalls.length, 2);
+    tokens.clear();
+  }, 10);
+});
+
+Deno.test("OAuth2TokenCache.refresh() replaces a rejected token once for concurrent callers, without re-reading the client secret", async () => {
+  await withIdp(async (idp) => {
+    const tokens = new OAuth2TokenCache();
+    const grant = grantOf(idp, [SECRET]);
+    const first = await tokens.get("k", grant);
+    const fresh = await Promise.all(
+      Array.from({ length: 20 }, () => tokens.refresh("k", grant, first.generation)),
+    );
+    assertEquals(new Set(fresh.map((f) => f.generation)).size, 1);
+    assert(fresh[0]!.value !== first.value);
+    assertEquals(idp.tokenCalls.length, 2);
+    assertEquals(grant.reads, 1, "the client secret was read again");
+    tokens.clear();
+  });
+});
+
+Deno.test("OAuth2TokenCache re-reads the client secret once on invalid_client and uses the new one", async () => {
+  await withIdp(async (idp) => {
+    const tokens = new OAuth2TokenCache();
+    // The cached secret is stale (rotated at the IdP); the provider now has the right one.
+    const grant = grantOf(idp, ["rotated-away", SECRET]);
+    const t = await tokens.get("k", grant);
+    assertEquals(decodeJwt(t.value as string).client_id, "mlflow-ci");
+    assertEquals(idp.tokenCalls.map((c) => c.status), [401, 200]);
+    assertEquals(grant.reads, 2);
+    tokens.clear();
+  });
+});
+
+Deno.test("OAuth2TokenCache does not retry invalid_client when the re-read secret is the same", async () => {
+  await withIdp(async (idp) => {
+    const tokens = new OAuth2TokenCache();
+    const grant = grantOf(idp, ["wrong-secret-value"]);
+    const e = await assertRejects(() => tokens.get("k", grant), OAuth2TokenError);
+    assertEquals(e.oauthError, "invalid_client");
+    assertEquals(idp.tokenCalls.map((c) => c.status), [401]);
+    assertEquals(grant.reads, 2);
+    tokens.clear();
+  });
+});
+
+Deno.test("OAuth2TokenCache retries an unreachable token endpoint per the rule's retry policy", async () => {
+  const url = `http://127.0.0.1:${freePort()}/token`;
+  const tokens = new OAuth2TokenCache();
+  const grant = grantOf({ tokenUrl: url } as OidcProvider, [SECRET]);
+  const e = await assertRejects(() => tokens.get("k", grant), OAuth2TokenError);
+  assertEquals(tokens.stats.tokenRequests, quickRetry.attempts);
+  assert(e.transient);
+  tokens.clear();
+});
