@@ -6,6 +6,7 @@
  */
 
 import { templateFields } from "../profile/auth_spec.ts";
+import { OAuth2TokenError } from "../engine/oauth2.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import { SecretResolutionError } from "../core/errors.ts";
 import type { SecretResolver } from "../engine/resolver.ts";
@@ -57,8 +58,13 @@ export async function checkTarget(
     steps.push(r);
     handle.end(r);
   };
+  // An oauth2 rule has one more step: the token request, between the secret and the header.
+  const oauth2 = rule.auth.type === "oauth2_client_credentials";
   const skipRest = (from: StepName[], why: string): void => {
-    for (const name of from) {
+    const names = oauth2 && !steps.some((s) => s.step === "token")
+      ? from.flatMap((n): StepName[] => n === "header" ? ["token", n] : [n])
+      : from;
+    for (const name of names) {
       const r: StepResult = { step: name, status: "skip", ms: 0, detail: "not run", cause: why };
       steps.push(r);
       out.line(r);
@@ -172,6 +178,29 @@ export async function checkTarget(
     }; ${version}; ${bound}`,
   }, h);
 
+  // 4b. Access token (oauth2 rules): one token request; a failure names the token URL and the
+  // identity provider's error code.
+  if (rule.auth.type === "oauth2_client_credentials") {
+    const auth = rule.auth;
+    h = out.start("token");
+    t0 = now();
+    try {
+      await resolver.headersFor(rule);
+      record({
+        step: "token",
+        status: "pass",
+        ms: elapsed(t0, now),
+        detail: `from ${auth.tokenUrl} (client auth ${auth.clientAuth}${
+          auth.scope !== undefined ? `, scope "${auth.scope}"` : ""
+        })`,
+      }, h);
+    } catch (error) {
+      record(failure("token", t0, now, ctx, error), h);
+      skipRest(["header", "server"], "no access token");
+      return done();
+    }
+  }
+
   // 5. Header: type and length only.
   h = out.start("header");
   t0 = now();
@@ -230,7 +259,15 @@ function failure(
 ): StepResult {
   const message = ctx.redactor.redact(error instanceof Error ? error.message : String(error));
   let hint: string;
-  if (error instanceof SecretResolutionError) {
+  if (error instanceof OAuth2TokenError) {
+    hint = error.oauthError === "invalid_client"
+      ? "the identity provider refused the client id or secret: check the values stored in the secret, and client_auth (basic or body)"
+      : error.oauthError === "invalid_scope"
+      ? "ask for a scope the client may have (scope in the rule), or allow it at the identity provider"
+      : error.transient
+      ? "the token endpoint is unreachable or failing: check token_url, the network, and the identity provider's status"
+      : "check token_url, scope, audience and client_auth against the client registered at the identity provider";
+  } else if (error instanceof SecretResolutionError) {
     if (/CR, LF or NUL/.test(error.reason)) {
       hint =
         "remove line breaks from the stored secret (a trailing newline from `echo` is a common cause)";
@@ -272,6 +309,13 @@ function missingFields(
     return { cause: "the secret is empty (or only white space)", hint: emptySecretHint(rule) };
   }
   if (typeof value === "string") {
+    if (auth.type === "oauth2_client_credentials") {
+      return {
+        cause:
+          `an oauth2_client_credentials rule needs a JSON object with "${auth.clientIdField}" and "${auth.clientSecretField}" fields, and the secret is a plain string`,
+        hint: `store {"${auth.clientIdField}": ..., "${auth.clientSecretField}": ...}`,
+      };
+    }
     if (auth.type === "basic" && value.indexOf(":") <= 0) {
       return {
         cause:
@@ -336,6 +380,8 @@ function neededFields(rule: PlanRule): string[] {
       return [auth.usernameField, auth.passwordField];
     case "header":
       return templateFields(auth.template);
+    case "oauth2_client_credentials":
+      return [auth.clientIdField, auth.clientSecretField];
   }
 }
 

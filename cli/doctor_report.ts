@@ -13,7 +13,14 @@ import type { ProfileIssue } from "../core/errors.ts";
 export type StepStatus = "pass" | "fail" | "warn" | "skip";
 
 /** The steps, in order. */
-export type StepName = "profile" | "rule" | "provider" | "secret" | "header" | "server";
+export type StepName =
+  | "profile"
+  | "rule"
+  | "provider"
+  | "secret"
+  | "token"
+  | "header"
+  | "server";
 
 /** One step's result. Never holds a secret, a header value or an unredacted URL. */
 export interface StepResult {
@@ -58,6 +65,7 @@ const STEP_LABEL: Readonly<Record<StepName, string>> = {
   rule: "rule matched",
   provider: "provider reachable and authenticated",
   secret: "secret read",
+  token: "access token obtained",
   header: "header built",
   server: "live call to the tracking server",
 };

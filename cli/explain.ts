@@ -47,6 +47,16 @@ export interface RuleSummary {
   };
   readonly refresh_on: readonly number[];
   readonly leak_guard: string;
+  /** The grant of an `oauth2_client_credentials` rule: where and how, never a value. */
+  readonly oauth2?: {
+    readonly token_url: string;
+    readonly client_id_field: string;
+    readonly client_secret_field: string;
+    readonly scope?: string;
+    readonly audience?: string;
+    readonly resource?: string;
+    readonly client_auth: "basic" | "body";
+  };
 }
 
 /**
@@ -144,6 +154,19 @@ export function summarise(rule: PlanRule): RuleSummary {
     },
     refresh_on: rule.refreshOn,
     leak_guard: rule.leakGuard,
+    ...(rule.auth.type === "oauth2_client_credentials"
+      ? {
+        oauth2: {
+          token_url: rule.auth.tokenUrl,
+          client_id_field: rule.auth.clientIdField,
+          client_secret_field: rule.auth.clientSecretField,
+          ...(rule.auth.scope !== undefined ? { scope: rule.auth.scope } : {}),
+          ...(rule.auth.audience !== undefined ? { audience: rule.auth.audience } : {}),
+          ...(rule.auth.resource !== undefined ? { resource: rule.auth.resource } : {}),
+          client_auth: rule.auth.clientAuth,
+        },
+      }
+      : {}),
   };
 }
 
@@ -157,6 +180,8 @@ function headerShape(auth: AuthSpec): string {
       return `Basic <redacted: base64 of ${auth.usernameField}:${auth.passwordField}>`;
     case "header":
       return auth.template.replace(/\{\{\s*([^{}\s]+)\s*\}\}/g, "<redacted: $1>");
+    case "oauth2_client_credentials":
+      return `Bearer <redacted: access token from ${auth.tokenUrl}>`;
   }
 }
 
@@ -166,11 +191,23 @@ function formatRule(r: RuleSummary): string {
     `  ${r.rule}  ${r.canonical}`,
     `    provider ${r.provider} (${r.kind}), secret ${secret}`,
     ...r.headers.map((h) => `    ${h.name}: ${h.value}`),
+    ...(r.oauth2 !== undefined ? [oauth2Line(r.oauth2)] : []),
     `    cache ttl ${r.cache.ttl}, refresh ahead ${r.cache.refresh_ahead}, stale-if-error ${r.cache.stale_if_error}; retry ${r.retry.attempts} attempts; refresh on ${
       r.refresh_on.join(", ")
     }; leak guard ${r.leak_guard}`,
     "",
   ].join("\n");
+}
+
+function oauth2Line(o: NonNullable<RuleSummary["oauth2"]>): string {
+  const extra = [
+    o.scope !== undefined ? `scope "${o.scope}"` : undefined,
+    o.audience !== undefined ? `audience "${o.audience}"` : undefined,
+    o.resource !== undefined ? `resource "${o.resource}"` : undefined,
+  ].filter((x) => x !== undefined);
+  return `    oauth2 client credentials at ${o.token_url}: client id from field "${o.client_id_field}", client secret from field "${o.client_secret_field}", client auth ${o.client_auth}${
+    extra.length ? `; ${extra.join(", ")}` : ""
+  }`;
 }
 
 /** A URL for display: userinfo and query values masked. */

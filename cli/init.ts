@@ -28,8 +28,12 @@ export interface InitOptions {
   readonly provider?: string | undefined;
   /** Tracking server URL, becomes the rule's `match`. */
   readonly host?: string | undefined;
-  /** `bearer` or `basic`. Default bearer. */
+  /** `bearer`, `basic` or `oauth2_client_credentials`. Default bearer. */
   readonly auth?: string | undefined;
+  /** oauth2_client_credentials: the identity provider's token endpoint. */
+  readonly tokenUrl?: string | undefined;
+  /** oauth2_client_credentials: scopes to ask for. */
+  readonly scope?: string | undefined;
   /** Field of a JSON-object secret. */
   readonly field?: string | undefined;
   /** Provider instance name. Default: from the kind. */
@@ -66,7 +70,9 @@ interface Answers {
   kind: string;
   template: InitTemplate;
   host: string;
-  auth: "bearer" | "basic";
+  auth: "bearer" | "basic" | "oauth2_client_credentials";
+  tokenUrl?: string;
+  scope?: string;
   field?: string;
   name: string;
   /** The kind's own answers, by question key. */
@@ -207,12 +213,24 @@ function collect(options: InitOptions, io: CliIo): Answers {
     a.values[q.key] = value;
   }
   const authText = (options.auth ??
-    (interactive ? ask("--auth", undefined, "Auth type (bearer, basic)", "bearer") : "bearer"))!
+    (interactive
+      ? ask("--auth", undefined, "Auth type (bearer, basic, oauth2_client_credentials)", "bearer")
+      : "bearer"))!
     .toLowerCase();
+  if (authText === "oauth2_client_credentials") {
+    a.tokenUrl = ask(
+      "--token-url",
+      options.tokenUrl,
+      "Token endpoint of the identity provider (e.g. https://idp.company.com/oauth2/token)",
+    );
+    const scope = options.scope ??
+      (interactive ? ask("--scope", undefined, "Scopes to ask for (empty: none)", "") : undefined);
+    if (scope !== undefined && scope !== "") a.scope = scope;
+  }
   if (missing.length > 0) throw missingFlags(missing, kind);
-  if (authText !== "bearer" && authText !== "basic") {
+  if (authText !== "bearer" && authText !== "basic" && authText !== "oauth2_client_credentials") {
     throw new UsageError(
-      `Cannot write a profile: auth "${authText}" is unknown; use bearer or basic (edit the file for a custom header)`,
+      `Cannot write a profile: auth "${authText}" is unknown; use bearer, basic or oauth2_client_credentials (edit the file for a custom header)`,
     );
   }
   a.auth = authText;
@@ -267,6 +285,28 @@ function flow(entries: readonly (readonly [string, string | number | undefined])
   } }`;
 }
 
+function authLines(a: Answers): string[] {
+  if (a.auth === "oauth2_client_credentials") {
+    return [
+      "    auth:                     # Authorization: Bearer <access token from the token endpoint>",
+      "      type: oauth2_client_credentials",
+      `      token_url: ${scalar(a.tokenUrl!)}`,
+      '      client_id_field: client_id          # the secret: {"client_id": ..., "client_secret": ...}',
+      "      client_secret_field: client_secret",
+      a.scope !== undefined ? `      scope: ${scalar(a.scope)}` : "      # scope: mlflow",
+      "      # audience: https://mlflow.company.com",
+      "      client_auth: basic                  # or body",
+    ];
+  }
+  return [
+    `    auth: ${a.auth}${
+      a.auth === "bearer"
+        ? "                # Authorization: Bearer <token>"
+        : "                 # Authorization: Basic base64(user:pass)"
+    }`,
+  ];
+}
+
 /**
  * The starter profile text for a set of answers.
  *
@@ -288,11 +328,7 @@ function renderProfile(a: Answers, schemaRef: string): string {
     `  - match: ${scalar(a.host)}`,
     `    provider: ${scalar(a.name)}`,
     `    secret: ${secret}`,
-    `    auth: ${a.auth}${
-      a.auth === "bearer"
-        ? "                # Authorization: Bearer <token>"
-        : "                 # Authorization: Basic base64(user:pass)"
-    }`,
+    ...authLines(a),
     "defaults:",
     "  cache: { ttl: 5m }",
     "  retry: { attempts: 3 }",

@@ -23,6 +23,8 @@ import { Redactor } from "../core/redact.ts";
 import { retry } from "../core/retry.ts";
 import { type CachedSecret, SecretCache } from "./secret_cache.ts";
 import { buildRuleHeaders, selectField } from "./_rule_headers.ts";
+import { clientCredentials } from "./oauth2.ts";
+import { type OAuth2Grant, OAuth2TokenCache } from "./oauth2_tokens.ts";
 
 /** Options of {@linkcode SecretResolver}. */
 export interface SecretResolverOptions {
@@ -118,11 +120,14 @@ export class SecretResolver {
   readonly #providers = new Map<string, SecretProvider>();
   readonly #headerMemo = new Map<number, RuleHeaders>();
   readonly #bindings = new Map<number, Binding>();
+  readonly #grants = new Map<number, { readonly key: string; readonly grant: OAuth2Grant }>();
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #providerFetch: typeof fetch;
   /** The cache. */
   readonly cache: SecretCache;
+  /** Access tokens of `oauth2_client_credentials` rules. */
+  readonly tokens: OAuth2TokenCache;
   /** The redactor every secret is registered with. */
   readonly redactor: Redactor;
   /** Counters. */
@@ -142,6 +147,13 @@ export class SecretResolver {
     // Captured now: a fetch installed later (installGlobalFetch) must not carry provider traffic.
     this.#providerFetch = options.providerFetch ?? globalThis.fetch;
     this.redactor = options.redactor ?? new Redactor();
+    this.tokens = new OAuth2TokenCache({
+      fetch: this.#providerFetch,
+      now: this.#now,
+      ...(options.random ? { random: options.random } : {}),
+      redactor: this.redactor,
+      logger: this.#logger,
+    });
     this.cache = new SecretCache({
       now: this.#now,
       ...(options.random ? { random: options.random } : {}),
@@ -205,6 +217,10 @@ export class SecretResolver {
    * @throws {SecretResolutionError} when the secret cannot be resolved or a header cannot be built.
    */
   async headersFor(rule: PlanRule, signal?: AbortSignal): Promise<RuleHeaders> {
+    if (rule.auth.type === "oauth2_client_credentials") {
+      const { key, grant } = this.#grant(rule);
+      return this.#headers(rule, await this.tokens.get(key, grant, signal));
+    }
     const cached = await this.#cached(rule, signal, undefined);
     return this.#headers(rule, cached);
   }
@@ -219,6 +235,11 @@ export class SecretResolver {
    * @throws {SecretResolutionError} when a header cannot be built from the cached value.
    */
   cachedHeadersFor(rule: PlanRule): RuleHeaders | undefined {
+    if (rule.auth.type === "oauth2_client_credentials") {
+      const g = this.#grants.get(rule.index);
+      const token = g === undefined ? undefined : this.tokens.peek(g.key, g.grant);
+      return token === undefined ? undefined : this.#headers(rule, token);
+    }
     const binding = this.#bindings.get(rule.index);
     if (binding === undefined) return undefined;
     const cached = this.cache.peek(binding.key, binding.loader, rule.cache);
@@ -227,7 +248,9 @@ export class SecretResolver {
 
   /**
    * New headers after the tracking server rejected those of `generation` (a 401): drops that
-   * cached value and fetches it again, once for any number of concurrent callers.
+   * cached value and fetches it again, once for any number of concurrent callers. For an
+   * `oauth2_client_credentials` rule, the access token is dropped and a new one obtained; the
+   * client secret is read again only if the identity provider refuses it (`invalid_client`).
    *
    * @param rule A plan rule.
    * @param generation Generation of the rejected headers.
@@ -238,6 +261,11 @@ export class SecretResolver {
     generation: number,
     signal?: AbortSignal,
   ): Promise<RuleHeaders> {
+    if (rule.auth.type === "oauth2_client_credentials") {
+      const { key, grant } = this.#grant(rule);
+      this.stats.refreshes++;
+      return this.#headers(rule, await this.tokens.refresh(key, grant, generation, signal));
+    }
     const cached = await this.#cached(rule, signal, generation);
     return this.#headers(rule, cached);
   }
@@ -245,6 +273,8 @@ export class SecretResolver {
   /** Closes every provider and clears the cache. */
   async close(): Promise<void> {
     this.cache.clear();
+    this.tokens.clear();
+    this.#grants.clear();
     this.#bindings.clear();
     this.#headerMemo.clear();
     const providers = [...this.#providers.values()];
@@ -256,7 +286,10 @@ export class SecretResolver {
     const memo = this.#headerMemo.get(rule.index);
     if (memo !== undefined && memo.generation === cached.generation) return memo;
     const reference = this.describe(rule);
-    const { value } = selectField(rule, cached, reference);
+    // An oauth2 rule's cached value is its access token (generations of the token cache).
+    const { value } = rule.auth.type === "oauth2_client_credentials"
+      ? { value: cached.value }
+      : selectField(rule, cached, reference);
     const result: RuleHeaders = {
       headers: buildRuleHeaders(rule, value, reference, this.redactor),
       generation: cached.generation,
@@ -302,6 +335,37 @@ export class SecretResolver {
         cause: this.redactor.redactError(error),
       });
     }
+  }
+
+  /**
+   * An oauth2 rule's grant, computed once: its token cache key (rules with the same secret and
+   * the same grant settings share tokens) and how its client credentials are read.
+   */
+  #grant(rule: PlanRule): { readonly key: string; readonly grant: OAuth2Grant } {
+    let g = this.#grants.get(rule.index);
+    if (g !== undefined) return g;
+    const spec = rule.auth;
+    if (spec.type !== "oauth2_client_credentials") throw new TypeError("not an oauth2 rule");
+    const context = { rule: rule.label, provider: rule.provider, reference: this.describe(rule) };
+    g = {
+      key: `${rule.provider}\u0000${stableJson(rule.secret)}\u0000${stableJson(spec)}`,
+      grant: {
+        spec,
+        context,
+        retry: rule.retry,
+        cache: rule.cache,
+        credentials: async (signal, rejected) => {
+          const cached = await this.#cached(rule, signal, rejected);
+          const { value } = selectField(rule, cached, context.reference);
+          return {
+            credentials: clientCredentials(value, spec, context),
+            generation: cached.generation,
+          };
+        },
+      },
+    };
+    this.#grants.set(rule.index, g);
+    return g;
   }
 
   /** Per-rule constants, computed once: provider, cache key, printable reference, loader. */

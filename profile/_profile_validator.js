@@ -4,10 +4,10 @@
 import { ucs2length } from "../deps/ajv_runtime.ts";
 
 export const profile = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlflow-secrets-auth.dev/schema/profile.schema.json","title":"mlflow-secrets-auth profile","description":"Maps MLflow tracking hosts to secret providers and secret references. Version 1.","type":"object","additionalProperties":false,"required":["version","providers","hosts"],"properties":{"$schema":{"description":"Optional JSON Schema location, for editors.","type":"string"},"version":{"description":"Profile format version. Only 1 exists.","const":1},"providers":{"description":"Named secret provider instances. Host rules refer to them by name.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"Provider name: letters, digits, '.', '_' and '-'."},"minProperties":1,"additionalProperties":{"$ref":"#/$defs/provider"}},"hosts":{"description":"Host rules: which tracking origins get which secret. The most specific match wins. Nothing else ever receives a secret.","type":"array","minItems":1,"items":{"$ref":"#/$defs/host_rule"}},"defaults":{"$ref":"#/$defs/policy","description":"Cache, retry and refresh settings applied to every rule unless the rule overrides them."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"What the leak guard does when a job sends a managed secret (or a derived form of it: base64, URL or JSON encoding, the header value) in the body of an MLflow write endpoint (params, tags, metric keys, names, descriptions, log-batch, log-inputs, model registry, traces): \"block\" (default) refuses the request with a 400 naming the field and never sends it; \"warn\" sends it and logs a warning; \"off\" does not read bodies. A host rule's leak_guard overrides it."},"logging":{"description":"Log settings. Logs go to stderr; MLFLOW_SECRETS_AUTH_LOG_LEVEL and MLFLOW_SECRETS_AUTH_LOG_FORMAT override them.","type":"object","additionalProperties":false,"properties":{"level":{"description":"Lowest level written.","enum":["debug","info","warn","error","silent"],"default":"warn"},"format":{"description":"Line format.","enum":["text","json"],"default":"text"}}},"proxy":{"description":"Settings of the local auth proxy (`mlflow-secrets-auth proxy` and `exec`). Command-line flags override them.","type":"object","additionalProperties":false,"properties":{"upstream":{"description":"The tracking server the proxy forwards to, e.g. https://mlflow.company.com (a path prefix is allowed). It must match a host rule. `exec` falls back to the inherited MLFLOW_TRACKING_URI when neither this nor --upstream is given.","type":"string","pattern":"^https?://"},"listen":{"description":"Address the `proxy` command binds, host:port (e.g. 127.0.0.1:5055, [::1]:5055). Default 127.0.0.1:5055. Anything but loopback also needs --allow-remote and a client token. `exec` always uses an ephemeral loopback port.","type":"string","minLength":1}}}},"$defs":{"leak_guard":{"description":"Leak guard mode: \"block\" refuses a write request whose body holds a managed secret (400, nothing sent), \"warn\" sends it and logs a warning, \"off\" does not look.","enum":["block","warn","off"],"default":"block"},"duration":{"description":"A duration: a number of seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\".","oneOf":[{"type":"number","minimum":0},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$"}]},"policy":{"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}},"auth":{"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"}]},"auth_bearer":{"description":"Authorization: Bearer <token>. The token is the whole string secret, or a field of an object secret.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"bearer","description":"Bearer token."},"token_field":{"description":"Field of an object secret holding the token. Default \"token\".","type":"string","minLength":1}}},"auth_basic":{"description":"Authorization: Basic base64(username:password), UTF-8. From an object secret's fields, or a plain \"user:pass\" string split at the first colon.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"basic","description":"HTTP Basic."},"username_field":{"description":"Field holding the user name. Default \"username\".","type":"string","minLength":1},"password_field":{"description":"Field holding the password. Default \"password\".","type":"string","minLength":1}}},"auth_header":{"description":"A custom header built from a template.","type":"object","additionalProperties":false,"required":["type","name","value"],"properties":{"type":{"const":"header","description":"Custom header."},"name":{"description":"Header name, e.g. X-Api-Key.","type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"value":{"description":"Template over {{token}} (the string secret, or the object's token field) and {{field}} for any field of an object secret.","type":"string","minLength":1}}},"host_rule":{"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic or header."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"The leak guard's mode for requests to this rule's hosts, overriding the top-level leak_guard."}}},"provider":{"description":"A provider instance. \"kind\" selects the implementation and the other keys allowed.","type":"object","required":["kind"],"properties":{"kind":{"description":"Provider implementation.","enum":["env","file","vault","aws-secrets-manager","azure-key-vault"]}},"allOf":[{"if":{"properties":{"kind":{"const":"env","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_env"}},{"if":{"properties":{"kind":{"const":"file","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_file"}},{"if":{"properties":{"kind":{"const":"vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_vault"}},{"if":{"properties":{"kind":{"const":"aws-secrets-manager","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_aws_secrets_manager"}},{"if":{"properties":{"kind":{"const":"azure-key-vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_azure_key_vault"}}]},"provider_env":{"description":"Reads secrets from environment variables.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"env","description":"env"}}},"provider_file":{"description":"Reads secrets from files (Kubernetes/Docker secret mounts, Vault Agent sinks); re-read when they change.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"file","description":"file"}}},"provider_vault":{"description":"HashiCorp Vault (KV v1 and v2 on any mount).","type":"object","additionalProperties":false,"required":["kind","address","auth"],"properties":{"kind":{"const":"vault","description":"vault"},"address":{"description":"Vault address, e.g. https://vault.company.com:8200. http only for loopback or with allow_insecure_http.","type":"string","minLength":1},"namespace":{"description":"Vault Enterprise namespace, sent as X-Vault-Namespace.","type":"string"},"allow_insecure_http":{"description":"Allow http:// to a non-loopback Vault.","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of the CA that signed Vault's certificate.","type":"string"},"client_cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"client_key":{"description":"PEM client key for mutual TLS.","type":"string"}}},"auth":{"description":"How to obtain a Vault token.","type":"object","additionalProperties":false,"required":["method"],"properties":{"method":{"description":"token: from an environment variable; token_file: from a file (e.g. ~/.vault-token, a Vault Agent sink); approle; kubernetes.","enum":["token","token_file","approle","kubernetes"]},"token_env":{"description":"Environment variable holding the token (method token). Default VAULT_TOKEN.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"token_file":{"description":"File holding the token (method token_file). Default ~/.vault-token.","type":"string"},"role_id_env":{"description":"Environment variable holding the AppRole role id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"role_id_file":{"description":"File holding the AppRole role id.","type":"string"},"secret_id_env":{"description":"Environment variable holding the AppRole secret id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"secret_id_file":{"description":"File holding the AppRole secret id.","type":"string"},"role":{"description":"Kubernetes auth role.","type":"string"},"jwt_file":{"description":"Service-account token file (method kubernetes). Default /var/run/secrets/kubernetes.io/serviceaccount/token.","type":"string"},"mount":{"description":"Auth method mount path. Default: approle or kubernetes.","type":"string"}}}}},"provider_aws_secrets_manager":{"description":"AWS Secrets Manager.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"aws-secrets-manager","description":"aws-secrets-manager"},"region":{"description":"AWS region. Else AWS_REGION, AWS_DEFAULT_REGION or the shared config profile.","type":"string"},"profile":{"description":"Shared config/credentials profile name.","type":"string"},"endpoint":{"description":"Endpoint override: a VPC endpoint or an emulator.","type":"string"},"assume_role":{"description":"Assume this role (STS) and read with its credentials; refreshed before they expire.","type":"object","additionalProperties":false,"required":["role_arn"],"properties":{"role_arn":{"description":"ARN of the role.","type":"string","pattern":"^arn:"},"external_id_env":{"description":"Environment variable holding the external id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"session_name":{"description":"Role session name. Default mlflow-secrets-auth.","type":"string"},"duration":{"$ref":"#/$defs/duration","description":"Session duration. Default 1h."},"endpoint":{"description":"STS endpoint override: a VPC endpoint or an emulator. Default: the SDK's regional STS endpoint.","type":"string"}}}}},"provider_azure_key_vault":{"description":"Azure Key Vault secrets.","type":"object","additionalProperties":false,"required":["kind","vault_url"],"properties":{"kind":{"const":"azure-key-vault","description":"azure-key-vault"},"vault_url":{"description":"Vault URL, https only, e.g. https://ml-secrets.vault.azure.net.","type":"string","pattern":"^https://"},"credential":{"description":"Credential used to reach the vault. Default type: default.","type":"object","additionalProperties":false,"properties":{"type":{"description":"default: DefaultAzureCredential chain; client_secret; managed_identity; workload_identity; azure_cli.","enum":["default","client_secret","managed_identity","workload_identity","azure_cli"]},"tenant_id":{"description":"Tenant id (client_secret, workload_identity).","type":"string"},"client_id":{"description":"Client (application) id.","type":"string"},"client_secret_env":{"description":"Environment variable holding the client secret.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"client_secret_file":{"description":"File holding the client secret.","type":"string"},"authority_host":{"description":"Authority host, for sovereign clouds or a local authority.","type":"string"},"additionally_allowed_tenants":{"description":"Other tenants the credential may get tokens for.","type":"array","items":{"type":"string"}}}},"disable_challenge_resource_verification":{"description":"Only for vaults outside *.vault.azure.net (emulators, sovereign setups).","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of CA certificates trusted, besides the built-in roots and NODE_EXTRA_CA_CERTS, for the vault and token endpoints (a private CA, a TLS-inspecting proxy).","type":"string","minLength":1}}}}},"secret_env":{"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_file":{"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_vault":{"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_aws_secrets_manager":{"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_azure_key_vault":{"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}}}};
-const schema55 = {"description":"Leak guard mode: \"block\" refuses a write request whose body holds a managed secret (400, nothing sent), \"warn\" sends it and logs a warning, \"off\" does not look.","enum":["block","warn","off"],"default":"block"};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlflow-secrets-auth.dev/schema/profile.schema.json","title":"mlflow-secrets-auth profile","description":"Maps MLflow tracking hosts to secret providers and secret references. Version 1.","type":"object","additionalProperties":false,"required":["version","providers","hosts"],"properties":{"$schema":{"description":"Optional JSON Schema location, for editors.","type":"string"},"version":{"description":"Profile format version. Only 1 exists.","const":1},"providers":{"description":"Named secret provider instances. Host rules refer to them by name.","type":"object","propertyNames":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"Provider name: letters, digits, '.', '_' and '-'."},"minProperties":1,"additionalProperties":{"$ref":"#/$defs/provider"}},"hosts":{"description":"Host rules: which tracking origins get which secret. The most specific match wins. Nothing else ever receives a secret.","type":"array","minItems":1,"items":{"$ref":"#/$defs/host_rule"}},"defaults":{"$ref":"#/$defs/policy","description":"Cache, retry and refresh settings applied to every rule unless the rule overrides them."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"What the leak guard does when a job sends a managed secret (or a derived form of it: base64, URL or JSON encoding, the header value) in the body of an MLflow write endpoint (params, tags, metric keys, names, descriptions, log-batch, log-inputs, model registry, traces): \"block\" (default) refuses the request with a 400 naming the field and never sends it; \"warn\" sends it and logs a warning; \"off\" does not read bodies. A host rule's leak_guard overrides it."},"logging":{"description":"Log settings. Logs go to stderr; MLFLOW_SECRETS_AUTH_LOG_LEVEL and MLFLOW_SECRETS_AUTH_LOG_FORMAT override them.","type":"object","additionalProperties":false,"properties":{"level":{"description":"Lowest level written.","enum":["debug","info","warn","error","silent"],"default":"warn"},"format":{"description":"Line format.","enum":["text","json"],"default":"text"}}},"proxy":{"description":"Settings of the local auth proxy (`mlflow-secrets-auth proxy` and `exec`). Command-line flags override them.","type":"object","additionalProperties":false,"properties":{"upstream":{"description":"The tracking server the proxy forwards to, e.g. https://mlflow.company.com (a path prefix is allowed). It must match a host rule. `exec` falls back to the inherited MLFLOW_TRACKING_URI when neither this nor --upstream is given.","type":"string","pattern":"^https?://"},"listen":{"description":"Address the `proxy` command binds, host:port (e.g. 127.0.0.1:5055, [::1]:5055). Default 127.0.0.1:5055. Anything but loopback also needs --allow-remote and a client token. `exec` always uses an ephemeral loopback port.","type":"string","minLength":1}}}},"$defs":{"leak_guard":{"description":"Leak guard mode: \"block\" refuses a write request whose body holds a managed secret (400, nothing sent), \"warn\" sends it and logs a warning, \"off\" does not look.","enum":["block","warn","off"],"default":"block"},"duration":{"description":"A duration: a number of seconds, or a string such as \"500ms\", \"30s\", \"5m\", \"1h\".","oneOf":[{"type":"number","minimum":0},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$"}]},"policy":{"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}},"auth":{"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"},{"$ref":"#/$defs/auth_oauth2_client_credentials"}]},"auth_bearer":{"description":"Authorization: Bearer <token>. The token is the whole string secret, or a field of an object secret.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"bearer","description":"Bearer token."},"token_field":{"description":"Field of an object secret holding the token. Default \"token\".","type":"string","minLength":1}}},"auth_basic":{"description":"Authorization: Basic base64(username:password), UTF-8. From an object secret's fields, or a plain \"user:pass\" string split at the first colon.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"basic","description":"HTTP Basic."},"username_field":{"description":"Field holding the user name. Default \"username\".","type":"string","minLength":1},"password_field":{"description":"Field holding the password. Default \"password\".","type":"string","minLength":1}}},"auth_header":{"description":"A custom header built from a template.","type":"object","additionalProperties":false,"required":["type","name","value"],"properties":{"type":{"const":"header","description":"Custom header."},"name":{"description":"Header name, e.g. X-Api-Key.","type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"value":{"description":"Template over {{token}} (the string secret, or the object's token field) and {{field}} for any field of an object secret.","type":"string","minLength":1}}},"auth_oauth2_client_credentials":{"description":"OAuth2 client credentials grant (RFC 6749 §4.4): the rule's secret holds the client id and secret; they are traded for an access token at token_url, sent as Authorization: Bearer <access token>. The token is cached until expires_in (or the JWT's exp, when sooner) minus a skew, shared by concurrent requests, and replaced when the tracking server answers 401.","type":"object","additionalProperties":false,"required":["type","token_url"],"properties":{"type":{"const":"oauth2_client_credentials","description":"OAuth2 client credentials."},"token_url":{"description":"The identity provider's token endpoint: https, or http on a loopback host. No user info, no fragment.","type":"string","minLength":1},"client_id_field":{"description":"Field of the secret holding the client id. Default \"client_id\".","type":"string","minLength":1},"client_secret_field":{"description":"Field of the secret holding the client secret. Default \"client_secret\".","type":"string","minLength":1},"scope":{"description":"Scopes to ask for, space separated.","type":"string","pattern":"^[\\x21\\x23-\\x5b\\x5d-\\x7e]+( [\\x21\\x23-\\x5b\\x5d-\\x7e]+)*$"},"audience":{"description":"The audience parameter some identity providers (Auth0, Keycloak with an extension) expect.","type":"string","minLength":1},"resource":{"description":"RFC 8707 resource indicator: an absolute URI naming the tracking server.","type":"string","minLength":1},"client_auth":{"description":"How the client authenticates at the token endpoint: basic (HTTP Basic, the default) or body (client_id and client_secret in the form).","enum":["basic","body"]}}},"host_rule":{"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic, header or oauth2_client_credentials."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"The leak guard's mode for requests to this rule's hosts, overriding the top-level leak_guard."}}},"provider":{"description":"A provider instance. \"kind\" selects the implementation and the other keys allowed.","type":"object","required":["kind"],"properties":{"kind":{"description":"Provider implementation.","enum":["env","file","vault","aws-secrets-manager","azure-key-vault"]}},"allOf":[{"if":{"properties":{"kind":{"const":"env","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_env"}},{"if":{"properties":{"kind":{"const":"file","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_file"}},{"if":{"properties":{"kind":{"const":"vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_vault"}},{"if":{"properties":{"kind":{"const":"aws-secrets-manager","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_aws_secrets_manager"}},{"if":{"properties":{"kind":{"const":"azure-key-vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_azure_key_vault"}}]},"provider_env":{"description":"Reads secrets from environment variables.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"env","description":"env"}}},"provider_file":{"description":"Reads secrets from files (Kubernetes/Docker secret mounts, Vault Agent sinks); re-read when they change.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"file","description":"file"}}},"provider_vault":{"description":"HashiCorp Vault (KV v1 and v2 on any mount).","type":"object","additionalProperties":false,"required":["kind","address","auth"],"properties":{"kind":{"const":"vault","description":"vault"},"address":{"description":"Vault address, e.g. https://vault.company.com:8200. http only for loopback or with allow_insecure_http.","type":"string","minLength":1},"namespace":{"description":"Vault Enterprise namespace, sent as X-Vault-Namespace.","type":"string"},"allow_insecure_http":{"description":"Allow http:// to a non-loopback Vault.","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of the CA that signed Vault's certificate.","type":"string"},"client_cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"client_key":{"description":"PEM client key for mutual TLS.","type":"string"}}},"auth":{"description":"How to obtain a Vault token.","type":"object","additionalProperties":false,"required":["method"],"properties":{"method":{"description":"token: from an environment variable; token_file: from a file (e.g. ~/.vault-token, a Vault Agent sink); approle; kubernetes.","enum":["token","token_file","approle","kubernetes"]},"token_env":{"description":"Environment variable holding the token (method token). Default VAULT_TOKEN.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"token_file":{"description":"File holding the token (method token_file). Default ~/.vault-token.","type":"string"},"role_id_env":{"description":"Environment variable holding the AppRole role id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"role_id_file":{"description":"File holding the AppRole role id.","type":"string"},"secret_id_env":{"description":"Environment variable holding the AppRole secret id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"secret_id_file":{"description":"File holding the AppRole secret id.","type":"string"},"role":{"description":"Kubernetes auth role.","type":"string"},"jwt_file":{"description":"Service-account token file (method kubernetes). Default /var/run/secrets/kubernetes.io/serviceaccount/token.","type":"string"},"mount":{"description":"Auth method mount path. Default: approle or kubernetes.","type":"string"}}}}},"provider_aws_secrets_manager":{"description":"AWS Secrets Manager.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"aws-secrets-manager","description":"aws-secrets-manager"},"region":{"description":"AWS region. Else AWS_REGION, AWS_DEFAULT_REGION or the shared config profile.","type":"string"},"profile":{"description":"Shared config/credentials profile name.","type":"string"},"endpoint":{"description":"Endpoint override: a VPC endpoint or an emulator.","type":"string"},"assume_role":{"description":"Assume this role (STS) and read with its credentials; refreshed before they expire.","type":"object","additionalProperties":false,"required":["role_arn"],"properties":{"role_arn":{"description":"ARN of the role.","type":"string","pattern":"^arn:"},"external_id_env":{"description":"Environment variable holding the external id.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"session_name":{"description":"Role session name. Default mlflow-secrets-auth.","type":"string"},"duration":{"$ref":"#/$defs/duration","description":"Session duration. Default 1h."},"endpoint":{"description":"STS endpoint override: a VPC endpoint or an emulator. Default: the SDK's regional STS endpoint.","type":"string"}}}}},"provider_azure_key_vault":{"description":"Azure Key Vault secrets.","type":"object","additionalProperties":false,"required":["kind","vault_url"],"properties":{"kind":{"const":"azure-key-vault","description":"azure-key-vault"},"vault_url":{"description":"Vault URL, https only, e.g. https://ml-secrets.vault.azure.net.","type":"string","pattern":"^https://"},"credential":{"description":"Credential used to reach the vault. Default type: default.","type":"object","additionalProperties":false,"properties":{"type":{"description":"default: DefaultAzureCredential chain; client_secret; managed_identity; workload_identity; azure_cli.","enum":["default","client_secret","managed_identity","workload_identity","azure_cli"]},"tenant_id":{"description":"Tenant id (client_secret, workload_identity).","type":"string"},"client_id":{"description":"Client (application) id.","type":"string"},"client_secret_env":{"description":"Environment variable holding the client secret.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"client_secret_file":{"description":"File holding the client secret.","type":"string"},"authority_host":{"description":"Authority host, for sovereign clouds or a local authority.","type":"string"},"additionally_allowed_tenants":{"description":"Other tenants the credential may get tokens for.","type":"array","items":{"type":"string"}}}},"disable_challenge_resource_verification":{"description":"Only for vaults outside *.vault.azure.net (emulators, sovereign setups).","type":"boolean","default":false},"tls":{"description":"TLS settings.","type":"object","additionalProperties":false,"properties":{"ca_cert":{"description":"PEM file of CA certificates trusted, besides the built-in roots and NODE_EXTRA_CA_CERTS, for the vault and token endpoints (a private CA, a TLS-inspecting proxy).","type":"string","minLength":1}}}}},"secret_env":{"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_file":{"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_vault":{"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_aws_secrets_manager":{"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}},"secret_azure_key_vault":{"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}}}};
+const schema56 = {"description":"Leak guard mode: \"block\" refuses a write request whose body holds a managed secret (400, nothing sent), \"warn\" sends it and logs a warning, \"off\" does not look.","enum":["block","warn","off"],"default":"block"};
 const pattern4 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
-const pattern31 = new RegExp("^https?://", "u");
+const pattern32 = new RegExp("^https?://", "u");
 const schema32 = {"description":"A provider instance. \"kind\" selects the implementation and the other keys allowed.","type":"object","required":["kind"],"properties":{"kind":{"description":"Provider implementation.","enum":["env","file","vault","aws-secrets-manager","azure-key-vault"]}},"allOf":[{"if":{"properties":{"kind":{"const":"env","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_env"}},{"if":{"properties":{"kind":{"const":"file","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_file"}},{"if":{"properties":{"kind":{"const":"vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_vault"}},{"if":{"properties":{"kind":{"const":"aws-secrets-manager","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_aws_secrets_manager"}},{"if":{"properties":{"kind":{"const":"azure-key-vault","description":"Selects the kind-specific keys."}},"required":["kind"]},"then":{"$ref":"#/$defs/provider_azure_key_vault"}}]};
 const schema33 = {"description":"Reads secrets from environment variables.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"env","description":"env"}}};
 const schema34 = {"description":"Reads secrets from files (Kubernetes/Docker secret mounts, Vault Agent sinks); re-read when they change.","type":"object","additionalProperties":false,"properties":{"kind":{"const":"file","description":"file"}}};
@@ -1455,13 +1455,15 @@ return errors === 0;
 }
 validate21.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
-const schema39 = {"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic or header."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"The leak guard's mode for requests to this rule's hosts, overriding the top-level leak_guard."}}};
-const schema54 = {"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}};
-const schema40 = {"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"}]};
+const schema39 = {"description":"One host rule.","type":"object","additionalProperties":false,"required":["match","provider","secret","auth"],"properties":{"match":{"description":"Origin the rule applies to: scheme://host[:port][/path-prefix]. \"*.example.com\" matches one or more labels before example.com, never example.com itself. http:// needs a loopback host or allow_insecure_http.","type":"string","minLength":1},"provider":{"description":"Name of a provider declared under providers.","type":"string","minLength":1},"secret":{"description":"Secret reference; its keys depend on the provider's kind (env: var; file: path; vault: path, mount, kv, version, field; aws-secrets-manager: id, version_stage, version_id, field; azure-key-vault: name, version, field).","type":"object"},"auth":{"$ref":"#/$defs/auth","description":"How the secret becomes a header: \"bearer\", \"basic\", or an object with type bearer, basic, header or oauth2_client_credentials."},"headers":{"description":"Extra static headers sent with the credential. Not secret: explain prints them.","type":"object","propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string"}},"allow_insecure_http":{"description":"Allow an http:// match on a non-loopback host (credentials travel in clear text).","type":"boolean","default":false},"cache":{"$ref":"#/$defs/policy/properties/cache","description":"Cache settings for this rule, overriding defaults.cache."},"retry":{"$ref":"#/$defs/policy/properties/retry","description":"Retry settings for this rule, overriding defaults.retry."},"refresh_on":{"$ref":"#/$defs/policy/properties/refresh_on","description":"Statuses that trigger a refresh for this rule, overriding defaults.refresh_on."},"leak_guard":{"$ref":"#/$defs/leak_guard","description":"The leak guard's mode for requests to this rule's hosts, overriding the top-level leak_guard."}}};
+const schema55 = {"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}};
+const schema40 = {"description":"How the secret becomes a header: \"bearer\", \"basic\", or an object.","oneOf":[{"enum":["bearer","basic"],"description":"bearer: Authorization: Bearer <token>. basic: Authorization: Basic base64(user:pass)."},{"$ref":"#/$defs/auth_bearer"},{"$ref":"#/$defs/auth_basic"},{"$ref":"#/$defs/auth_header"},{"$ref":"#/$defs/auth_oauth2_client_credentials"}]};
 const schema41 = {"description":"Authorization: Bearer <token>. The token is the whole string secret, or a field of an object secret.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"bearer","description":"Bearer token."},"token_field":{"description":"Field of an object secret holding the token. Default \"token\".","type":"string","minLength":1}}};
 const schema42 = {"description":"Authorization: Basic base64(username:password), UTF-8. From an object secret's fields, or a plain \"user:pass\" string split at the first colon.","type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"basic","description":"HTTP Basic."},"username_field":{"description":"Field holding the user name. Default \"username\".","type":"string","minLength":1},"password_field":{"description":"Field holding the password. Default \"password\".","type":"string","minLength":1}}};
 const schema43 = {"description":"A custom header built from a template.","type":"object","additionalProperties":false,"required":["type","name","value"],"properties":{"type":{"const":"header","description":"Custom header."},"name":{"description":"Header name, e.g. X-Api-Key.","type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"value":{"description":"Template over {{token}} (the string secret, or the object's token field) and {{field}} for any field of an object secret.","type":"string","minLength":1}}};
+const schema44 = {"description":"OAuth2 client credentials grant (RFC 6749 §4.4): the rule's secret holds the client id and secret; they are traded for an access token at token_url, sent as Authorization: Bearer <access token>. The token is cached until expires_in (or the JWT's exp, when sooner) minus a skew, shared by concurrent requests, and replaced when the tracking server answers 401.","type":"object","additionalProperties":false,"required":["type","token_url"],"properties":{"type":{"const":"oauth2_client_credentials","description":"OAuth2 client credentials."},"token_url":{"description":"The identity provider's token endpoint: https, or http on a loopback host. No user info, no fragment.","type":"string","minLength":1},"client_id_field":{"description":"Field of the secret holding the client id. Default \"client_id\".","type":"string","minLength":1},"client_secret_field":{"description":"Field of the secret holding the client secret. Default \"client_secret\".","type":"string","minLength":1},"scope":{"description":"Scopes to ask for, space separated.","type":"string","pattern":"^[\\x21\\x23-\\x5b\\x5d-\\x7e]+( [\\x21\\x23-\\x5b\\x5d-\\x7e]+)*$"},"audience":{"description":"The audience parameter some identity providers (Auth0, Keycloak with an extension) expect.","type":"string","minLength":1},"resource":{"description":"RFC 8707 resource indicator: an absolute URI naming the tracking server.","type":"string","minLength":1},"client_auth":{"description":"How the client authenticates at the token endpoint: basic (HTTP Basic, the default) or body (client_id and client_secret in the form).","enum":["basic","body"]}}};
 const pattern13 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern14 = new RegExp("^[\\x21\\x23-\\x5b\\x5d-\\x7e]+( [\\x21\\x23-\\x5b\\x5d-\\x7e]+)*$", "u");
 
 function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -1818,16 +1820,251 @@ if(props0 !== true){
 props0 = true;
 }
 }
-}
-}
-}
-if(!valid0){
-const err25 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema40.oneOf,parentSchema:schema40,data};
+const _errs27 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.type === undefined){
+const err25 = {instancePath,schemaPath:"#/$defs/auth_oauth2_client_credentials/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'",schema:schema44.required,parentSchema:schema44,data};
 if(vErrors === null){
 vErrors = [err25];
 }
 else {
 vErrors.push(err25);
+}
+errors++;
+}
+if(data.token_url === undefined){
+const err26 = {instancePath,schemaPath:"#/$defs/auth_oauth2_client_credentials/required",keyword:"required",params:{missingProperty: "token_url"},message:"must have required property '"+"token_url"+"'",schema:schema44.required,parentSchema:schema44,data};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+for(const key3 in data){
+if(!((((((((key3 === "type") || (key3 === "token_url")) || (key3 === "client_id_field")) || (key3 === "client_secret_field")) || (key3 === "scope")) || (key3 === "audience")) || (key3 === "resource")) || (key3 === "client_auth"))){
+const err27 = {instancePath,schemaPath:"#/$defs/auth_oauth2_client_credentials/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema44,data};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data.type !== undefined){
+let data8 = data.type;
+if("oauth2_client_credentials" !== data8){
+const err28 = {instancePath:instancePath+"/type",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/type/const",keyword:"const",params:{allowedValue: "oauth2_client_credentials"},message:"must be equal to constant",schema:"oauth2_client_credentials",parentSchema:schema44.properties.type,data:data8};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+if(data.token_url !== undefined){
+let data9 = data.token_url;
+if(typeof data9 === "string"){
+if(func1(data9) < 1){
+const err29 = {instancePath:instancePath+"/token_url",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/token_url/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema44.properties.token_url,data:data9};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/token_url",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/token_url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.token_url.type,parentSchema:schema44.properties.token_url,data:data9};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data.client_id_field !== undefined){
+let data10 = data.client_id_field;
+if(typeof data10 === "string"){
+if(func1(data10) < 1){
+const err31 = {instancePath:instancePath+"/client_id_field",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/client_id_field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema44.properties.client_id_field,data:data10};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/client_id_field",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/client_id_field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.client_id_field.type,parentSchema:schema44.properties.client_id_field,data:data10};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data.client_secret_field !== undefined){
+let data11 = data.client_secret_field;
+if(typeof data11 === "string"){
+if(func1(data11) < 1){
+const err33 = {instancePath:instancePath+"/client_secret_field",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/client_secret_field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema44.properties.client_secret_field,data:data11};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+else {
+const err34 = {instancePath:instancePath+"/client_secret_field",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/client_secret_field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.client_secret_field.type,parentSchema:schema44.properties.client_secret_field,data:data11};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data.scope !== undefined){
+let data12 = data.scope;
+if(typeof data12 === "string"){
+if(!pattern14.test(data12)){
+const err35 = {instancePath:instancePath+"/scope",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/scope/pattern",keyword:"pattern",params:{pattern: "^[\\x21\\x23-\\x5b\\x5d-\\x7e]+( [\\x21\\x23-\\x5b\\x5d-\\x7e]+)*$"},message:"must match pattern \""+"^[\\x21\\x23-\\x5b\\x5d-\\x7e]+( [\\x21\\x23-\\x5b\\x5d-\\x7e]+)*$"+"\"",schema:"^[\\x21\\x23-\\x5b\\x5d-\\x7e]+( [\\x21\\x23-\\x5b\\x5d-\\x7e]+)*$",parentSchema:schema44.properties.scope,data:data12};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/scope",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.scope.type,parentSchema:schema44.properties.scope,data:data12};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data.audience !== undefined){
+let data13 = data.audience;
+if(typeof data13 === "string"){
+if(func1(data13) < 1){
+const err37 = {instancePath:instancePath+"/audience",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/audience/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema44.properties.audience,data:data13};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/audience",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/audience/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.audience.type,parentSchema:schema44.properties.audience,data:data13};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data.resource !== undefined){
+let data14 = data.resource;
+if(typeof data14 === "string"){
+if(func1(data14) < 1){
+const err39 = {instancePath:instancePath+"/resource",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/resource/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema44.properties.resource,data:data14};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+else {
+const err40 = {instancePath:instancePath+"/resource",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema44.properties.resource.type,parentSchema:schema44.properties.resource,data:data14};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data.client_auth !== undefined){
+let data15 = data.client_auth;
+if(!((data15 === "basic") || (data15 === "body"))){
+const err41 = {instancePath:instancePath+"/client_auth",schemaPath:"#/$defs/auth_oauth2_client_credentials/properties/client_auth/enum",keyword:"enum",params:{allowedValues: schema44.properties.client_auth.enum},message:"must be equal to one of the allowed values",schema:schema44.properties.client_auth.enum,parentSchema:schema44.properties.client_auth,data:data15};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+}
+else {
+const err42 = {instancePath,schemaPath:"#/$defs/auth_oauth2_client_credentials/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.type,parentSchema:schema44,data};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+var _valid0 = _errs27 === errors;
+if(_valid0 && valid0){
+valid0 = false;
+passing0 = [passing0, 4];
+}
+else {
+if(_valid0){
+valid0 = true;
+passing0 = 4;
+if(props0 !== true){
+props0 = true;
+}
+}
+}
+}
+}
+}
+if(!valid0){
+const err43 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema40.oneOf,parentSchema:schema40,data};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
 }
 errors++;
 }
@@ -1848,7 +2085,7 @@ return errors === 0;
 }
 validate26.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
-const schema44 = {"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}};
+const schema45 = {"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}};
 
 function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -1863,7 +2100,7 @@ evaluated0.items = undefined;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!((((key0 === "ttl") || (key0 === "refresh_ahead")) || (key0 === "stale_if_error")) || (key0 === "failure_ttl"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema44,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2231,7 +2468,7 @@ vErrors = null;
 }
 }
 else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema44.type,parentSchema:schema44,data};
+const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema45.type,parentSchema:schema45,data};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2245,7 +2482,7 @@ return errors === 0;
 }
 validate28.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema49 = {"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}};
+const schema50 = {"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}};
 
 function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -2260,7 +2497,7 @@ evaluated0.items = undefined;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((((key0 === "attempts") || (key0 === "base_delay")) || (key0 === "max_delay")) || (key0 === "attempt_timeout")) || (key0 === "deadline"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema49,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema50,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2273,7 +2510,7 @@ errors++;
 if(data.attempts !== undefined){
 let data0 = data.attempts;
 if(!((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0)))){
-const err1 = {instancePath:instancePath+"/attempts",schemaPath:"#/properties/attempts/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema49.properties.attempts.type,parentSchema:schema49.properties.attempts,data:data0};
+const err1 = {instancePath:instancePath+"/attempts",schemaPath:"#/properties/attempts/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema50.properties.attempts.type,parentSchema:schema50.properties.attempts,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2284,7 +2521,7 @@ errors++;
 }
 if(typeof data0 == "number"){
 if(data0 > 10 || isNaN(data0)){
-const err2 = {instancePath:instancePath+"/attempts",schemaPath:"#/properties/attempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema49.properties.attempts,data:data0};
+const err2 = {instancePath:instancePath+"/attempts",schemaPath:"#/properties/attempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema50.properties.attempts,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2294,7 +2531,7 @@ vErrors.push(err2);
 errors++;
 }
 if(data0 < 1 || isNaN(data0)){
-const err3 = {instancePath:instancePath+"/attempts",schemaPath:"#/properties/attempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema49.properties.attempts,data:data0};
+const err3 = {instancePath:instancePath+"/attempts",schemaPath:"#/properties/attempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema50.properties.attempts,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2663,7 +2900,7 @@ vErrors = null;
 }
 }
 else {
-const err24 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema49.type,parentSchema:schema49,data};
+const err24 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema50.type,parentSchema:schema50,data};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2896,7 +3133,7 @@ const len0 = data9.length;
 for(let i0=0; i0<len0; i0++){
 let data10 = data9[i0];
 if(!((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10)))){
-const err15 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/$defs/policy/properties/refresh_on/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema54.items.type,parentSchema:schema54.items,data:data10};
+const err15 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/$defs/policy/properties/refresh_on/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema55.items.type,parentSchema:schema55.items,data:data10};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2907,7 +3144,7 @@ errors++;
 }
 if(typeof data10 == "number"){
 if(data10 > 499 || isNaN(data10)){
-const err16 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/$defs/policy/properties/refresh_on/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 499},message:"must be <= 499",schema:499,parentSchema:schema54.items,data:data10};
+const err16 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/$defs/policy/properties/refresh_on/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 499},message:"must be <= 499",schema:499,parentSchema:schema55.items,data:data10};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2917,7 +3154,7 @@ vErrors.push(err16);
 errors++;
 }
 if(data10 < 400 || isNaN(data10)){
-const err17 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/$defs/policy/properties/refresh_on/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema54.items,data:data10};
+const err17 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/$defs/policy/properties/refresh_on/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema55.items,data:data10};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2939,7 +3176,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err18 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/$defs/policy/properties/refresh_on/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema54,data:data9};
+const err18 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/$defs/policy/properties/refresh_on/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema55,data:data9};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2954,7 +3191,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/$defs/policy/properties/refresh_on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema54.type,parentSchema:schema54,data:data9};
+const err19 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/$defs/policy/properties/refresh_on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema55.type,parentSchema:schema55,data:data9};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2967,7 +3204,7 @@ errors++;
 if(data.leak_guard !== undefined){
 let data11 = data.leak_guard;
 if(!(((data11 === "block") || (data11 === "warn")) || (data11 === "off"))){
-const err20 = {instancePath:instancePath+"/leak_guard",schemaPath:"#/$defs/leak_guard/enum",keyword:"enum",params:{allowedValues: schema55.enum},message:"must be equal to one of the allowed values",schema:schema55.enum,parentSchema:schema55,data:data11};
+const err20 = {instancePath:instancePath+"/leak_guard",schemaPath:"#/$defs/leak_guard/enum",keyword:"enum",params:{allowedValues: schema56.enum},message:"must be equal to one of the allowed values",schema:schema56.enum,parentSchema:schema56,data:data11};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2993,7 +3230,7 @@ return errors === 0;
 }
 validate25.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema56 = {"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}};
+const schema57 = {"description":"Cache, retry and refresh settings.","type":"object","additionalProperties":false,"properties":{"cache":{"description":"Secret cache, per secret reference.","type":"object","additionalProperties":false,"properties":{"ttl":{"$ref":"#/$defs/duration","description":"How long a resolved secret is used before it is fetched again (±10 % jitter). Default 5m. A shorter provider lease bounds it."},"refresh_ahead":{"$ref":"#/$defs/duration","description":"Window before expiry in which a request triggers a background refresh, so steady traffic never waits on the provider. Default: 20 % of ttl."},"stale_if_error":{"$ref":"#/$defs/duration","description":"How long after expiry a cached secret may still be used while the provider fails. Default 5m; 0 disables."},"failure_ttl":{"$ref":"#/$defs/duration","description":"How long a failed resolution is remembered, so a dead provider is not hammered. Default 2s."}}},"retry":{"description":"Retries of provider calls. Only transient failures (network errors, timeouts, 429, 5xx) are retried, with exponential backoff and full jitter.","type":"object","additionalProperties":false,"properties":{"attempts":{"description":"Total attempts, first included. Default 3.","type":"integer","minimum":1,"maximum":10},"base_delay":{"$ref":"#/$defs/duration","description":"Backoff base. Default 200ms."},"max_delay":{"$ref":"#/$defs/duration","description":"Largest single backoff. Default 5s."},"attempt_timeout":{"$ref":"#/$defs/duration","description":"Timeout of one provider call. Default 10s."},"deadline":{"$ref":"#/$defs/duration","description":"Overall time allowed for all attempts. Default 30s."}}},"refresh_on":{"description":"Tracking-server statuses that drop the cached secret, fetch it again and retry the request once (when its body can be replayed). Default [401].","type":"array","uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":499}}}};
 
 function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3008,7 +3245,7 @@ evaluated0.items = undefined;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 if(!(((key0 === "cache") || (key0 === "retry")) || (key0 === "refresh_on"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema56,data};
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3023,7 +3260,7 @@ let data0 = data.cache;
 if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
 for(const key1 in data0){
 if(!((((key1 === "ttl") || (key1 === "refresh_ahead")) || (key1 === "stale_if_error")) || (key1 === "failure_ttl"))){
-const err1 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema56.properties.cache,data:data0};
+const err1 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema57.properties.cache,data:data0};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3391,7 +3628,7 @@ vErrors = null;
 }
 }
 else {
-const err22 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.properties.cache.type,parentSchema:schema56.properties.cache,data:data0};
+const err22 = {instancePath:instancePath+"/cache",schemaPath:"#/properties/cache/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema57.properties.cache.type,parentSchema:schema57.properties.cache,data:data0};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3406,7 +3643,7 @@ let data5 = data.retry;
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 for(const key2 in data5){
 if(!(((((key2 === "attempts") || (key2 === "base_delay")) || (key2 === "max_delay")) || (key2 === "attempt_timeout")) || (key2 === "deadline"))){
-const err23 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema56.properties.retry,data:data5};
+const err23 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema57.properties.retry,data:data5};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3419,7 +3656,7 @@ errors++;
 if(data5.attempts !== undefined){
 let data6 = data5.attempts;
 if(!((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6)))){
-const err24 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema56.properties.retry.properties.attempts.type,parentSchema:schema56.properties.retry.properties.attempts,data:data6};
+const err24 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema57.properties.retry.properties.attempts.type,parentSchema:schema57.properties.retry.properties.attempts,data:data6};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3430,7 +3667,7 @@ errors++;
 }
 if(typeof data6 == "number"){
 if(data6 > 10 || isNaN(data6)){
-const err25 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema56.properties.retry.properties.attempts,data:data6};
+const err25 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema57.properties.retry.properties.attempts,data:data6};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3440,7 +3677,7 @@ vErrors.push(err25);
 errors++;
 }
 if(data6 < 1 || isNaN(data6)){
-const err26 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema56.properties.retry.properties.attempts,data:data6};
+const err26 = {instancePath:instancePath+"/retry/attempts",schemaPath:"#/properties/retry/properties/attempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema57.properties.retry.properties.attempts,data:data6};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3809,7 +4046,7 @@ vErrors = null;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.properties.retry.type,parentSchema:schema56.properties.retry,data:data5};
+const err47 = {instancePath:instancePath+"/retry",schemaPath:"#/properties/retry/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema57.properties.retry.type,parentSchema:schema57.properties.retry,data:data5};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3826,7 +4063,7 @@ const len0 = data11.length;
 for(let i0=0; i0<len0; i0++){
 let data12 = data11[i0];
 if(!((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12)))){
-const err48 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema56.properties.refresh_on.items.type,parentSchema:schema56.properties.refresh_on.items,data:data12};
+const err48 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema57.properties.refresh_on.items.type,parentSchema:schema57.properties.refresh_on.items,data:data12};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3837,7 +4074,7 @@ errors++;
 }
 if(typeof data12 == "number"){
 if(data12 > 499 || isNaN(data12)){
-const err49 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 499},message:"must be <= 499",schema:499,parentSchema:schema56.properties.refresh_on.items,data:data12};
+const err49 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 499},message:"must be <= 499",schema:499,parentSchema:schema57.properties.refresh_on.items,data:data12};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3847,7 +4084,7 @@ vErrors.push(err49);
 errors++;
 }
 if(data12 < 400 || isNaN(data12)){
-const err50 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema56.properties.refresh_on.items,data:data12};
+const err50 = {instancePath:instancePath+"/refresh_on/" + i0,schemaPath:"#/properties/refresh_on/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema57.properties.refresh_on.items,data:data12};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3869,7 +4106,7 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err51 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema56.properties.refresh_on,data:data11};
+const err51 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema57.properties.refresh_on,data:data11};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3884,7 +4121,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema56.properties.refresh_on.type,parentSchema:schema56.properties.refresh_on,data:data11};
+const err52 = {instancePath:instancePath+"/refresh_on",schemaPath:"#/properties/refresh_on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema57.properties.refresh_on.type,parentSchema:schema57.properties.refresh_on,data:data11};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3896,7 +4133,7 @@ errors++;
 }
 }
 else {
-const err53 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema56.type,parentSchema:schema56,data};
+const err53 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema57.type,parentSchema:schema57,data};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4089,7 +4326,7 @@ errors = vErrors.length;
 if(data.leak_guard !== undefined){
 let data7 = data.leak_guard;
 if(!(((data7 === "block") || (data7 === "warn")) || (data7 === "off"))){
-const err12 = {instancePath:instancePath+"/leak_guard",schemaPath:"#/$defs/leak_guard/enum",keyword:"enum",params:{allowedValues: schema55.enum},message:"must be equal to one of the allowed values",schema:schema55.enum,parentSchema:schema55,data:data7};
+const err12 = {instancePath:instancePath+"/leak_guard",schemaPath:"#/$defs/leak_guard/enum",keyword:"enum",params:{allowedValues: schema56.enum},message:"must be equal to one of the allowed values",schema:schema56.enum,parentSchema:schema56,data:data7};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -4170,7 +4407,7 @@ errors++;
 if(data11.upstream !== undefined){
 let data12 = data11.upstream;
 if(typeof data12 === "string"){
-if(!pattern31.test(data12)){
+if(!pattern32.test(data12)){
 const err18 = {instancePath:instancePath+"/proxy/upstream",schemaPath:"#/properties/proxy/properties/upstream/pattern",keyword:"pattern",params:{pattern: "^https?://"},message:"must match pattern \""+"^https?://"+"\"",schema:"^https?://",parentSchema:schema31.properties.proxy.properties.upstream,data:data12};
 if(vErrors === null){
 vErrors = [err18];
@@ -5387,7 +5624,7 @@ return errors === 0;
 validate35.evaluated = {"dynamicProps":true,"dynamicItems":false};
 
 export const secret_env = validate37;
-const schema71 = {"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema72 = {"description":"env secret: the value of an environment variable.","type":"object","additionalProperties":false,"required":["var"],"properties":{"var":{"description":"Variable name.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
 function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5401,7 +5638,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.var === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "var"},message:"must have required property '"+"var"+"'",schema:schema71.required,parentSchema:schema71,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "var"},message:"must have required property '"+"var"+"'",schema:schema72.required,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5412,7 +5649,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((key0 === "var") || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema71,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5426,7 +5663,7 @@ if(data.var !== undefined){
 let data0 = data.var;
 if(typeof data0 === "string"){
 if(!pattern5.test(data0)){
-const err2 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema71.properties.var,data:data0};
+const err2 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema72.properties.var,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5437,109 +5674,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.var.type,parentSchema:schema71.properties.var,data:data0};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-if(data.field !== undefined){
-let data1 = data.field;
-if(typeof data1 === "string"){
-if(func1(data1) < 1){
-const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema71.properties.field,data:data1};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-else {
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema71.properties.field.type,parentSchema:schema71.properties.field,data:data1};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-}
-}
-else {
-const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema71.type,parentSchema:schema71,data};
-if(vErrors === null){
-vErrors = [err6];
-}
-else {
-vErrors.push(err6);
-}
-errors++;
-}
-validate37.errors = vErrors;
-return errors === 0;
-}
-validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-export const secret_file = validate38;
-const schema72 = {"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
-
-function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate38.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.path === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema72.required,parentSchema:schema72,data};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!((key0 === "path") || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema72,data};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.path !== undefined){
-let data0 = data.path;
-if(typeof data0 === "string"){
-if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema72.properties.path,data:data0};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-else {
-const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.path.type,parentSchema:schema72.properties.path,data:data0};
+const err3 = {instancePath:instancePath+"/var",schemaPath:"#/properties/var/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema72.properties.var.type,parentSchema:schema72.properties.var,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5585,18 +5720,18 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate38.errors = vErrors;
+validate37.errors = vErrors;
 return errors === 0;
 }
-validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const secret_vault = validate39;
-const schema73 = {"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+export const secret_file = validate38;
+const schema73 = {"description":"file secret: a file's content, one trailing newline trimmed.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"File path.","type":"string","minLength":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
-function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate39.evaluated;
+const evaluated0 = validate38.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5615,7 +5750,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(((((key0 === "path") || (key0 === "mount")) || (key0 === "kv")) || (key0 === "version")) || (key0 === "field"))){
+if(!((key0 === "path") || (key0 === "field"))){
 const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema73,data};
 if(vErrors === null){
 vErrors = [err1];
@@ -5651,10 +5786,112 @@ vErrors.push(err3);
 errors++;
 }
 }
+if(data.field !== undefined){
+let data1 = data.field;
+if(typeof data1 === "string"){
+if(func1(data1) < 1){
+const err4 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema73.properties.field,data:data1};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+else {
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.field.type,parentSchema:schema73.properties.field,data:data1};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+}
+else {
+const err6 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+validate38.errors = vErrors;
+return errors === 0;
+}
+validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+export const secret_vault = validate39;
+const schema74 = {"description":"Vault KV secret.","type":"object","additionalProperties":false,"required":["path"],"properties":{"path":{"description":"Secret path below the mount, or a full path when mount is omitted (the mount is then found as the vault CLI does).","type":"string","minLength":1},"mount":{"description":"KV mount, e.g. secret.","type":"string"},"kv":{"description":"KV engine version: 1, 2 or auto (asked from sys/internal/ui/mounts).","enum":[1,2,"auto"],"default":"auto"},"version":{"description":"KV v2 version to read. Default: latest.","type":"integer","minimum":1},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+
+function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate39.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.path === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema74.required,parentSchema:schema74,data};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(((((key0 === "path") || (key0 === "mount")) || (key0 === "kv")) || (key0 === "version")) || (key0 === "field"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema74,data};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.path !== undefined){
+let data0 = data.path;
+if(typeof data0 === "string"){
+if(func1(data0) < 1){
+const err2 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema74.properties.path,data:data0};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {instancePath:instancePath+"/path",schemaPath:"#/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.path.type,parentSchema:schema74.properties.path,data:data0};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
 if(data.mount !== undefined){
 let data1 = data.mount;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/mount",schemaPath:"#/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.mount.type,parentSchema:schema73.properties.mount,data:data1};
+const err4 = {instancePath:instancePath+"/mount",schemaPath:"#/properties/mount/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.mount.type,parentSchema:schema74.properties.mount,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5667,7 +5904,7 @@ errors++;
 if(data.kv !== undefined){
 let data2 = data.kv;
 if(!(((data2 === 1) || (data2 === 2)) || (data2 === "auto"))){
-const err5 = {instancePath:instancePath+"/kv",schemaPath:"#/properties/kv/enum",keyword:"enum",params:{allowedValues: schema73.properties.kv.enum},message:"must be equal to one of the allowed values",schema:schema73.properties.kv.enum,parentSchema:schema73.properties.kv,data:data2};
+const err5 = {instancePath:instancePath+"/kv",schemaPath:"#/properties/kv/enum",keyword:"enum",params:{allowedValues: schema74.properties.kv.enum},message:"must be equal to one of the allowed values",schema:schema74.properties.kv.enum,parentSchema:schema74.properties.kv,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5680,7 +5917,7 @@ errors++;
 if(data.version !== undefined){
 let data3 = data.version;
 if(!((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3)))){
-const err6 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema73.properties.version.type,parentSchema:schema73.properties.version,data:data3};
+const err6 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema74.properties.version.type,parentSchema:schema74.properties.version,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5691,7 +5928,7 @@ errors++;
 }
 if(typeof data3 == "number"){
 if(data3 < 1 || isNaN(data3)){
-const err7 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema73.properties.version,data:data3};
+const err7 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema74.properties.version,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5706,7 +5943,7 @@ if(data.field !== undefined){
 let data4 = data.field;
 if(typeof data4 === "string"){
 if(func1(data4) < 1){
-const err8 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema73.properties.field,data:data4};
+const err8 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema74.properties.field,data:data4};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5717,7 +5954,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema73.properties.field.type,parentSchema:schema73.properties.field,data:data4};
+const err9 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.field.type,parentSchema:schema74.properties.field,data:data4};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5729,7 +5966,7 @@ errors++;
 }
 }
 else {
-const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema73.type,parentSchema:schema73,data};
+const err10 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema74.type,parentSchema:schema74,data};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5744,7 +5981,7 @@ return errors === 0;
 validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const secret_aws_secrets_manager = validate40;
-const schema74 = {"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const schema75 = {"description":"AWS Secrets Manager secret.","type":"object","additionalProperties":false,"required":["id"],"properties":{"id":{"description":"Secret name or ARN.","type":"string","minLength":1},"version_stage":{"description":"Version stage, e.g. AWSCURRENT.","type":"string"},"version_id":{"description":"Version id.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
 
 function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5758,7 +5995,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema74.required,parentSchema:schema74,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'",schema:schema75.required,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5769,7 +6006,7 @@ errors++;
 }
 for(const key0 in data){
 if(!((((key0 === "id") || (key0 === "version_stage")) || (key0 === "version_id")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema74,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5783,7 +6020,7 @@ if(data.id !== undefined){
 let data0 = data.id;
 if(typeof data0 === "string"){
 if(func1(data0) < 1){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema74.properties.id,data:data0};
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema75.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5794,7 +6031,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.id.type,parentSchema:schema74.properties.id,data:data0};
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.id.type,parentSchema:schema75.properties.id,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5807,7 +6044,7 @@ errors++;
 if(data.version_stage !== undefined){
 let data1 = data.version_stage;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/version_stage",schemaPath:"#/properties/version_stage/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.version_stage.type,parentSchema:schema74.properties.version_stage,data:data1};
+const err4 = {instancePath:instancePath+"/version_stage",schemaPath:"#/properties/version_stage/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.version_stage.type,parentSchema:schema75.properties.version_stage,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5820,7 +6057,7 @@ errors++;
 if(data.version_id !== undefined){
 let data2 = data.version_id;
 if(typeof data2 !== "string"){
-const err5 = {instancePath:instancePath+"/version_id",schemaPath:"#/properties/version_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.version_id.type,parentSchema:schema74.properties.version_id,data:data2};
+const err5 = {instancePath:instancePath+"/version_id",schemaPath:"#/properties/version_id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.version_id.type,parentSchema:schema75.properties.version_id,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5834,7 +6071,7 @@ if(data.field !== undefined){
 let data3 = data.field;
 if(typeof data3 === "string"){
 if(func1(data3) < 1){
-const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema74.properties.field,data:data3};
+const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema75.properties.field,data:data3};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5845,7 +6082,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema74.properties.field.type,parentSchema:schema74.properties.field,data:data3};
+const err7 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.field.type,parentSchema:schema75.properties.field,data:data3};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5857,7 +6094,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema74.type,parentSchema:schema74,data};
+const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema75.type,parentSchema:schema75,data};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5872,8 +6109,8 @@ return errors === 0;
 validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const secret_azure_key_vault = validate41;
-const schema75 = {"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
-const pattern38 = new RegExp("^[0-9A-Za-z-]+$", "u");
+const schema76 = {"description":"Azure Key Vault secret.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Secret name.","type":"string","pattern":"^[0-9A-Za-z-]+$"},"version":{"description":"Version id. Default: latest.","type":"string"},"field":{"description":"Selects one field of a JSON-object secret; the field's value becomes the secret.","type":"string","minLength":1}}};
+const pattern39 = new RegExp("^[0-9A-Za-z-]+$", "u");
 
 function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5887,7 +6124,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.name === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema75.required,parentSchema:schema75,data};
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema76.required,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5898,7 +6135,7 @@ errors++;
 }
 for(const key0 in data){
 if(!(((key0 === "name") || (key0 === "version")) || (key0 === "field"))){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema75,data};
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5911,8 +6148,8 @@ errors++;
 if(data.name !== undefined){
 let data0 = data.name;
 if(typeof data0 === "string"){
-if(!pattern38.test(data0)){
-const err2 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z-]+$"},message:"must match pattern \""+"^[0-9A-Za-z-]+$"+"\"",schema:"^[0-9A-Za-z-]+$",parentSchema:schema75.properties.name,data:data0};
+if(!pattern39.test(data0)){
+const err2 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z-]+$"},message:"must match pattern \""+"^[0-9A-Za-z-]+$"+"\"",schema:"^[0-9A-Za-z-]+$",parentSchema:schema76.properties.name,data:data0};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5923,7 +6160,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.name.type,parentSchema:schema75.properties.name,data:data0};
+const err3 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.name.type,parentSchema:schema76.properties.name,data:data0};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5936,7 +6173,7 @@ errors++;
 if(data.version !== undefined){
 let data1 = data.version;
 if(typeof data1 !== "string"){
-const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.version.type,parentSchema:schema75.properties.version,data:data1};
+const err4 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.version.type,parentSchema:schema76.properties.version,data:data1};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5950,7 +6187,7 @@ if(data.field !== undefined){
 let data2 = data.field;
 if(typeof data2 === "string"){
 if(func1(data2) < 1){
-const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema75.properties.field,data:data2};
+const err5 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema76.properties.field,data:data2};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5961,7 +6198,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema75.properties.field.type,parentSchema:schema75.properties.field,data:data2};
+const err6 = {instancePath:instancePath+"/field",schemaPath:"#/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema76.properties.field.type,parentSchema:schema76.properties.field,data:data2};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5973,7 +6210,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema75.type,parentSchema:schema75,data};
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema76.type,parentSchema:schema76,data};
 if(vErrors === null){
 vErrors = [err7];
 }

@@ -258,6 +258,11 @@ function semanticIssues(
         );
       }
     }
+    if (isObject(rule.auth) && rule.auth.type === "oauth2_client_credentials") {
+      for (const issue of oauth2Issues(rule.auth)) {
+        at(`${base}/auth/${issue.key}`, issue.message, issue.rule);
+      }
+    }
   });
   for (const [name, provider] of Object.entries(data.providers)) {
     if (!isObject(provider) || typeof provider.kind !== "string") continue;
@@ -281,7 +286,77 @@ function validAuth(auth: unknown): boolean {
   if (auth.type === "header") {
     return typeof auth.name === "string" && typeof auth.value === "string";
   }
-  return auth.type === "bearer" || auth.type === "basic";
+  return auth.type === "bearer" || auth.type === "basic" ||
+    auth.type === "oauth2_client_credentials";
+}
+
+/**
+ * What the schema cannot say about an oauth2_client_credentials rule: the token URL must be https
+ * (or http on loopback) with no user info or fragment, the resource indicator an absolute URI
+ * without a fragment (RFC 8707).
+ */
+function oauth2Issues(
+  auth: Record<string, unknown>,
+): { key: string; message: string; rule: string }[] {
+  const out: { key: string; message: string; rule: string }[] = [];
+  if (typeof auth.token_url === "string") {
+    let url: URL | undefined;
+    try {
+      url = new URL(auth.token_url);
+    } catch {
+      out.push({
+        key: "token_url",
+        message:
+          `"${auth.token_url}" is not an absolute URL; write the token endpoint, e.g. https://idp.example.com/oauth2/token`,
+        rule: "token-url",
+      });
+    }
+    if (url !== undefined) {
+      if (
+        url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackHost(url.hostname))
+      ) {
+        out.push({
+          key: "token_url",
+          message: `"${auth.token_url}" would send the client secret ${
+            url.protocol === "http:"
+              ? "over plain http to a non-loopback host"
+              : `over ${url.protocol}`
+          }; use an https token endpoint (http only on loopback)`,
+          rule: "token-url",
+        });
+      } else if (url.username !== "" || url.password !== "") {
+        out.push({
+          key: "token_url",
+          message:
+            "the token URL carries user info; remove it (the client id and secret come from the secret)",
+          rule: "token-url",
+        });
+      } else if (url.hash !== "" || auth.token_url.includes("#")) {
+        out.push({
+          key: "token_url",
+          message: "the token URL has a fragment; remove it",
+          rule: "token-url",
+        });
+      }
+    }
+  }
+  if (typeof auth.resource === "string") {
+    let ok = false;
+    try {
+      ok = !auth.resource.includes("#") && new URL(auth.resource).protocol !== "";
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      out.push({
+        key: "resource",
+        message:
+          `"${auth.resource}" is not an absolute URI without a fragment (RFC 8707); write the tracking server's identifier, e.g. https://mlflow.example.com`,
+        rule: "oauth2-resource",
+      });
+    }
+  }
+  return out;
 }
 
 const FORBIDDEN_HEADERS = new Set([
@@ -351,7 +426,7 @@ function oneOfMessage(e: ErrorObject): string {
     return 'must be a duration: a number of seconds or a string such as "500ms", "30s", "5m", "1h"';
   }
   if (e.instancePath.endsWith("/auth")) {
-    return 'must be "bearer", "basic", or an object with type "bearer", "basic" or "header"';
+    return 'must be "bearer", "basic", or an object with type "bearer", "basic", "header" or "oauth2_client_credentials"';
   }
   return "does not match any allowed form";
 }
