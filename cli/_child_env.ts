@@ -136,6 +136,8 @@ export function credentialForms(
   add(headers[0]?.[1]);
   const auth = rule.auth;
   if (auth.type === "bearer") add(fieldOf(auth.tokenField));
+  // The access token is in the header; the client secret must not reach the child either.
+  if (auth.type === "oauth2_client_credentials") add(fieldOf(auth.clientSecretField));
   if (auth.type === "header") {
     for (const name of templateFields(auth.template)) add(fieldOf(name));
   }

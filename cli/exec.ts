@@ -258,6 +258,11 @@ export async function runExec(
           `Cannot use --env-mode direct with rule ${rule.label}: MLflow clients cannot send a custom "${rule.authHeader}" header from the environment; use the default proxy mode`,
         );
       }
+      if (rule.auth.type === "oauth2_client_credentials") {
+        throw new UsageError(
+          `Cannot use --env-mode direct with rule ${rule.label}: its access token expires and must be renewed while the child runs; use the default proxy mode`,
+        );
+      }
       const { headers } = await resolver.headersFor(rule);
       const { value } = await resolver.secretFor(rule);
       const credential = directCredential(rule, headers, logger);

@@ -36,6 +36,8 @@ export interface JwtGate extends AsyncDisposable {
   readonly rejected: readonly string[];
   /** Distinct `jti` values accepted so far. */
   readonly tokensSeen: ReadonlySet<string>;
+  /** Every token presented so far, as sent (to check that none is printed). */
+  readonly rawTokens: ReadonlySet<string>;
   /** Refuses every token accepted so far from now on (as if revoked at the IdP). */
   revokeSeen(): void;
   /** Stops nginx and the validator. */
@@ -55,6 +57,7 @@ export async function startJwtGate(options: StartJwtGateOptions): Promise<JwtGat
   }
   const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
   const tokensSeen = new Set<string>();
+  const rawTokens = new Set<string>();
   const revoked = new Set<string>();
   const rejected: string[] = [];
   let accepted = 0;
@@ -66,6 +69,7 @@ export async function startJwtGate(options: StartJwtGateOptions): Promise<JwtGat
         rejected.push("no bearer token");
         return new Response(null, { status: 401 });
       }
+      rawTokens.add(m[1]!);
       try {
         const { payload } = await jwtVerify(m[1]!, jwks, {
           issuer: options.issuer,
@@ -148,6 +152,7 @@ export async function startJwtGate(options: StartJwtGateOptions): Promise<JwtGat
     },
     rejected,
     tokensSeen,
+    rawTokens,
     revokeSeen() {
       for (const jti of tokensSeen) revoked.add(jti);
     },

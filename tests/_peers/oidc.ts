@@ -59,6 +59,8 @@ export interface OidcProvider extends AsyncDisposable {
   readonly resource: string;
   /** Calls to the token endpoint so far. */
   readonly tokenCalls: readonly TokenCall[];
+  /** Changes the lifetime of the access tokens issued from now on. */
+  setAccessTokenTtl(seconds: number): void;
   /** Stops the server and closes its connections. */
   close(): Promise<void>;
 }
@@ -72,7 +74,7 @@ export interface OidcProvider extends AsyncDisposable {
 export async function startOidcProvider(options: StartOidcOptions): Promise<OidcProvider> {
   const resource = options.resource ?? "https://mlflow.test";
   const scope = options.scope ?? "mlflow admin";
-  const ttl = options.accessTokenTtlSeconds ?? 300;
+  let ttl = options.accessTokenTtlSeconds ?? 300;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = {
     ...(await exportJWK(privateKey)),
@@ -120,7 +122,7 @@ export async function startOidcProvider(options: StartOidcOptions): Promise<Oidc
         },
       },
     },
-    ttl: { ClientCredentials: ttl },
+    ttl: { ClientCredentials: () => ttl },
   });
   // Its console warnings (development adapter, runtime) are not the tests' business.
   provider.on("server_error", () => {});
@@ -145,6 +147,9 @@ export async function startOidcProvider(options: StartOidcOptions): Promise<Oidc
     jwksUrl: `${issuer}/jwks`,
     resource,
     tokenCalls,
+    setAccessTokenTtl(seconds: number) {
+      ttl = seconds;
+    },
     close,
     [Symbol.asyncDispose]: close,
   };
