@@ -36,7 +36,7 @@ export type {
 export type { EnvLookup } from "./profile/interpolate.ts";
 export type { SourcePosition } from "./profile/yaml_source.ts";
 export type { HostPattern } from "./profile/host_match.ts";
-export type { AuthSpec } from "./profile/auth_spec.ts";
+export type { AuthSpec, OAuth2ClientCredentialsSpec } from "./profile/auth_spec.ts";
 export { createPlan, matchRule } from "./profile/plan.ts";
 export type { Plan, PlanRule } from "./profile/plan.ts";
 export type {
@@ -92,6 +92,7 @@ export { MlflowSecretsAuthError, ProfileError, SecretResolutionError } from "./c
  * line's usage error; this re-export goes in the next minor release.
  */
 export { UsageError } from "./cli/errors.ts";
+export { OAuth2TokenError } from "./engine/oauth2.ts";
 export type { ProfileIssue, SecretResolutionErrorOptions } from "./core/errors.ts";
 export type {
   ProviderConfigIssue,

@@ -142,7 +142,11 @@ Options:
   --provider <kind>      provider kind (choices: "env", "file", "vault",
                          "aws-secrets-manager", "azure-key-vault")
   --host <url>           tracking server URL, e.g. https://mlflow.company.com
-  --auth <type>          how the secret is sent (choices: "bearer", "basic")
+  --auth <type>          how the secret is sent (choices: "bearer", "basic",
+                         "oauth2_client_credentials")
+  --token-url <url>      oauth2_client_credentials: the identity provider's
+                         token endpoint
+  --scope <scopes>       oauth2_client_credentials: scopes to ask for
   --field <name>         field of a JSON-object secret to use
   --name <name>          provider instance name
   --var <name>           env: environment variable holding the secret

@@ -88,6 +88,9 @@ export class OAuth2TokenError extends SecretResolutionError {
       ...(options.cause !== undefined ? { cause: options.cause } : {}),
     });
     this.name = "OAuth2TokenError";
+    // The secret was read; what failed is the token request.
+    this.message =
+      `Cannot authenticate rule ${options.context.rule} with the OAuth2 client credentials "${options.context.reference}" of provider "${options.context.provider}": ${reason}`;
     this.tokenUrl = options.tokenUrl;
     this.oauthError = options.oauthError;
   }

@@ -120,14 +120,14 @@ export class SecretResolver {
   readonly #providers = new Map<string, SecretProvider>();
   readonly #headerMemo = new Map<number, RuleHeaders>();
   readonly #bindings = new Map<number, Binding>();
+  /** Access tokens of `oauth2_client_credentials` rules. */
+  readonly #tokens: OAuth2TokenCache;
   readonly #grants = new Map<number, { readonly key: string; readonly grant: OAuth2Grant }>();
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #providerFetch: typeof fetch;
   /** The cache. */
   readonly cache: SecretCache;
-  /** Access tokens of `oauth2_client_credentials` rules. */
-  readonly tokens: OAuth2TokenCache;
   /** The redactor every secret is registered with. */
   readonly redactor: Redactor;
   /** Counters. */
@@ -147,7 +147,7 @@ export class SecretResolver {
     // Captured now: a fetch installed later (installGlobalFetch) must not carry provider traffic.
     this.#providerFetch = options.providerFetch ?? globalThis.fetch;
     this.redactor = options.redactor ?? new Redactor();
-    this.tokens = new OAuth2TokenCache({
+    this.#tokens = new OAuth2TokenCache({
       fetch: this.#providerFetch,
       now: this.#now,
       ...(options.random ? { random: options.random } : {}),
@@ -219,7 +219,7 @@ export class SecretResolver {
   async headersFor(rule: PlanRule, signal?: AbortSignal): Promise<RuleHeaders> {
     if (rule.auth.type === "oauth2_client_credentials") {
       const { key, grant } = this.#grant(rule);
-      return this.#headers(rule, await this.tokens.get(key, grant, signal));
+      return this.#headers(rule, await this.#tokens.get(key, grant, signal));
     }
     const cached = await this.#cached(rule, signal, undefined);
     return this.#headers(rule, cached);
@@ -237,7 +237,7 @@ export class SecretResolver {
   cachedHeadersFor(rule: PlanRule): RuleHeaders | undefined {
     if (rule.auth.type === "oauth2_client_credentials") {
       const g = this.#grants.get(rule.index);
-      const token = g === undefined ? undefined : this.tokens.peek(g.key, g.grant);
+      const token = g === undefined ? undefined : this.#tokens.peek(g.key, g.grant);
       return token === undefined ? undefined : this.#headers(rule, token);
     }
     const binding = this.#bindings.get(rule.index);
@@ -264,7 +264,7 @@ export class SecretResolver {
     if (rule.auth.type === "oauth2_client_credentials") {
       const { key, grant } = this.#grant(rule);
       this.stats.refreshes++;
-      return this.#headers(rule, await this.tokens.refresh(key, grant, generation, signal));
+      return this.#headers(rule, await this.#tokens.refresh(key, grant, generation, signal));
     }
     const cached = await this.#cached(rule, signal, generation);
     return this.#headers(rule, cached);
@@ -273,7 +273,7 @@ export class SecretResolver {
   /** Closes every provider and clears the cache. */
   async close(): Promise<void> {
     this.cache.clear();
-    this.tokens.clear();
+    this.#tokens.clear();
     this.#grants.clear();
     this.#bindings.clear();
     this.#headerMemo.clear();

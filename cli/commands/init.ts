@@ -23,7 +23,18 @@ export function initCommand(ctx: CommandContext): CommandUnknownOpts {
     .option("-p, --profile <path>", "file to write", "./mlflow-auth.yaml")
     .addOption(new Option("--provider <kind>", "provider kind").choices(PROVIDER_KINDS))
     .option("--host <url>", "tracking server URL, e.g. https://mlflow.company.com")
-    .addOption(new Option("--auth <type>", "how the secret is sent").choices(["bearer", "basic"]))
+    .addOption(
+      new Option("--auth <type>", "how the secret is sent").choices([
+        "bearer",
+        "basic",
+        "oauth2_client_credentials",
+      ]),
+    )
+    .option(
+      "--token-url <url>",
+      "oauth2_client_credentials: the identity provider's token endpoint",
+    )
+    .option("--scope <scopes>", "oauth2_client_credentials: scopes to ask for")
     .option("--field <name>", "field of a JSON-object secret to use")
     .option("--name <name>", "provider instance name");
   // Each provider kind's template adds its flags.
