@@ -163,7 +163,7 @@ Deno.test("main() init asks on a terminal for what the flags did not give", asyn
     "Tracking server URL (e.g. https://mlflow.company.com) []",
     "Secret name or ARN []",
     "AWS region [eu-central-1]",
-    "Auth type (bearer, basic) [bearer]",
+    "Auth type (bearer, basic, oauth2_client_credentials) [bearer]",
   ]);
   const profile = await loadProfile(path, { env: {} });
   assertEquals(profile.data.providers.aws, { kind: "aws-secrets-manager", region: "eu-central-1" });

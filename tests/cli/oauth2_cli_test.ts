@@ -175,3 +175,30 @@ Deno.test("runInit() writes a valid oauth2_client_credentials template, and asks
   }
   assert(error instanceof Error && error.message.includes("--token-url"), String(error));
 });
+
+Deno.test("main() init on a terminal asks for the token URL and the scopes of an oauth2 rule", async () => {
+  const path = `${(await tempFile("x", "")).replace(/\/x$/, "")}/mlflow-auth.yaml`;
+  const answers: Record<string, string> = {
+    "Provider kind": "file",
+    "Tracking server URL": "https://mlflow.company.com",
+    "File holding the secret": "/run/secrets/oauth.json",
+    "Auth type": "oauth2_client_credentials",
+    "Token endpoint": "https://idp.company.com/oauth2/token",
+    "Scopes": "mlflow",
+  };
+  const io = fakeIo({
+    isTty: true,
+    prompt: (message) => {
+      const key = Object.keys(answers).find((k) => message.startsWith(k));
+      assert(key !== undefined, `unexpected question ${message}`);
+      return answers[key]!;
+    },
+  });
+  assertEquals(await main(["init", "-p", path], io), 0, io.err());
+  const rule = parseProfile(await Deno.readTextFile(path), { env: {} }).data.hosts[0]!;
+  assertEquals(
+    (rule.auth as Record<string, unknown>).token_url,
+    "https://idp.company.com/oauth2/token",
+  );
+  assertEquals((rule.auth as Record<string, unknown>).scope, "mlflow");
+});

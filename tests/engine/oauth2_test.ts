@@ -413,3 +413,55 @@ Deno.test("OAuth2TokenCache retries an unreachable token endpoint per the rule's
   assert(e.transient);
   tokens.clear();
 });
+
+Deno.test("SecretResolver: an oauth2 rule gets one token for 50 concurrent callers; a rejection replaces the token, not the client secret", async () => {
+  const { parseProfile } = await import("../../profile/profile.ts");
+  const { createPlan } = await import("../../profile/plan.ts");
+  const { SecretResolver } = await import("../../engine/resolver.ts");
+  const { createLogger } = await import("../../core/log.ts");
+  await withIdp(async (idp) => {
+    const plan = createPlan(parseProfile(
+      `version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: https://mlflow.test
+    provider: ci
+    secret: { var: OAUTH_CLIENT }
+    auth: { type: oauth2_client_credentials, token_url: "${idp.tokenUrl}", scope: mlflow }
+`,
+      { env: {} },
+    ));
+    const lines: string[] = [];
+    const redactor = new Redactor();
+    const resolver = new SecretResolver(plan, {
+      env: (n) =>
+        n === "OAUTH_CLIENT"
+          ? JSON.stringify({ client_id: "mlflow-ci", client_secret: SECRET })
+          : undefined,
+      redactor,
+      logger: createLogger({ redactor, level: "debug", write: (l) => void lines.push(l) }),
+    });
+    try {
+      const rule = plan.rules[0]!;
+      const all = await Promise.all(Array.from({ length: 50 }, () => resolver.headersFor(rule)));
+      assertEquals(idp.tokenCalls.length, 1);
+      const [name, value] = all[0]!.headers[0]!;
+      assertEquals(name, "Authorization");
+      assert(value.startsWith("Bearer ey"));
+      assertEquals(decodeJwt(value.slice(7)).client_id, "mlflow-ci");
+      assertEquals(resolver.cachedHeadersFor(rule)?.headers[0]![1], value);
+      const calls = resolver.stats.providerCalls;
+      const fresh = await resolver.refreshedHeadersFor(rule, all[0]!.generation);
+      assert(fresh.headers[0]![1] !== value);
+      assertEquals(idp.tokenCalls.length, 2);
+      assertEquals(resolver.stats.providerCalls, calls, "the client secret was read again");
+      const log = lines.join("\n");
+      assertStringIncludes(log, "access token obtained");
+      for (const canary of [SECRET, value.slice(7), fresh.headers[0]![1].slice(7)]) {
+        assert(!log.includes(canary), "a secret or token was logged");
+      }
+    } finally {
+      await resolver.close();
+    }
+  });
+});
