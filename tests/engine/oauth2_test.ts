@@ -449,7 +449,7 @@ hosts:
       assertEquals(name, "Authorization");
       assert(value.startsWith("Bearer ey"));
       assertEquals(decodeJwt(value.slice(7)).client_id, "mlflow-ci");
-      assertEquals(resolver.cachedHeadersFor(rule)?.headers[0]![1], value);
+      assertEquals(resolver.cachedHeadersFor(rule)?.headers[0]?.[1], value);
       const calls = resolver.stats.providerCalls;
       const fresh = await resolver.refreshedHeadersFor(rule, all[0]!.generation);
       assert(fresh.headers[0]![1] !== value);
