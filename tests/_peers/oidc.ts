@@ -5,8 +5,8 @@
  * indicators), signed with an RSA key made for the run and published at its JWKS URL.
  *
  * Every call to its token endpoint is counted, with the status it answered, so tests can check
- * how many tokens a client asked for. Its two start-up warnings (the runtime is not the Node.js LTS it
- * names, the in-memory adapter is for development) are expected: the tests want exactly that.
+ * how many tokens a client asked for. Its two start-up warnings (the runtime is not the Node.js
+ * LTS it names; the in-memory adapter is for development) are expected here.
  */
 
 import http from "node:http";
