@@ -110,8 +110,7 @@ export class OAuth2TokenCache {
       ...(options.random ? { random: options.random } : {}),
       onBackgroundError: (key, error) =>
         this.#logger.warn("background access token refresh failed", {
-          key,
-          error: error instanceof Error ? error.message : String(error),
+          error: this.#redactor.redact(error instanceof Error ? error.message : String(error)),
         }),
     });
   }
@@ -257,18 +256,14 @@ export class OAuth2TokenCache {
           ...(error.status !== undefined ? { status: error.status } : {}),
         });
         // The identity provider's text passes through the redactor like everything else.
-        return Promise.reject(
-          new OAuth2TokenError(this.#redactor.redact(error.reason), {
-            context: grant.context,
-            tokenUrl: error.tokenUrl,
-            transient: error.transient,
-            ...(error.oauthError !== undefined ? { oauthError: error.oauthError } : {}),
-            ...(error.status !== undefined ? { status: error.status } : {}),
-            ...(error.cause !== undefined
-              ? { cause: this.#redactor.redactError(error.cause) }
-              : {}),
-          }),
-        );
+        throw new OAuth2TokenError(this.#redactor.redact(error.reason), {
+          context: grant.context,
+          tokenUrl: error.tokenUrl,
+          transient: error.transient,
+          ...(error.oauthError !== undefined ? { oauthError: error.oauthError } : {}),
+          ...(error.status !== undefined ? { status: error.status } : {}),
+          ...(error.cause !== undefined ? { cause: this.#redactor.redactError(error.cause) } : {}),
+        });
       }
       throw error;
     }

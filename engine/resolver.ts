@@ -346,7 +346,14 @@ export class SecretResolver {
     if (g !== undefined) return g;
     const spec = rule.auth;
     if (spec.type !== "oauth2_client_credentials") throw new TypeError("not an oauth2 rule");
-    const context = { rule: rule.label, provider: rule.provider, reference: this.describe(rule) };
+    let reference: string;
+    try {
+      reference = this.describe(rule);
+    } catch {
+      // The provider cannot be set up: reading the credentials will say why.
+      reference = stableJson(rule.secret);
+    }
+    const context = { rule: rule.label, provider: rule.provider, reference };
     g = {
       key: `${rule.provider}\u0000${stableJson(rule.secret)}\u0000${stableJson(spec)}`,
       grant: {
