@@ -36,8 +36,8 @@ export function doctorCommand(ctx: CommandContext): CommandUnknownOpts {
         notes: [
           "Steps, for every rule (or the rule of each --url): profile valid, rule matched, provider",
           "reachable and authenticated, secret read, access token obtained (oauth2 rules), header",
-          "built (type and length only), then",
-          "GET <server>/api/2.0/mlflow/experiments/search?max_results=1 through the same middleware.",
+          "built (type and length only), then GET <server>/api/2.0/mlflow/experiments/search?max_results=1",
+          "through the same middleware.",
           "Exit 0 only when every step of every rule passes; a wildcard rule needs --url for the call.",
           "",
         ],
