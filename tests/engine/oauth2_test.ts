@@ -415,7 +415,7 @@ Deno.test("OAuth2TokenCache retries an unreachable token endpoint per the rule's
 });
 
 Deno.test("SecretResolver: an oauth2 rule gets one token for 50 concurrent callers; a rejection replaces the token, not the client secret", async () => {
-  const { parseProfile } = await import("../../profile/profile.ts");
+  const { parseProfile } = await import("../../mod.ts");
   const { createPlan } = await import("../../profile/plan.ts");
   const { SecretResolver } = await import("../../engine/resolver.ts");
   const { createLogger } = await import("../../core/log.ts");
