@@ -12,6 +12,7 @@ import type { ResolverStats, RuleHeaders, SecretResolver } from "../engine/resol
 import { createResolver } from "../engine/resolver_setup.ts";
 import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
+import { RuleTlsClients } from "./_tls_clients.ts";
 
 /** Options of {@linkcode createAuthFetch}. */
 export interface AuthFetchOptions {
@@ -55,7 +56,7 @@ export interface AuthFetch {
   readonly resolver: SecretResolver;
   /** Counters of the resolver. */
   readonly stats: ResolverStats;
-  /** Closes providers and clears the cache. */
+  /** Closes providers, clears the cache and closes the rules' TLS clients. */
   close(): Promise<void>;
   /** Same as `close()`. */
   [Symbol.asyncDispose](): Promise<void>;
@@ -77,6 +78,12 @@ const ALWAYS_DROPPED_CROSS_ORIGIN = ["authorization", "cookie", "proxy-authoriza
  *   https → http hop nothing is injected. `redirect: "manual" | "error"` are honoured.
  * - A status in the rule's `refresh_on` (default 401) fetches the secret again (once, shared)
  *   and retries the request once when its body can be replayed.
+ * - A rule with `tls:` settings sends with its own `Deno.HttpClient` (its CA trusted besides the
+ *   system's roots, its client certificate presented), made on the rule's first request and
+ *   closed by `close()`. A `client` given in `init` replaces it (it must then carry those
+ *   settings itself). A TLS file that is missing or unusable rejects the call with a
+ *   `ProfileError` at the setting's position (for one named by an environment variable, an
+ *   issue naming the variable) before the secret is resolved or anything is sent.
  *
  * @param profile A validated profile (from `parseProfile` or `loadProfile`) or a plan.
  * @param options Inner fetch, environment, logging.
@@ -113,6 +120,11 @@ export function createAuthFetch(
   const maxRedirects = options.maxRedirects ?? 20;
   const replayLimit = options.maxReplayBytes ?? DEFAULT_REPLAY_LIMIT;
   const resolver = options.resolver ?? createResolver(plan, options);
+  const tlsClients = new RuleTlsClients(plan.source);
+  const close = async (): Promise<void> => {
+    tlsClients.close();
+    await resolver.close();
+  };
 
   const authFetch = async (
     input: string | URL | Request,
@@ -141,10 +153,13 @@ export function createAuthFetch(
 
     for (let hop = 0;; hop++) {
       const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);
+      // The caller's own client wins; else the rule's (its tls: settings, read before the
+      // secret so that a broken setting costs no provider call), else fetch's default.
+      const hopClient = client ?? (rule === undefined ? undefined : tlsClients.get(rule));
       const built = rule === undefined
         ? undefined
         : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
-      let response = await sendOnce(built);
+      let response = await sendOnce(built, hopClient);
       if (
         rule !== undefined && built !== undefined && !refreshed &&
         rule.refreshOn.includes(response.status) && body.kind !== "stream"
@@ -155,7 +170,7 @@ export function createAuthFetch(
         // very value the server keeps rejecting): the server's answer stands.
         if (fresh.generation === built.generation) return response;
         await response.body?.cancel();
-        response = await sendOnce(fresh);
+        response = await sendOnce(fresh, hopClient);
       }
       if (!REDIRECTS.has(response.status) || callerRedirect === "manual") return response;
       if (callerRedirect === "error") {
@@ -211,7 +226,10 @@ export function createAuthFetch(
       current = next;
     }
 
-    function sendOnce(built: RuleHeaders | undefined): Promise<Response> {
+    function sendOnce(
+      built: RuleHeaders | undefined,
+      hopClient: unknown,
+    ): Promise<Response> {
       const headers = new Headers(base);
       if (built !== undefined) {
         for (const [name, value] of built.headers) {
@@ -226,7 +244,7 @@ export function createAuthFetch(
         redirect: "manual",
         ...bodyInit(body),
       };
-      if (client !== undefined) sendInit.client = client;
+      if (hopClient !== undefined) sendInit.client = hopClient;
       return inner(current.href, sendInit);
     }
   };
@@ -235,8 +253,8 @@ export function createAuthFetch(
     plan,
     resolver,
     stats: resolver.stats,
-    close: () => resolver.close(),
-    [Symbol.asyncDispose]: () => resolver.close(),
+    close,
+    [Symbol.asyncDispose]: close,
   });
 }
 

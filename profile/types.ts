@@ -52,6 +52,16 @@ export type AuthSettings =
   | { readonly type: "basic"; readonly username_field?: string; readonly password_field?: string }
   | { readonly type: "header"; readonly name: string; readonly value: string };
 
+/** `tls:` of a host rule: TLS toward the tracking server (the Vault provider's `tls:` shape). */
+export interface RuleTlsSettings {
+  /** PEM file of the CA that signed the tracking server's certificate. */
+  readonly ca_cert?: string;
+  /** PEM client certificate for mutual TLS; goes with `client_key` (may be the same file). */
+  readonly client_cert?: string;
+  /** PEM private key of `client_cert`. */
+  readonly client_key?: string;
+}
+
 /** One host rule. */
 export interface HostRuleSettings extends PolicySettings {
   /** `scheme://host[:port][/path-prefix]`, with an optional leading `*.` label. */
@@ -66,6 +76,8 @@ export interface HostRuleSettings extends PolicySettings {
   readonly headers?: Readonly<Record<string, string>>;
   /** Allow an `http://` match on a non-loopback host. */
   readonly allow_insecure_http?: boolean;
+  /** TLS toward the tracking server: a private CA, a client certificate. */
+  readonly tls?: RuleTlsSettings;
 }
 
 /** One provider instance; the other keys depend on `kind`. */
