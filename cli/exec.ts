@@ -228,13 +228,14 @@ export async function runExec(
 
   let proxy: ProxyHandle | undefined;
   try {
+    const keep = keepList(options.keepEnv);
     const childEnv = childEnvironment(environ, profile, plan, {
       scrubCloud: options.scrubCloudEnv === true,
-      keep: keepList(options.keepEnv),
+      keep,
       logger,
     });
     if (mode === "proxy") {
-      dropTrackingTlsVariables(childEnv, logger);
+      dropTrackingTlsVariables(childEnv, keep, logger);
       const clientToken = randomToken();
       proxy = await startProxy(plan, {
         upstream,
@@ -443,11 +444,16 @@ function childEnvironment(
 /**
  * Removes MLflow's TLS variables from the child of the proxy mode: they describe the tracking
  * server, which the proxy reaches with them; the child talks plain http to the loopback proxy.
+ * `--keep-env` keeps them for a job that also calls the server directly.
  * (Left in place they would do nothing over http, except that the Python client's `requests`
  * fails when `MLFLOW_TRACKING_CLIENT_CERT_PATH` names a file it cannot find.)
  */
-function dropTrackingTlsVariables(env: Record<string, string>, logger: Logger): void {
-  const present = TRACKING_TLS_VARS.filter((n) => Object.hasOwn(env, n));
+function dropTrackingTlsVariables(
+  env: Record<string, string>,
+  keep: ReadonlySet<string>,
+  logger: Logger,
+): void {
+  const present = TRACKING_TLS_VARS.filter((n) => Object.hasOwn(env, n) && !keep.has(n));
   for (const name of present) delete env[name];
   if (present.length > 0) {
     logger.info(
