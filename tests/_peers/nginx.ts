@@ -96,8 +96,12 @@ export interface StartTlsNginxOptions {
 export interface TlsNginxServer extends AsyncDisposable {
   /** `https://127.0.0.1:<port>`. */
   readonly url: string;
-  /** Requests that reached the upstream, from nginx's access log: `"<method> <uri> <status>"`. */
-  forwarded(): Promise<readonly string[]>;
+  /**
+   * Requests that reached the upstream, from nginx's access log: `"<method> <uri> <status>"`.
+   * nginx writes a line once it has finished the request, which can be just after the client has
+   * its answer: with `atLeast`, waits (up to 5 s) until that many lines are there.
+   */
+  forwarded(atLeast?: number): Promise<readonly string[]>;
   /** Stops nginx and removes its directory. */
   close(): Promise<void>;
 }
@@ -123,9 +127,14 @@ export async function startTlsNginx(options: StartTlsNginxOptions): Promise<TlsN
   }, () => listens(port));
   return {
     url: `https://127.0.0.1:${port}`,
-    async forwarded() {
-      const text = await Deno.readTextFile(logPath).catch(() => "");
-      return text.split("\n").filter((l) => l !== "");
+    async forwarded(atLeast = 0) {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const text = await Deno.readTextFile(logPath).catch(() => "");
+        const lines = text.split("\n").filter((l) => l !== "");
+        if (lines.length >= atLeast || Date.now() >= deadline) return lines;
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     close,
     [Symbol.asyncDispose]: close,

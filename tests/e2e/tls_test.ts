@@ -93,7 +93,7 @@ hosts:
       assertEquals(r.code, 0, `${r.stdout}\n${r.stderr}`);
       const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
       assertEquals(summary.artifact_bytes, 5 * MiB);
-      assert((await nginx.forwarded()).some((l) => l.includes("/runs/create 200")));
+      assert((await nginx.forwarded(1)).some((l) => l.includes("/runs/create 200")));
       noToken(r);
     });
 

@@ -138,7 +138,7 @@ Deno.test("createAuthFetch() sends a rule's requests with its tls: CA and client
         assert(r instanceof Response);
         assertEquals(r.status, 200, "nginx accepted the client certificate and the bearer token");
         assertEquals(await r.json(), { experiments: [] });
-        assertEquals(await s.nginx.forwarded(), [`GET ${API} 200`]);
+        assertEquals(await s.nginx.forwarded(1), [`GET ${API} 200`]);
       },
     );
 
@@ -218,7 +218,7 @@ Deno.test("startProxy() forwards to an https upstream with the rule's tls: setti
       const r = await fetch(`${proxy.url}${API}`);
       assertEquals(r.status, 200);
       assertEquals(await r.json(), { experiments: [] });
-      assertEquals(await s.nginx.forwarded(), [`GET ${API} 200`]);
+      assertEquals(await s.nginx.forwarded(1), [`GET ${API} 200`]);
     });
 
     await t.step("no CA: 502 saying the server's certificate is not trusted", async () => {

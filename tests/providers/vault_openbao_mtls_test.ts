@@ -86,11 +86,12 @@ Deno.test("createVaultProvider() sends tls.client_cert to a Vault behind nginx w
       });
       const secret = await p.resolve(REF, { signal: new AbortController().signal });
       assertEquals(secret.value, { token: `tok-${CANARY}` });
-      const forwarded = await nginx.forwarded();
-      assert(
-        forwarded.some((l) => l.startsWith("GET /v1/secret/data/mlflow/auth 200")),
-        `OpenBao answered the read through nginx: ${forwarded.join("; ")}`,
-      );
+      // Exactly this provider's two calls reached OpenBao: the refused ones above sent nothing.
+      const forwarded = await nginx.forwarded(2);
+      assertEquals(forwarded, [
+        "GET /v1/auth/token/lookup-self 200",
+        "GET /v1/secret/data/mlflow/auth 200",
+      ]);
     });
   } finally {
     for (const p of providers) await p.close?.();
