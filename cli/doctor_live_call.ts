@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  formatIssueLocation,
-  ProfileError,
-  SecretResolutionError,
-  UsageError,
-} from "../core/errors.ts";
+import { formatIssueLocation, ProfileError, SecretResolutionError } from "../core/errors.ts";
 import {
   clientCertificateAnswer,
   describeTlsFailure,
@@ -270,14 +265,14 @@ function networkFailure(
       "run with --allow-net (or add the host to it)",
     );
   }
-  if (error instanceof ProfileError || error instanceof UsageError) {
+  if (error instanceof ProfileError) {
     // The rule's TLS files: missing or unusable, so nothing was sent.
     return result(
       "fail",
       "TLS settings unusable",
-      error instanceof ProfileError
-        ? error.issues.map((i) => `${formatIssueLocation(error.file, i)}: ${i.message}`).join("\n")
-        : error.message,
+      error.issues.map((i) =>
+        i.pointer === "" ? i.message : `${formatIssueLocation(error.file, i)}: ${i.message}`
+      ).join("\n"),
       "fix the rule's tls files (or the MLflow variable named); nothing was sent",
     );
   }
