@@ -38,7 +38,7 @@ export type { SourcePosition } from "./profile/yaml_source.ts";
 export type { HostPattern } from "./profile/host_match.ts";
 export type { AuthSpec, OAuth2ClientCredentialsSpec } from "./profile/auth_spec.ts";
 export { createPlan, matchRule } from "./profile/plan.ts";
-export type { Plan, PlanRule } from "./profile/plan.ts";
+export type { Plan, PlanRule, RuleTls, TlsFileSetting } from "./profile/plan.ts";
 export type {
   AuthSettings,
   CacheSettings,
@@ -50,6 +50,7 @@ export type {
   ProfileData,
   ProviderSettings,
   RetrySettings,
+  RuleTlsSettings,
 } from "./profile/types.ts";
 export { PROFILE_SCHEMA } from "./profile/validate.ts";
 export { createAuthFetch } from "./http/auth_fetch.ts";

@@ -47,6 +47,7 @@ export type {
   StepStatus,
   TargetResult,
 } from "./doctor_report.ts";
+import { withTrackingTlsFromEnv } from "./_tracking_tls.ts";
 
 /** Options of {@linkcode runDoctor}. */
 export interface DoctorOptions {
@@ -133,7 +134,18 @@ export async function runDoctor(options: DoctorOptions, io: CliIo): Promise<numb
     out.invalidProfile(error.file, step, error.issues);
     return 2;
   }
-  const plan = createPlan(profile);
+  // MLflow's TLS variables, for the rule of MLFLOW_TRACKING_URI: as exec and proxy use them.
+  const tracking = withTrackingTlsFromEnv(
+    createPlan(profile),
+    io.env("MLFLOW_TRACKING_URI"),
+    io.env,
+  );
+  const plan = tracking.plan;
+  for (const note of tracking.notes) {
+    io.stderr(
+      `mlflow-secrets-auth doctor: ${note.level === "warn" ? "warning: " : ""}${note.message}\n`,
+    );
+  }
   const profileResult: StepResult = {
     step: "profile",
     status: "pass",

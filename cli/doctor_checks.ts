@@ -238,7 +238,7 @@ export async function checkTarget(
     return done();
   }
   h = out.start("server");
-  record(await liveCall(ctx, base), h);
+  record(await liveCall(ctx, base, rule), h);
   return done();
 }
 

@@ -5,7 +5,15 @@
  * @module
  */
 
-import { SecretResolutionError } from "../core/errors.ts";
+import { formatIssueLocation, ProfileError, SecretResolutionError } from "../core/errors.ts";
+import {
+  clientCertificateAnswer,
+  describeTlsFailure,
+  MAX_PAGE_BYTES,
+  mayBeClientCertificateAnswer,
+  type TlsFailure,
+  tlsFailure,
+} from "../core/_tls_failure.ts";
 import type { Redactor } from "../core/redact.ts";
 import type { PlanRule } from "../profile/plan.ts";
 import type { createAuthFetch } from "../http/auth_fetch.ts";
@@ -48,9 +56,14 @@ export function liveBase(rule: PlanRule, url: URL | undefined): string | undefin
  *
  * @param ctx The middleware and the limits.
  * @param base The tracking server's base URL.
+ * @param rule The rule the call is for (its `tls:` settings, named in hints).
  * @returns The `server` step's result.
  */
-export async function liveCall(ctx: LiveCallContext, base: string): Promise<StepResult> {
+export async function liveCall(
+  ctx: LiveCallContext,
+  base: string,
+  rule: PlanRule,
+): Promise<StepResult> {
   const { now } = ctx;
   const t0 = now();
   const url = new URL(`${base}${API_PATH}`);
@@ -78,7 +91,7 @@ export async function liveCall(ctx: LiveCallContext, base: string): Promise<Step
       headers: { accept: "application/json" },
     });
   } catch (error) {
-    return networkFailure(error, signal, ctx, result);
+    return networkFailure(error, signal, ctx, result, rule);
   }
   const statusText = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
   const s = response.status;
@@ -87,7 +100,7 @@ export async function liveCall(ctx: LiveCallContext, base: string): Promise<Step
     try {
       text = await response.text();
     } catch (error) {
-      return networkFailure(error, signal, ctx, result);
+      return networkFailure(error, signal, ctx, result, rule);
     }
     let body: unknown;
     try {
@@ -109,6 +122,20 @@ export async function liveCall(ctx: LiveCallContext, base: string): Promise<Step
     const experiments = (body as { experiments?: unknown }).experiments;
     const count = Array.isArray(experiments) ? experiments.length : 0;
     return result("pass", `${statusText}, MLflow answered (${plural(count, "experiment")} listed)`);
+  }
+  if (mayBeClientCertificateAnswer(response)) {
+    const page = await response.text().catch(() => "");
+    const refusal = clientCertificateAnswer(s, page.slice(0, MAX_PAGE_BYTES));
+    if (refusal !== undefined) {
+      return result(
+        "fail",
+        `${statusText}, TLS client certificate`,
+        `the server (or a proxy in front of it) refused the request: ${
+          describeTlsFailure(refusal)
+        }`,
+        tlsHint(refusal, rule),
+      );
+    }
   }
   await response.body?.cancel().catch(() => {});
   if (s >= 300 && s < 400) {
@@ -189,11 +216,35 @@ export async function liveCall(ctx: LiveCallContext, base: string): Promise<Step
   );
 }
 
+/** What to do about a TLS failure toward the tracking server, in terms of the rule. */
+function tlsHint(failure: TlsFailure, rule: PlanRule): string {
+  const where = `rule ${rule.label}`;
+  switch (failure.kind) {
+    case "untrusted":
+      return rule.tls?.caCert === undefined
+        ? `set tls.ca_cert on ${where} to the CA that signed the server's certificate, or export MLFLOW_TRACKING_SERVER_CERT_PATH`
+        : `tls.ca_cert of ${where} is not the CA that signed the server's certificate: point it at that CA`;
+    case "client-certificate-required":
+      return rule.tls?.clientCert === undefined
+        ? `set tls.client_cert and tls.client_key on ${where}, or export MLFLOW_TRACKING_CLIENT_CERT_PATH`
+        : `the client certificate of ${where} was not sent: check tls.client_cert and tls.client_key`;
+    case "client-certificate-refused":
+      return `the server does not accept the client certificate of ${where}: check that it is issued by a CA the server trusts, and not expired`;
+    case "wrong-name":
+      return "the server's certificate does not name this host: use the host name it was issued for, or fix the certificate";
+    case "expired":
+      return "renew the server's certificate, or check this machine's clock";
+    case "handshake":
+      return "check the server's TLS configuration and the rule's tls settings";
+  }
+}
+
 function networkFailure(
   error: unknown,
   signal: AbortSignal,
   ctx: LiveCallContext,
   result: (status: StepStatus, detail: string, cause?: string, hint?: string) => StepResult,
+  rule: PlanRule,
 ): StepResult {
   if (signal.aborted || (error instanceof DOMException && error.name === "TimeoutError")) {
     return result(
@@ -214,16 +265,32 @@ function networkFailure(
       "run with --allow-net (or add the host to it)",
     );
   }
-  const detail = networkDetail(error);
-  const lower = detail.toLowerCase();
-  if (/certificate|tls|ssl|handshake|unknownissuer|x509/.test(lower)) {
+  if (error instanceof ProfileError) {
+    // The rule's TLS files: missing or unusable, so nothing was sent.
     return result(
       "fail",
-      "TLS error",
-      `the TLS handshake failed: ${detail}`,
-      "the server's certificate is not trusted here or does not name this host: pass its CA with DENO_CERT=/path/ca.pem (or --cert), or fix the certificate",
+      "TLS settings unusable",
+      error.issues.map((i) =>
+        i.pointer === "" ? i.message : `${formatIssueLocation(error.file, i)}: ${i.message}`
+      ).join("\n"),
+      "fix the rule's tls files (or the MLflow variable named); nothing was sent",
     );
   }
+  const tls = tlsFailure(error);
+  if (tls !== undefined) {
+    const who = tls.kind === "client-certificate-required" ||
+        tls.kind === "client-certificate-refused"
+      ? "TLS client certificate"
+      : "TLS server certificate";
+    return result(
+      "fail",
+      who,
+      `the TLS handshake failed: ${describeTlsFailure(tls)}`,
+      tlsHint(tls, rule),
+    );
+  }
+  const detail = networkDetail(error);
+  const lower = detail.toLowerCase();
   if (lower.includes("connection refused")) {
     return result(
       "fail",

@@ -45,6 +45,13 @@
  * does every request where the owner cannot be told. `--require-client-token` turns the
  * exception off.
  *
+ * TLS toward the tracking server follows the rule's `tls:` settings; where the rule leaves one
+ * unset, MLflow's own `MLFLOW_TRACKING_SERVER_CERT_PATH` (a CA bundle) and
+ * `MLFLOW_TRACKING_CLIENT_CERT_PATH` (certificate and key in one file) fill it, as the Python
+ * client would use them (the profile wins). The child talks plain http to the proxy, so both are
+ * removed from its environment; with `--env-mode direct` they stay, and the rule's own files are
+ * passed in them where the child has none.
+ *
  * SIGINT and SIGTERM are forwarded (a Ctrl-C that already reached the child through the terminal
  * is not sent twice); the exit code is the child's (128 + signal number when a signal killed it).
  * Once the child has exited, requests still in flight (from its descendants) are drained before
@@ -75,6 +82,7 @@ import {
   profileVariables,
 } from "./_child_env.ts";
 import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
+import { TRACKING_TLS_VARS, withTrackingTlsFromEnv } from "./_tracking_tls.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 import {
@@ -192,7 +200,7 @@ export async function runExec(
     protect: deps.protect,
   });
   const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
-  const plan = createPlan(profile);
+  const profilePlan = createPlan(profile);
   const upstream = options.upstream ?? proxySection(profile).upstream ??
     nonEmpty(io.env("MLFLOW_TRACKING_URI"));
   if (upstream === undefined) {
@@ -207,21 +215,27 @@ export async function runExec(
       }" is not an http(s) URL; pass --upstream https://…`,
     );
   }
+  // MLflow's TLS variables, for the tracking server's rule where the profile leaves them unset.
+  const tracking = withTrackingTlsFromEnv(profilePlan, upstream, io.env);
+  const plan = tracking.plan;
   const { resolver, logger } = createCliResolver(plan, io, {
     level: options.logLevel,
     format: options.logFormat,
     fallbackLevel: options.accessLog ? "info" : undefined,
   }, options.providers);
+  for (const note of tracking.notes) logger[note.level](note.message);
   const environ = deps.environ ?? Deno.env.toObject();
 
   let proxy: ProxyHandle | undefined;
   try {
+    const keep = keepList(options.keepEnv);
     const childEnv = childEnvironment(environ, profile, plan, {
       scrubCloud: options.scrubCloudEnv === true,
-      keep: keepList(options.keepEnv),
+      keep,
       logger,
     });
     if (mode === "proxy") {
+      dropTrackingTlsVariables(childEnv, keep, logger);
       const clientToken = randomToken();
       proxy = await startProxy(plan, {
         upstream,
@@ -268,6 +282,7 @@ export async function runExec(
       const credential = directCredential(rule, headers, logger);
       dropSecretBearing(childEnv, credentialForms(rule, value, headers), logger);
       Object.assign(childEnv, credential);
+      passRuleTls(childEnv, rule, logger);
       childEnv.MLFLOW_TRACKING_URI = upstream;
       io.stderr(
         "mlflow-secrets-auth exec: --env-mode direct puts the real credential in the child's environment; it cannot rotate while the child runs\n",
@@ -429,6 +444,52 @@ function childEnvironment(
     }
   }
   return env;
+}
+
+/**
+ * Removes MLflow's TLS variables from the child of the proxy mode: they describe the tracking
+ * server, which the proxy reaches with them; the child talks plain http to the loopback proxy.
+ * `--keep-env` keeps them for a job that also calls the server directly.
+ * (Left in place they would do nothing over http, except that the Python client's `requests`
+ * fails when `MLFLOW_TRACKING_CLIENT_CERT_PATH` names a file it cannot find.)
+ */
+function dropTrackingTlsVariables(
+  env: Record<string, string>,
+  keep: ReadonlySet<string>,
+  logger: Logger,
+): void {
+  const present = TRACKING_TLS_VARS.filter((n) => Object.hasOwn(env, n) && !keep.has(n));
+  for (const name of present) delete env[name];
+  if (present.length > 0) {
+    logger.info(
+      "removed MLflow's TLS variables from the child's environment: the proxy uses them toward the tracking server, the child talks plain http to the proxy",
+      { variables: present.join(",") },
+    );
+  }
+}
+
+/**
+ * `--env-mode direct`: the child reaches the tracking server itself, so the rule's `tls:` files
+ * are passed as MLflow's variables where the child has none: `tls.ca_cert` as
+ * `MLFLOW_TRACKING_SERVER_CERT_PATH`, a client certificate whose key is in the same file as
+ * `MLFLOW_TRACKING_CLIENT_CERT_PATH`. A key in a separate file cannot be passed: a warning says so.
+ */
+function passRuleTls(env: Record<string, string>, rule: PlanRule, logger: Logger): void {
+  const tls = rule.tls;
+  if (tls === undefined) return;
+  if (tls.caCert !== undefined && env.MLFLOW_TRACKING_SERVER_CERT_PATH === undefined) {
+    env.MLFLOW_TRACKING_SERVER_CERT_PATH = tls.caCert.path;
+  }
+  if (tls.clientCert !== undefined && env.MLFLOW_TRACKING_CLIENT_CERT_PATH === undefined) {
+    if (tls.clientCert.path === tls.clientKey?.path) {
+      env.MLFLOW_TRACKING_CLIENT_CERT_PATH = tls.clientCert.path;
+    } else {
+      logger.warn(
+        "--env-mode direct cannot pass a client key kept apart from its certificate: MLflow reads one file holding both from MLFLOW_TRACKING_CLIENT_CERT_PATH; use the proxy mode, or point client_cert and client_key at one such file",
+        { rule: rule.label },
+      );
+    }
+  }
 }
 
 /** Removes every variable holding a form of the credential; logs each name (never a value). */

@@ -57,6 +57,12 @@ export interface RuleSummary {
     readonly resource?: string;
     readonly client_auth: "basic" | "body";
   };
+  /** The rule's TLS files (paths; never their contents), when it has `tls:` settings. */
+  readonly tls?: {
+    readonly ca_cert?: string;
+    readonly client_cert?: string;
+    readonly client_key?: string;
+  };
 }
 
 /**
@@ -167,6 +173,13 @@ export function summarise(rule: PlanRule): RuleSummary {
         },
       }
       : {}),
+    ...(rule.tls === undefined ? {} : {
+      tls: {
+        ...(rule.tls.caCert ? { ca_cert: rule.tls.caCert.path } : {}),
+        ...(rule.tls.clientCert ? { client_cert: rule.tls.clientCert.path } : {}),
+        ...(rule.tls.clientKey ? { client_key: rule.tls.clientKey.path } : {}),
+      },
+    }),
   };
 }
 
@@ -195,6 +208,9 @@ function formatRule(r: RuleSummary): string {
     `    cache ttl ${r.cache.ttl}, refresh ahead ${r.cache.refresh_ahead}, stale-if-error ${r.cache.stale_if_error}; retry ${r.retry.attempts} attempts; refresh on ${
       r.refresh_on.join(", ")
     }; leak guard ${r.leak_guard}`,
+    ...(r.tls === undefined ? [] : [
+      `    tls ${Object.entries(r.tls).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ")}`,
+    ]),
     "",
   ].join("\n");
 }

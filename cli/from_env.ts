@@ -7,8 +7,10 @@
  * `MLFLOW_SECRETS_ALLOWED_HOSTS` (shell-style globs, any scheme, any port), or to every host at
  * all when that variable was unset. The profile built here sends the same secret, the same way,
  * to `MLFLOW_TRACKING_URI` and to the allowlisted hosts that can be written as host rules; it
- * never copies a secret value (tokens stay in the variables they were in). Every place where the
- * old behaviour was unsafe or cannot be carried over is reported as a warning.
+ * never copies a secret value (tokens stay in the variables they were in). MLflow's own
+ * `MLFLOW_TRACKING_SERVER_CERT_PATH` and `MLFLOW_TRACKING_CLIENT_CERT_PATH` become the tracking
+ * server rule's `tls:` block (paths only). Every place where the old behaviour was unsafe or
+ * cannot be carried over is reported as a warning.
  *
  * @module
  */
@@ -169,13 +171,17 @@ export function buildProfileFromEnv(
   );
   const hosts = hostsFromEnv(get("MLFLOW_TRACKING_URI"), get("MLFLOW_SECRETS_ALLOWED_HOSTS"), {
     warnings,
-  }).map((h) => ({
-    match: h.match,
-    provider: providerName,
-    secret,
-    auth,
-    ...(h.insecure ? { allow_insecure_http: true } : {}),
-  }));
+  }).map((h) => {
+    const tls = h.tracking ? tlsFromEnv(h.match, get, warnings) : undefined;
+    return {
+      match: h.match,
+      provider: providerName,
+      secret,
+      auth,
+      ...(h.insecure ? { allow_insecure_http: true } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+    };
+  });
 
   const data: Record<string, unknown> = {
     version: 1,
@@ -308,6 +314,39 @@ function logLevel(raw: string | undefined): string | undefined {
 interface HostEntry {
   readonly match: string;
   readonly insecure: boolean;
+  /** Made from MLFLOW_TRACKING_URI (the server MLflow's TLS variables are for). */
+  readonly tracking?: boolean;
+}
+
+/**
+ * The tracking server rule's `tls:` block from MLflow's own variables, as the Python client used
+ * them: `MLFLOW_TRACKING_SERVER_CERT_PATH` (a CA bundle) becomes `ca_cert`;
+ * `MLFLOW_TRACKING_CLIENT_CERT_PATH` (certificate and key in one file, `requests`' `cert`) becomes
+ * both `client_cert` and `client_key`. Paths are copied, never file contents.
+ */
+function tlsFromEnv(
+  match: string,
+  get: (name: string) => string | undefined,
+  warnings: string[],
+): Record<string, string> | undefined {
+  const ca = get("MLFLOW_TRACKING_SERVER_CERT_PATH");
+  const client = get("MLFLOW_TRACKING_CLIENT_CERT_PATH");
+  if (/^(true|1|yes)$/i.test(get("MLFLOW_TRACKING_INSECURE_TLS") ?? "")) {
+    warnings.push(
+      "MLFLOW_TRACKING_INSECURE_TLS is set: the Python client skipped verifying the tracking server's certificate; profiles always verify it — give its CA with tls.ca_cert",
+    );
+  }
+  if (ca === undefined && client === undefined) return undefined;
+  if (!match.startsWith("https://")) {
+    warnings.push(
+      "MLFLOW_TRACKING_SERVER_CERT_PATH and MLFLOW_TRACKING_CLIENT_CERT_PATH do nothing for a plain-http tracking server; no tls block is written",
+    );
+    return undefined;
+  }
+  return {
+    ...(ca !== undefined ? { ca_cert: ca } : {}),
+    ...(client !== undefined ? { client_cert: client, client_key: client } : {}),
+  };
 }
 
 function hostsFromEnv(
@@ -348,7 +387,7 @@ function hostsFromEnv(
           `MLFLOW_TRACKING_URI is plain http on a non-loopback host: the secret travels in clear text; this profile keeps it working with allow_insecure_http: true — switch the server to https`,
         );
       }
-      hosts.push({ match: `${url.protocol}//${url.host}${path}`, insecure });
+      hosts.push({ match: `${url.protocol}//${url.host}${path}`, insecure, tracking: true });
       if (patterns !== undefined && !patterns.some((p) => globMatch(p, trackingHost!))) {
         warnings.push(
           `MLFLOW_TRACKING_URI's host "${trackingHost}" is not in MLFLOW_SECRETS_ALLOWED_HOSTS, so the Python plugin never sent it the secret; this profile does — delete that rule if that was intended`,

@@ -72,6 +72,10 @@ export const CLI_ENV: readonly string[] = [
   "MLFLOW_SECRETS_AUTH_LOG_FORMAT",
   "MLFLOW_SECRETS_AUTH_LOG_LEVEL",
   "MLFLOW_SECRETS_AUTH_PROFILE",
+  // MLflow's TLS variables, for the tracking server's rule (cli/_tracking_tls.ts).
+  "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+  "MLFLOW_TRACKING_INSECURE_TLS",
+  "MLFLOW_TRACKING_SERVER_CERT_PATH",
   "NO_COLOR",
 ];
 
@@ -140,6 +144,14 @@ export function artifactPermissions(
   const data = profile.data;
   data.hosts.forEach((rule, i) => {
     addUrl(acc, profile, raw, `/hosts/${i}/match`, rule.match);
+    // The rule's TLS files toward the tracking server.
+    for (const path of Object.values(rule.tls ?? {})) {
+      if (typeof path === "string" && path !== "") {
+        acc.read.add(path.startsWith("~/") ? `${home}${path.slice(1)}` : path);
+        // `~/` is expanded from HOME where the artifact runs.
+        if (path.startsWith("~/")) acc.env.add("HOME");
+      }
+    }
   });
 
   const used = new Set(data.hosts.map((h) => h.provider));

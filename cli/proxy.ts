@@ -2,6 +2,10 @@
  * `proxy`: runs the local auth proxy in front of one tracking server until SIGINT or SIGTERM,
  * then drains in-flight requests and exits 0.
  *
+ * Toward an https upstream it uses the rule's `tls:` settings; where the rule leaves one unset,
+ * MLflow's `MLFLOW_TRACKING_SERVER_CERT_PATH` and `MLFLOW_TRACKING_CLIENT_CERT_PATH` fill it (the
+ * profile wins; see `_tracking_tls.ts`).
+ *
  * @module
  */
 
@@ -15,6 +19,7 @@ import { SecretResolver } from "../engine/resolver.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { DEFAULT_LISTEN } from "./_defaults.ts";
 import { protectOrRefuse, type ProtectResult } from "./_protect.ts";
+import { withTrackingTlsFromEnv } from "./_tracking_tls.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 
@@ -71,7 +76,7 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
     protect: options.protect,
   });
   const { profile } = await loadCliProfile(options.profile, io, { embedded: options.embedded });
-  const plan = createPlan(profile);
+  const profilePlan = createPlan(profile);
   const section = proxySection(profile);
   const upstream = options.upstream ?? section.upstream;
   if (upstream === undefined || upstream === "") {
@@ -81,11 +86,15 @@ export async function runProxy(options: ProxyCommandOptions, io: CliIo): Promise
   }
   const clientToken = readClientToken(options.clientTokenEnv, io);
   const accessLog = options.accessLog !== false;
+  // MLflow's TLS variables, for the upstream's rule where the profile leaves them unset.
+  const tracking = withTrackingTlsFromEnv(profilePlan, upstream, io.env);
+  const plan = tracking.plan;
   const { resolver, logger } = createCliResolver(plan, io, {
     level: options.logLevel,
     format: options.logFormat,
     fallbackLevel: accessLog ? "info" : undefined,
   }, options.providers);
+  for (const note of tracking.notes) logger[note.level](note.message);
   const drainTimeoutMs = parseSeconds(options.drainTimeout, "--drain-timeout") ?? 30_000;
   const maxConnections = parseCount(options.maxConnections, "--max-connections");
   const proxy = await startProxy(plan, {

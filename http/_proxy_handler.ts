@@ -11,6 +11,15 @@ import type { RequestGuard } from "./_proxy_guard.ts";
 import type { ConnectionInfo, HttpServer } from "./_http_server.ts";
 import { sameUserPeer } from "./_peer_uid.ts";
 import { UpstreamPool, type UpstreamRequest } from "./_upstream.ts";
+import type { RuleTlsClients } from "./_tls_clients.ts";
+import {
+  clientCertificateAnswer,
+  describeTlsFailure,
+  MAX_PAGE_BYTES,
+  mayBeClientCertificateAnswer,
+  type TlsFailure,
+  tlsFailure,
+} from "../core/_tls_failure.ts";
 import { matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
 import { SecretResolutionError } from "../core/errors.ts";
 import type { LogFields, Logger } from "../core/log.ts";
@@ -42,6 +51,8 @@ export interface HandlerOptions {
   readonly logger: Logger;
   /** A fetch to send with instead of the proxy's own HTTP/1.1 client (tests, TLS settings). */
   readonly fetch: typeof fetch | undefined;
+  /** The rules' TLS clients, for an https upstream. */
+  readonly tlsClients: RuleTlsClients;
   readonly clientToken: string | undefined;
   readonly acceptSameUser: boolean;
   readonly accessLog: boolean;
@@ -90,6 +101,7 @@ export class ProxyHandler {
   /** Closes the idle upstream connections. */
   close(): void {
     this.#pool?.close();
+    this.#o.tlsClients.close();
   }
 
   /** Answers one client request. */
@@ -161,6 +173,10 @@ export class ProxyHandler {
         body = await prepareBody(undefined, req.body, this.#o.replayLimit);
       }
       const resolver = this.#o.resolver;
+      // The rule's TLS client before its secret: a broken setting costs no provider call.
+      const client = rule === undefined || this.#pool !== undefined
+        ? undefined
+        : this.#o.tlsClients.get(rule);
       const built = rule === undefined
         ? undefined
         : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
@@ -189,7 +205,9 @@ export class ProxyHandler {
           }
         }
       }
-      response = await this.#send(req.method, target, headers, body, length, built, signal);
+      const send = (b: RuleHeaders | undefined) =>
+        this.#send(req.method, target, headers, body, length, b, signal, client);
+      response = await send(built);
       if (
         rule !== undefined && built !== undefined && rule.refreshOn.includes(response.status) &&
         body.kind !== "stream"
@@ -201,7 +219,7 @@ export class ProxyHandler {
           used = fresh;
           this.#counters.retried++;
           await response.body?.cancel().catch(() => {});
-          response = await this.#send(req.method, target, headers, body, length, fresh, signal);
+          response = await send(fresh);
         }
       }
     } catch (error) {
@@ -210,6 +228,9 @@ export class ProxyHandler {
       this.#counters.inFlight--;
     }
 
+    if (mayBeClientCertificateAnswer(response)) {
+      response = await this.#noteClientCertificateAnswer(response, rule);
+    }
     const status = response.status;
     const out = returnedResponseHeaders(response.headers, this.#pool !== undefined);
     if (REDIRECTS.has(status)) {
@@ -241,6 +262,7 @@ export class ProxyHandler {
     length: number | undefined,
     built: RuleHeaders | undefined,
     signal: AbortSignal,
+    client: Deno.HttpClient | undefined,
   ): Promise<Response> {
     // `headers` is the proxy's own copy: a retry sets the same names again, replacing them.
     for (const [name, value] of built?.headers ?? []) headers.set(name, value);
@@ -261,9 +283,38 @@ export class ProxyHandler {
       signal,
       redirect: "manual",
       ...bodyInit(body),
+      ...(client === undefined ? {} : { client }),
     } as RequestInit);
     this.#counters.countStatus(response.status);
     return response;
+  }
+
+  /**
+   * Reads a small 400 HTML page of the upstream: when it is nginx refusing a missing or foreign
+   * client certificate, says so in the log (the client gets the page as it was).
+   */
+  async #noteClientCertificateAnswer(
+    response: Response,
+    rule: PlanRule | undefined,
+  ): Promise<Response> {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const failure = clientCertificateAnswer(
+      response.status,
+      new TextDecoder().decode(bytes.subarray(0, MAX_PAGE_BYTES)),
+    );
+    if (failure !== undefined) {
+      this.#o.logger.warn(
+        `the tracking server refused the request at the TLS layer: ${
+          describeTlsFailure(failure)
+        }; ${tlsHint(failure, rule)}`,
+        { upstream: this.#o.upstream.url.origin },
+      );
+    }
+    return new Response(bytes, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   }
 
   /** Whether the connection comes from a socket of the proxy's own user (once per connection). */
@@ -340,8 +391,11 @@ export class ProxyHandler {
     }
     this.#counters.rejected.upstreamError++;
     const aborted = this.#abort.signal.aborted;
+    const tls = aborted ? undefined : tlsFailure(error);
     const why = aborted
       ? "the request was aborted: the proxy is shutting down"
+      : tls !== undefined
+      ? `${describeTlsFailure(tls)}; ${tlsHint(tls, rule)}`
       : redactor.redact(describe(error));
     this.#o.logger.warn("upstream request failed", {
       method: req.method,
@@ -454,4 +508,27 @@ function sized(
 export function describe(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+/** What to do about a TLS failure toward the upstream, in the terms of the rule's settings. */
+function tlsHint(failure: TlsFailure, rule: PlanRule | undefined): string {
+  const where = rule === undefined ? "the rule" : `rule ${rule.label}`;
+  switch (failure.kind) {
+    case "untrusted":
+      return rule?.tls?.caCert === undefined
+        ? `set tls.ca_cert on ${where} to the CA that signed the server's certificate, or export MLFLOW_TRACKING_SERVER_CERT_PATH`
+        : `tls.ca_cert of ${where} is not the CA that signed the server's certificate: point it at that CA`;
+    case "client-certificate-required":
+      return rule?.tls?.clientCert === undefined
+        ? `set tls.client_cert and tls.client_key on ${where}, or export MLFLOW_TRACKING_CLIENT_CERT_PATH`
+        : `the client certificate of ${where} was not sent: check tls.client_cert and tls.client_key`;
+    case "client-certificate-refused":
+      return `check that tls.client_cert of ${where} is issued by a CA the server accepts, and not expired`;
+    case "wrong-name":
+      return "use the host name the certificate was issued for";
+    case "expired":
+      return "renew the server's certificate, or check this machine's clock";
+    case "handshake":
+      return "check the server's TLS configuration";
+  }
 }

@@ -14,6 +14,7 @@ import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { checkForLeak } from "./_leak_check.ts";
 import { leakGuardMessage, leakGuardResponse } from "./leak_guard.ts";
+import { RuleTlsClients } from "./_tls_clients.ts";
 
 /** Options of {@linkcode createAuthFetch}. */
 export interface AuthFetchOptions {
@@ -57,7 +58,7 @@ export interface AuthFetch {
   readonly resolver: SecretResolver;
   /** Counters of the resolver. */
   readonly stats: ResolverStats;
-  /** Closes providers and clears the cache. */
+  /** Closes providers, clears the cache and closes the rules' TLS clients. */
   close(): Promise<void>;
   /** Same as `close()`. */
   [Symbol.asyncDispose](): Promise<void>;
@@ -83,6 +84,12 @@ const ALWAYS_DROPPED_CROSS_ORIGIN = ["authorization", "cookie", "proxy-authoriza
  *   holds a managed secret or a derived form of it is not sent; the call resolves to a 400 in
  *   MLflow's error format naming the endpoint and the field, and a warning is logged. With the
  *   rule's `leak_guard: warn` it is sent and only logged; `off` does not read bodies.
+ * - A rule with `tls:` settings sends with its own `Deno.HttpClient` (its CA trusted besides the
+ *   system's roots, its client certificate presented), made on the rule's first request and
+ *   closed by `close()`. A `client` given in `init` replaces it (it must then carry those
+ *   settings itself). A TLS file that is missing or unusable rejects the call with a
+ *   `ProfileError` at the setting's position (for one named by an environment variable, an
+ *   issue naming the variable) before the secret is resolved or anything is sent.
  *
  * @param profile A validated profile (from `parseProfile` or `loadProfile`) or a plan.
  * @param options Inner fetch, environment, logging.
@@ -121,6 +128,11 @@ export function createAuthFetch(
   const resolver = options.resolver ?? createResolver(plan, options);
   /** For leak guard lines; made on first use. */
   let logger: Logger | undefined;
+  const tlsClients = new RuleTlsClients(plan.source);
+  const close = async (): Promise<void> => {
+    tlsClients.close();
+    await resolver.close();
+  };
 
   const authFetch = async (
     input: string | URL | Request,
@@ -177,10 +189,13 @@ export function createAuthFetch(
 
     for (let hop = 0;; hop++) {
       const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);
+      // The caller's own client wins; else the rule's (its tls: settings, read before the
+      // secret so that a broken setting costs no provider call), else fetch's default.
+      const hopClient = client ?? (rule === undefined ? undefined : tlsClients.get(rule));
       const built = rule === undefined
         ? undefined
         : resolver.cachedHeadersFor(rule) ?? await resolver.headersFor(rule, signal);
-      let response = await sendOnce(built);
+      let response = await sendOnce(built, hopClient);
       if (
         rule !== undefined && built !== undefined && !refreshed &&
         rule.refreshOn.includes(response.status) && body.kind !== "stream"
@@ -191,7 +206,7 @@ export function createAuthFetch(
         // very value the server keeps rejecting): the server's answer stands.
         if (fresh.generation === built.generation) return response;
         await response.body?.cancel();
-        response = await sendOnce(fresh);
+        response = await sendOnce(fresh, hopClient);
       }
       if (!REDIRECTS.has(response.status) || callerRedirect === "manual") return response;
       if (callerRedirect === "error") {
@@ -247,7 +262,10 @@ export function createAuthFetch(
       current = next;
     }
 
-    function sendOnce(built: RuleHeaders | undefined): Promise<Response> {
+    function sendOnce(
+      built: RuleHeaders | undefined,
+      hopClient: unknown,
+    ): Promise<Response> {
       const headers = new Headers(base);
       if (built !== undefined) {
         for (const [name, value] of built.headers) {
@@ -262,7 +280,7 @@ export function createAuthFetch(
         redirect: "manual",
         ...bodyInit(body),
       };
-      if (client !== undefined) sendInit.client = client;
+      if (hopClient !== undefined) sendInit.client = hopClient;
       return inner(current.href, sendInit);
     }
   };
@@ -271,8 +289,8 @@ export function createAuthFetch(
     plan,
     resolver,
     stats: resolver.stats,
-    close: () => resolver.close(),
-    [Symbol.asyncDispose]: () => resolver.close(),
+    close,
+    [Symbol.asyncDispose]: close,
   });
 }
 

@@ -38,6 +38,12 @@
  * and the Prometheus text in `proxy_metrics.ts`, the parsing of the upstream and the listen
  * address in `_proxy_address.ts`.
  *
+ * A rule's `tls:` settings (a CA, a client certificate) become the `Deno.HttpClient` of the
+ * requests to an https upstream; the upstream rule's files are read at start. A rule with `tls:`
+ * and a plain-http upstream cannot meet (the profile refuses `tls:` on an `http://` match). A TLS
+ * failure is answered 502 saying which side refused, and nginx's 400 page for a missing or
+ * refused client certificate is logged as such.
+ *
  * @module
  */
 
@@ -54,6 +60,7 @@ import { createPlanLogger, createResolver } from "../engine/resolver_setup.ts";
 import { formatHostPort, isLoopback, parseListen, parseUpstream } from "./_proxy_address.ts";
 import { describe, jsonError, ProxyHandler } from "./_proxy_handler.ts";
 import { formatPrometheus, type ProxyMetrics } from "./proxy_metrics.ts";
+import { RuleTlsClients } from "./_tls_clients.ts";
 
 /** Options of {@linkcode startProxy}. */
 export interface ProxyOptions {
@@ -204,6 +211,11 @@ export async function startProxy(
       `Cannot start the proxy: upstream "${upstream.url.href}" matches no host rule of profile "${plan.source}"; add a rule whose match covers it, or fix the upstream`,
     );
   }
+  if (rule.tls !== undefined && upstream.url.protocol !== "https:") {
+    throw new TypeError(
+      `Cannot start the proxy: rule ${rule.label} has tls settings but upstream "${upstream.url.origin}" is plain http; use its https:// URL`,
+    );
+  }
   const listen = parseListen(options.listen ?? "127.0.0.1:0");
   if (!isLoopback(listen.hostname)) {
     if (!options.allowRemote) {
@@ -228,6 +240,9 @@ export async function startProxy(
     );
   }
 
+  // The upstream rule's TLS files are read now: a missing or unusable one stops the start.
+  const tlsClients = new RuleTlsClients(plan.source);
+  tlsClients.get(rule);
   const ownResolver = options.resolver === undefined;
   const resolver = options.resolver ?? createResolver(plan, options);
   const logger = options.logger ?? createPlanLogger(plan, options, resolver.redactor);
@@ -239,6 +254,7 @@ export async function startProxy(
     resolver,
     logger,
     fetch: options.fetch,
+    tlsClients,
     clientToken: options.clientToken,
     acceptSameUser: options.acceptSameUser === true,
     accessLog: options.accessLog ?? true,
@@ -250,6 +266,7 @@ export async function startProxy(
   try {
     listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
   } catch (cause) {
+    tlsClients.close();
     if (ownResolver) await resolver.close();
     const why = cause instanceof Deno.errors.AddrInUse
       ? "the address is in use; pick another port"

@@ -16,7 +16,7 @@ import {
 } from "./host_match.ts";
 import type { Profile } from "./profile.ts";
 import { escapePointer } from "./yaml_source.ts";
-import type { LeakGuardMode, PolicySettings, ProviderSettings } from "./types.ts";
+import type { LeakGuardMode, PolicySettings, ProviderSettings, RuleTlsSettings } from "./types.ts";
 import { type CachePolicy, DEFAULT_CACHE } from "../core/cache_policy.ts";
 import { DEFAULT_RETRY, type RetryPolicy } from "../core/retry.ts";
 import type { LogFormat, LogLevel } from "../core/log.ts";
@@ -62,6 +62,31 @@ export interface PlanRule {
   readonly refreshOn: readonly number[];
   /** What the leak guard does with a managed secret in a write request to this rule's hosts. */
   readonly leakGuard: LeakGuardMode;
+  /** TLS files toward the tracking server (`tls:`), when the rule has any. */
+  readonly tls?: RuleTls;
+}
+
+/** One TLS file of a rule, and where it was set. */
+export interface TlsFileSetting {
+  /** The path as written; `~/` is expanded when the file is read. */
+  readonly path: string;
+  /**
+   * Where the setting was made, for messages: the profile position
+   * (`{ pointer: "/hosts/0/tls/ca_cert", line, column }`) or an environment variable.
+   */
+  readonly from:
+    | { readonly pointer: string; readonly line?: number; readonly column?: number }
+    | { readonly variable: string };
+}
+
+/** The TLS files of a rule: a CA to trust, a client certificate and its key. */
+export interface RuleTls {
+  /** PEM file of the CA(s) that signed the tracking server's certificate. */
+  readonly caCert?: TlsFileSetting;
+  /** PEM client certificate. Set together with `clientKey` (possibly the same file). */
+  readonly clientCert?: TlsFileSetting;
+  /** PEM private key of `clientCert`. */
+  readonly clientKey?: TlsFileSetting;
 }
 
 /** A plan. */
@@ -128,6 +153,7 @@ export function createPlan(profile: Profile): Plan {
       retry: retryPolicy(h, defaults),
       refreshOn: h.refresh_on ?? defaults.refresh_on ?? [401],
       leakGuard: h.leak_guard ?? data.leak_guard ?? "block",
+      ...(h.tls === undefined ? {} : { tls: ruleTls(profile, index, h.tls) }),
     };
   });
   rules.sort((a, b) =>
@@ -156,6 +182,24 @@ export function createPlan(profile: Profile): Plan {
  */
 export function matchRule(plan: Plan, url: URL): PlanRule | undefined {
   return plan.rules.find((r) => matchesHostPattern(r.pattern, url));
+}
+
+function ruleTls(profile: Profile, index: number, tls: RuleTlsSettings): RuleTls {
+  const setting = (key: keyof RuleTlsSettings): TlsFileSetting | undefined => {
+    const path = tls[key];
+    if (path === undefined) return undefined;
+    const pointer = `/hosts/${index}/tls/${key}`;
+    const pos = profile.locate(pointer);
+    return { path, from: pos === undefined ? { pointer } : { pointer, ...pos } };
+  };
+  const caCert = setting("ca_cert");
+  const clientCert = setting("client_cert");
+  const clientKey = setting("client_key");
+  return {
+    ...(caCert ? { caCert } : {}),
+    ...(clientCert ? { clientCert } : {}),
+    ...(clientKey ? { clientKey } : {}),
+  };
 }
 
 function compareSpecificity(a: readonly number[], b: readonly number[]): number {

@@ -54,6 +54,15 @@ export type AuthSettings =
 
 /** What the leak guard does with a secret in a write request: refuse it, warn, or not look. */
 export type LeakGuardMode = "block" | "warn" | "off";
+/** `tls:` of a host rule: TLS toward the tracking server (the Vault provider's `tls:` shape). */
+export interface RuleTlsSettings {
+  /** PEM file of the CA that signed the tracking server's certificate. */
+  readonly ca_cert?: string;
+  /** PEM client certificate for mutual TLS; goes with `client_key` (may be the same file). */
+  readonly client_cert?: string;
+  /** PEM private key of `client_cert`. */
+  readonly client_key?: string;
+}
 
 /** One host rule. */
 export interface HostRuleSettings extends PolicySettings {
@@ -71,6 +80,8 @@ export interface HostRuleSettings extends PolicySettings {
   readonly allow_insecure_http?: boolean;
   /** The leak guard's mode for this rule, overriding the top-level one. */
   readonly leak_guard?: LeakGuardMode;
+  /** TLS toward the tracking server: a private CA, a client certificate. */
+  readonly tls?: RuleTlsSettings;
 }
 
 /** One provider instance; the other keys depend on `kind`. */

@@ -178,6 +178,27 @@ function semanticIssues(
     try {
       const p = compileHostPattern(rule.match);
       canonical = p.canonical;
+      if (isObject(rule.tls)) {
+        const tls = rule.tls;
+        if ((tls.client_cert === undefined) !== (tls.client_key === undefined)) {
+          at(
+            `${base}/tls`,
+            `tls.${
+              tls.client_cert === undefined ? "client_key" : "client_cert"
+            } is set without tls.${
+              tls.client_cert === undefined ? "client_cert" : "client_key"
+            }: they go together; set both (the same file when it holds certificate and key) or neither`,
+            "tls-pair",
+          );
+        }
+        if (p.protocol === "http:") {
+          at(
+            `${base}/tls`,
+            `tls settings need an https:// match, not "${rule.match}": plain http has no TLS; use https:// or remove tls`,
+            "tls-https",
+          );
+        }
+      }
       if (
         p.protocol === "http:" && !isLoopbackHost(writtenHostname(rule.match)) &&
         rule.allow_insecure_http !== true

@@ -10,8 +10,9 @@
  * 4. An unmodified Python training script: refused without the tool (401), then run under
  *    `mlflow-secrets-auth exec` (a private loopback proxy injects the credential).
  * 5. The MLflow Java client (`org.mlflow:mlflow-client`: experiment, run, params, metrics, an
- *    artifact) under `exec`. Its `new MlflowClient()` never reads `MLFLOW_TRACKING_TOKEN`, so
- *    this job hands the token `exec` gives it to `BasicMlflowHostCreds` itself.
+ *    artifact) under `exec`, unmodified: `new MlflowClient()` reads `MLFLOW_TRACKING_URI` but
+ *    never `MLFLOW_TRACKING_TOKEN`, and `exec`'s proxy serves a request without `Authorization`
+ *    from a socket of its own user (Linux).
  * 6. A Deno client over MLflow's REST API through `createAuthFetch`.
  * 7. A report: runs per client, secret reads counted by OpenBao's audit log, requests proxied,
  *    and a scan of every captured log for the token.
@@ -175,7 +176,7 @@ proxy:
     Deno.execPath(),
     execWith(JAVA, ["-cp", classPath, JAVA_JOB, EXPERIMENTS.java, String(1024 * 1024)]),
     // The Java client uploads artifacts through Python (`mlflow.store.artifact.cli`).
-    { ...env, JOB_EXPLICIT_CREDENTIALS: "1", MLFLOW_PYTHON_EXECUTABLE: PYTHON },
+    { ...env, MLFLOW_PYTHON_EXECUTABLE: PYTHON },
   );
   if (java.code !== 0) {
     throw new Error(`the Java job failed under exec:\n${java.stderr.slice(-3000)}`);
@@ -191,7 +192,9 @@ proxy:
     }), ${javaProxied} requests proxied`,
   );
   demo.say(
-    dim("      (new MlflowClient() ignores MLFLOW_TRACKING_TOKEN: this job passes it by hand)"),
+    dim(
+      "      (unmodified new MlflowClient(): it sends no token, and exec's proxy serves its own user's sockets)",
+    ),
   );
 
   demo.step(

@@ -12,6 +12,7 @@ import { SecretResolutionError } from "../../core/errors.ts";
 import type { Redactor } from "../../core/redact.ts";
 import { isTransientStatus, transientNetworkCode } from "../../core/retry.ts";
 import { ProviderSetupError } from "../errors.ts";
+import { describeTlsFailure, type TlsFailure, tlsFailure } from "../../core/_tls_failure.ts";
 import { record, stripQuery } from "./_util.ts";
 import { type AuthMethod, canLogin, type LoginMethod } from "./auth/types.ts";
 import type { VaultApi } from "./client.ts";
@@ -20,6 +21,7 @@ import {
   mentionsInvalidToken,
   VaultHttpError,
   VaultRedirectError,
+  VaultTlsRefusal,
 } from "./errors.ts";
 import type { Location } from "./kv.ts";
 import type { VaultRef } from "./reference.ts";
@@ -116,6 +118,14 @@ export function toResolutionError(
       { ...base, status: e.status, cause: new Error(e.message) },
     );
   }
+  if (e instanceof VaultTlsRefusal) {
+    return new SecretResolutionError(
+      `cannot reach Vault at "${address.origin}": ${describeTlsFailure(e.failure)}; ${
+        tlsHint(e.failure)
+      }`,
+      { ...base, status: e.status, cause: new Error(e.message) },
+    );
+  }
   if (e instanceof VaultHttpError) {
     const cause = new Error(e.message);
     const detail = e.errors.length > 0 ? ` ${e.errors.join(", ")}` : "";
@@ -195,9 +205,12 @@ export function toResolutionError(
   // fetch's network failure, or a Node-style one with a transient network code.
   if (e instanceof TypeError || (e instanceof Error && transientNetworkCode(e) !== undefined)) {
     const why = redactor.redact(chainMessage(e));
-    if (/certificate|UnknownIssuer|handshake/i.test(why)) {
+    const tls = tlsFailure(e);
+    if (tls !== undefined) {
       return new SecretResolutionError(
-        `cannot reach Vault at "${address.origin}": its TLS certificate is not trusted (${why}); set tls.ca_cert to the CA that signed it`,
+        `cannot reach Vault at "${address.origin}": ${redactor.redact(describeTlsFailure(tls))}; ${
+          tlsHint(tls)
+        }`,
         { ...base, cause: redactor.redactError(e) },
       );
     }
@@ -211,6 +224,24 @@ export function toResolutionError(
     `reading from Vault failed: ${redactor.redact(e instanceof Error ? e.message : String(e))}`,
     { ...base, cause: redactor.redactError(e) },
   );
+}
+
+/** What to do about a TLS failure toward Vault, in terms of the provider's `tls:` block. */
+function tlsHint(failure: TlsFailure): string {
+  switch (failure.kind) {
+    case "untrusted":
+      return "set tls.ca_cert to the CA that signed it";
+    case "client-certificate-required":
+      return "set tls.client_cert and tls.client_key";
+    case "client-certificate-refused":
+      return "check that tls.client_cert is issued by a CA the server accepts, and not expired";
+    case "wrong-name":
+      return "set address to a host name the certificate was issued for";
+    case "expired":
+      return "renew the server's certificate, or check this machine's clock";
+    case "handshake":
+      return "check the server's TLS configuration and the tls settings";
+  }
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The vault provider's own errors, each reduced to data that holds no credential: a Vault
- * answer ({@linkcode VaultHttpError}) and a redirect that is never followed
- * ({@linkcode VaultRedirectError}); and the reduction of node-vault's failures to them. A
+ * answer ({@linkcode VaultHttpError}), a redirect that is never followed
+ * ({@linkcode VaultRedirectError}) and a client certificate refused by a server in front of Vault
+ * ({@linkcode VaultTlsRefusal}); and the reduction of node-vault's failures to them. A
  * credential source that failed (a variable unset, a file unreadable) is the providers' shared
  * `ProviderSetupError`.
  * They never leave the provider: `error_mapping.ts` turns them into `SecretResolutionError`s.
@@ -10,6 +11,7 @@
  */
 
 import type { Redactor } from "../../core/redact.ts";
+import type { TlsFailure } from "../../core/_tls_failure.ts";
 import { isRecord, record } from "./_util.ts";
 
 /** Extra facts about a {@linkcode VaultHttpError}. */
@@ -92,6 +94,30 @@ export class VaultRedirectError extends Error {
   }
 }
 
+/**
+ * A TLS-terminating server in front of Vault (nginx with `ssl_verify_client on`) answered that
+ * the client certificate is missing or refused; the request never reached Vault.
+ */
+export class VaultTlsRefusal extends Error {
+  /** HTTP status of the refusal (nginx: 400). */
+  readonly status: number;
+  /** Which refusal, and the words of the page. */
+  readonly failure: TlsFailure;
+
+  /**
+   * Creates the error.
+   *
+   * @param status HTTP status.
+   * @param failure The refusal.
+   */
+  constructor(status: number, failure: TlsFailure) {
+    super(failure.detail);
+    this.name = "VaultTlsRefusal";
+    this.status = status;
+    this.failure = failure;
+  }
+}
+
 const MULTIERROR = /^\d+ errors? occurred:\n/;
 
 /**
@@ -104,7 +130,9 @@ const MULTIERROR = /^\d+ errors? occurred:\n/;
  * @returns The reduced error, or `e`.
  */
 export function reduceError(e: unknown, apiPath: string, redactor: Redactor): unknown {
-  if (e instanceof VaultRedirectError || e instanceof VaultHttpError) return e;
+  if (
+    e instanceof VaultRedirectError || e instanceof VaultHttpError || e instanceof VaultTlsRefusal
+  ) return e;
   if (isApiResponseError(e)) {
     const body = e.response.body;
     const b = record(body);

@@ -14,7 +14,12 @@ import { isTransientStatus, raceAbort } from "../../core/retry.ts";
 import { record } from "./_util.ts";
 import { type AuthMethod, canLogin, type LoginMethod } from "./auth/types.ts";
 import type { VaultApi } from "./client.ts";
-import { mentionsInvalidToken, VaultHttpError, VaultRedirectError } from "./errors.ts";
+import {
+  mentionsInvalidToken,
+  VaultHttpError,
+  VaultRedirectError,
+  VaultTlsRefusal,
+} from "./errors.ts";
 
 /** A token in use. */
 export interface Session {
@@ -223,7 +228,7 @@ export class SessionKeeper {
       }
       const transient = e instanceof VaultHttpError
         ? isTransientStatus(e.status)
-        : !(e instanceof VaultRedirectError);
+        : !(e instanceof VaultRedirectError || e instanceof VaultTlsRefusal);
       logger.warn("vault: token renewal failed; using the token until it expires", {
         provider: name,
         method: auth.method,

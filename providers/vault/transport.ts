@@ -6,13 +6,15 @@
  * names), cannot take an `AbortSignal`, and its errors carry the request headers. Here a
  * redirect is an error, every call is abortable, and errors are built from status and Vault's
  * `errors` only. TLS settings become a `Deno.createHttpClient`, so a private CA works without
- * `NODE_EXTRA_CA_CERTS`.
+ * `NODE_EXTRA_CA_CERTS`. The 400 page of nginx with `ssl_verify_client on` in front of Vault (no
+ * client certificate, or a refused one) becomes a `VaultTlsRefusal`, not a Vault answer.
  *
  * @module
  */
 
 import type { CredentialReader } from "./credentials.ts";
-import { VaultRedirectError } from "./errors.ts";
+import { VaultRedirectError, VaultTlsRefusal } from "./errors.ts";
+import { clientCertificateAnswer } from "../../core/_tls_failure.ts";
 import type { VaultTlsOptions } from "./options.ts";
 
 /** What node-vault's `request-promise` hook hands to a transport. */
@@ -118,6 +120,8 @@ export function transport(
         // Not JSON (a proxy's error page): node-vault reports "Status <code>".
       }
     }
+    const refusal = parsed === undefined ? clientCertificateAnswer(res.status, text) : undefined;
+    if (refusal !== undefined) throw new VaultTlsRefusal(res.status, refusal);
     return {
       statusCode: res.status,
       body: parsed,

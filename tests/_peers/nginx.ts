@@ -3,7 +3,9 @@
  * with a generated configuration on free loopback ports: one server block demands
  * `Authorization: Bearer <token>`, another `X-Api-Key: <key>`. Both stream bodies both ways
  * (no request or response buffering, no body size limit) and strip the credential before
- * passing the request on.
+ * passing the request on. {@linkcode startTlsNginx} serves HTTPS with a test CA's certificate in
+ * front of any upstream, optionally demanding a client certificate (`ssl_verify_client on`) and
+ * a bearer token.
  */
 
 import { freePort, peerEnv, stopChild } from "./_process.ts";
@@ -56,22 +58,105 @@ const SAFE = /^[A-Za-z0-9._-]+$/;
  * @returns The server.
  */
 export async function startNginx(options: StartNginxOptions): Promise<NginxServer> {
+  for (const v of [options.bearerToken, options.apiKey]) {
+    if (!SAFE.test(v)) throw new Error("nginx credentials must be [A-Za-z0-9._-]+");
+  }
+  const bearerPort = freePort();
+  const apiKeyPort = freePort();
+  const upstream = new URL(options.upstream);
+  const bearerUrl = `http://127.0.0.1:${bearerPort}`;
+  const apiKeyUrl = `http://127.0.0.1:${apiKeyPort}`;
+  const close = await spawnNginx(
+    (dir) => config(dir, upstream.host, bearerPort, apiKeyPort, options),
+    async () => await answers(bearerUrl) && await answers(apiKeyUrl),
+  );
+  return { bearerUrl, apiKeyUrl, close, [Symbol.asyncDispose]: close };
+}
+
+/** Options of {@linkcode startTlsNginx}. */
+export interface StartTlsNginxOptions {
+  /** What nginx passes requests on to, `http://127.0.0.1:<port>` (MLflow, OpenBao). */
+  readonly upstream: string;
+  /** nginx's certificate and key, PEM files (e.g. from `issueTestCertificates({ dir })`). */
+  readonly cert: string;
+  /** The key of `cert`. */
+  readonly key: string;
+  /**
+   * The CA whose client certificates are accepted (PEM file): `ssl_verify_client on`. A request
+   * without a client certificate gets nginx's 400 "No required SSL certificate was sent", one
+   * with a certificate from another CA its 400 "The SSL certificate error"; neither reaches the
+   * upstream. Unset: no client certificate is asked for.
+   */
+  readonly clientCa?: string;
+  /** Also demand `Authorization: Bearer <token>` (401 without it), stripped before the upstream. */
+  readonly bearerToken?: string;
+}
+
+/** A running nginx serving HTTPS. */
+export interface TlsNginxServer extends AsyncDisposable {
+  /** `https://127.0.0.1:<port>`. */
+  readonly url: string;
+  /**
+   * Requests that reached the upstream, from nginx's access log: `"<method> <uri> <status>"`.
+   * nginx writes a line once it has finished the request, which can be just after the client has
+   * its answer: with `atLeast`, waits (up to 5 s) until that many lines are there.
+   */
+  forwarded(atLeast?: number): Promise<readonly string[]>;
+  /** Stops nginx and removes its directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts nginx serving HTTPS on a free loopback port in front of one upstream, optionally
+ * verifying client certificates (mutual TLS) and demanding a bearer token, and waits until it
+ * accepts connections.
+ *
+ * @param options Upstream, certificates, client CA, bearer token.
+ * @returns The server.
+ */
+export async function startTlsNginx(options: StartTlsNginxOptions): Promise<TlsNginxServer> {
+  if (options.bearerToken !== undefined && !SAFE.test(options.bearerToken)) {
+    throw new Error("nginx credentials must be [A-Za-z0-9._-]+");
+  }
+  const port = freePort();
+  const upstream = new URL(options.upstream);
+  let logPath = "";
+  const close = await spawnNginx((dir) => {
+    logPath = `${dir}/forwarded.log`;
+    return tlsConfig(dir, upstream.host, port, options);
+  }, () => listens(port));
+  return {
+    url: `https://127.0.0.1:${port}`,
+    async forwarded(atLeast = 0) {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const text = await Deno.readTextFile(logPath).catch(() => "");
+        const lines = text.split("\n").filter((l) => l !== "");
+        if (lines.length >= atLeast || Date.now() >= deadline) return lines;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * Writes the configuration `makeConfig(dir)` returns into a fresh directory, starts nginx on it
+ * and waits until `ready()` holds. Returns a function that stops nginx (gracefully) and removes
+ * the directory.
+ */
+async function spawnNginx(
+  makeConfig: (dir: string) => string,
+  ready: () => Promise<boolean>,
+): Promise<() => Promise<void>> {
   const bin = nginxBinary();
   if (bin === undefined) {
     throw new Error('Cannot start nginx: it is not installed; run "bash scripts/setup.sh"');
   }
-  for (const v of [options.bearerToken, options.apiKey]) {
-    if (!SAFE.test(v)) throw new Error("nginx credentials must be [A-Za-z0-9._-]+");
-  }
   const dir = await Deno.makeTempDir({ prefix: "msa-e2e-nginx-" });
   await Deno.chmod(dir, 0o755);
-  const bearerPort = freePort();
-  const apiKeyPort = freePort();
-  const upstream = new URL(options.upstream);
-  await Deno.writeTextFile(
-    `${dir}/nginx.conf`,
-    config(dir, upstream.host, bearerPort, apiKeyPort, options),
-  );
+  await Deno.writeTextFile(`${dir}/nginx.conf`, makeConfig(dir));
   const child = new Deno.Command(bin, {
     args: ["-e", `${dir}/error.log`, "-p", dir, "-c", `${dir}/nginx.conf`],
     env: peerEnv(),
@@ -101,12 +186,9 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
     })();
     return closed;
   };
-
-  const bearerUrl = `http://127.0.0.1:${bearerPort}`;
-  const apiKeyUrl = `http://127.0.0.1:${apiKeyPort}`;
   const deadline = Date.now() + 30_000;
   let wait = 20;
-  while (!(await answers(bearerUrl) && await answers(apiKeyUrl))) {
+  while (!(await ready())) {
     if (exited || Date.now() >= deadline) {
       const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
       await close();
@@ -115,7 +197,20 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxServe
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, 200);
   }
-  return { bearerUrl, apiKeyUrl, close, [Symbol.asyncDispose]: close };
+  return close;
+}
+
+/** Something accepts connections on the port (nginx opens it once its configuration loaded). */
+async function listens(port: number): Promise<boolean> {
+  let conn: Deno.Conn | undefined;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    conn?.close();
+  }
 }
 
 /** nginx answers 401 to a request without credentials, without asking the upstream. */
@@ -202,6 +297,71 @@ http {
       "X-Api-Key",
     )
   }
+  }
+}
+`;
+}
+
+function tlsConfig(
+  dir: string,
+  upstreamHost: string,
+  port: number,
+  o: StartTlsNginxOptions,
+): string {
+  const bearer = o.bearerToken === undefined ? "" : `
+  map $http_authorization $bearer_ok {
+    default 0;
+    "Bearer ${o.bearerToken}" 1;
+  }`;
+  const check = o.bearerToken === undefined
+    ? ""
+    : `if ($bearer_ok = 0) { return 401 '{"error_code":"UNAUTHENTICATED","message":"Bearer token required"}'; }
+      proxy_set_header Authorization "";`;
+  const verify = o.clientCa === undefined ? "" : `
+    ssl_client_certificate ${o.clientCa};
+    ssl_verify_client on;`;
+  return `# Generated by tests/_peers/nginx.ts
+${Deno.uid() === 0 ? "user root;" : ""}
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format forwarded '$request_method $request_uri $upstream_status';
+  access_log off;
+  default_type application/json;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  client_max_body_size 0;
+  map_hash_bucket_size 256;
+  proxy_request_buffering off;
+  proxy_buffering off;
+  proxy_read_timeout 300s;
+  proxy_send_timeout 300s;
+  upstream backend {
+    server ${upstreamHost};
+    keepalive 32;
+  }${bearer}
+  map $upstream_status $reached_upstream {
+    "" 0;
+    default 1;
+  }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${o.cert};
+    ssl_certificate_key ${o.key};${verify}
+    access_log ${dir}/forwarded.log forwarded if=$reached_upstream;
+    location / {
+      ${check}
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+    }
   }
 }
 `;

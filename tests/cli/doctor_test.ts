@@ -201,15 +201,24 @@ Deno.test("main() doctor fails on a same-origin redirect and names the path to u
 Deno.test("main() doctor fails on a TLS error, and passes when the CA is trusted", async () => {
   const tls = await issueTestCertificates();
   const server = serve(() => mlflowOk(), { cert: tls.cert, key: tls.key });
+  const caFile = await tempFile("ca.pem", tls.ca);
   try {
     const { code, report } = await doctor(envProfile(server.url));
     assertEquals(code, 1);
     const s = step(report?.targets[0], "server");
-    assertEquals(s.detail.endsWith("TLS error"), true, s.detail);
+    assertEquals(s.detail.endsWith("TLS server certificate"), true, s.detail);
     assertStringIncludes(s.cause ?? "", "TLS handshake failed");
+    assertStringIncludes(s.cause ?? "", "signed by a CA not trusted here");
     assertStringIncludes(s.cause ?? "", "UnknownIssuer");
-    assertStringIncludes(s.hint ?? "", "DENO_CERT");
+    assertStringIncludes(s.hint ?? "", "set tls.ca_cert on rule hosts[0]");
     assertEquals(server.seen.length, 0);
+
+    // The rule's tls.ca_cert: the live call goes through the rule's own client.
+    const trusted = await doctor(
+      `${envProfile(server.url).trimEnd().replace(/ \}$/, `, tls: { ca_cert: "${caFile}" } }`)}\n`,
+    );
+    assertEquals(trusted.code, 0, JSON.stringify(trusted.report));
+    assertEquals(server.seen.length, 1);
 
     // Reality: the same server, reached by a client that trusts the CA, works.
     const client = Deno.createHttpClient({ caCerts: [tls.ca] });

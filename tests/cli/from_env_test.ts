@@ -363,3 +363,37 @@ Deno.test("main() doctor --from-env fails at the provider when Vault is unreacha
   assertEquals(steps, "rule:pass provider:fail secret:skip header:skip server:skip");
   assert(!(io.out() + io.err()).includes("canary-token"), "token printed");
 });
+
+Deno.test("buildProfileFromEnv() writes MLflow's TLS variables as the tracking rule's tls block", () => {
+  const r = build({
+    ...VAULT_ENV,
+    MLFLOW_SECRETS_ALLOWED_HOSTS: "mlflow.company.com,*.ml.company.com",
+    MLFLOW_TRACKING_SERVER_CERT_PATH: "/etc/ssl/corp-ca.pem",
+    MLFLOW_TRACKING_CLIENT_CERT_PATH: "/home/ml/.mlflow/client.pem",
+  });
+  const hosts = r.profile.data.hosts;
+  assertEquals(hosts[0]!.match, "https://mlflow.company.com");
+  // requests' `cert` is one file holding certificate and key: it is both settings.
+  assertEquals(hosts[0]!.tls, {
+    ca_cert: "/etc/ssl/corp-ca.pem",
+    client_cert: "/home/ml/.mlflow/client.pem",
+    client_key: "/home/ml/.mlflow/client.pem",
+  });
+  assertEquals(hosts[1]!.tls, undefined, "the variables are for the tracking server only");
+  const caOnly = build({ ...VAULT_ENV, MLFLOW_TRACKING_SERVER_CERT_PATH: "/ca.pem" });
+  assertEquals(caOnly.profile.data.hosts[0]!.tls, { ca_cert: "/ca.pem" });
+  assertEquals(build({ ...VAULT_ENV }).profile.data.hosts[0]!.tls, undefined);
+});
+
+Deno.test("buildProfileFromEnv() writes no tls block for plain http, and says MLFLOW_TRACKING_INSECURE_TLS is not carried over", () => {
+  const http = build({
+    ...VAULT_ENV,
+    MLFLOW_TRACKING_URI: "http://127.0.0.1:5000",
+    MLFLOW_SECRETS_ALLOWED_HOSTS: "127.0.0.1",
+    MLFLOW_TRACKING_SERVER_CERT_PATH: "/ca.pem",
+  });
+  assertEquals(http.profile.data.hosts[0]!.tls, undefined);
+  assert(http.warnings.some((w) => w.includes("do nothing for a plain-http tracking server")));
+  const insecure = build({ ...VAULT_ENV, MLFLOW_TRACKING_INSECURE_TLS: "true" });
+  assert(insecure.warnings.some((w) => w.includes("profiles always verify it")));
+});

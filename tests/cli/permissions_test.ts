@@ -153,3 +153,22 @@ hosts: [{ match: "https://mlflow.company.com", provider: ci, secret: { var: T },
 `);
   assertEquals(p.net, ["127.0.0.1:6000", "mlflow.company.com:443"]);
 });
+
+Deno.test("artifactPermissions() grants reading a rule's tls files and MLflow's TLS variables", () => {
+  const text = `version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: https://mlflow.example.com
+    provider: ci
+    secret: { var: MLFLOW_TOKEN }
+    auth: bearer
+    tls: { ca_cert: /etc/ssl/corp-ca.pem, client_cert: ~/.mlflow/c.pem, client_key: ~/.mlflow/c.pem }
+`;
+  const p = artifactPermissions(parseProfile(text, { env: {} }), { text, home: "/home/ml" });
+  assertEquals(p.read, ["/etc/ssl/corp-ca.pem", "/home/ml/.mlflow/c.pem"]);
+  for (
+    const name of ["HOME", "MLFLOW_TRACKING_SERVER_CERT_PATH", "MLFLOW_TRACKING_CLIENT_CERT_PATH"]
+  ) {
+    assert((p.env as string[]).includes(name), name);
+  }
+});

@@ -273,3 +273,31 @@ Deno.test("main() validate names the flag as typed, the absolute path, and no po
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("main() explain shows a rule's tls files (paths only), in text and JSON", async () => {
+  const path = await tempFile(
+    "tls.yaml",
+    `version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: https://mlflow.example.com
+    provider: ci
+    secret: { var: T }
+    auth: bearer
+    tls: { ca_cert: /etc/ssl/corp-ca.pem, client_cert: /c.pem, client_key: /c.pem }
+`,
+  );
+  const text = fakeIo();
+  assertEquals(await main(["explain", "-p", path], text), 0);
+  assertStringIncludes(
+    text.out(),
+    '    tls ca_cert "/etc/ssl/corp-ca.pem", client_cert "/c.pem", client_key "/c.pem"',
+  );
+  const json = fakeIo();
+  assertEquals(await main(["explain", "-p", path, "--json"], json), 0);
+  assertEquals(JSON.parse(json.out()).rules[0].tls, {
+    ca_cert: "/etc/ssl/corp-ca.pem",
+    client_cert: "/c.pem",
+    client_key: "/c.pem",
+  });
+});
