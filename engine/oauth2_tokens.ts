@@ -108,7 +108,7 @@ export class OAuth2TokenCache {
     this.#cache = new SecretCache({
       now: this.#now,
       ...(options.random ? { random: options.random } : {}),
-      onBackgroundError: (key, error) =>
+      onBackgroundError: (_key, error) =>
         this.#logger.warn("background access token refresh failed", {
           error: this.#redactor.redact(error instanceof Error ? error.message : String(error)),
         }),
