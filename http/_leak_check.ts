@@ -14,7 +14,7 @@ import {
   type LeakFinding,
   type SecretMatcher,
 } from "./leak_guard.ts";
-import type { PreparedBody } from "./request_body.ts";
+import { type PreparedBody, readUpTo } from "./request_body.ts";
 
 /** The result of a check: the body to send (read or not), and a finding if any. */
 export interface LeakCheck {
@@ -103,39 +103,9 @@ async function readBytes(
     const bytes = new Uint8Array(await request.arrayBuffer());
     return bytes.byteLength > max ? { body } : { bytes, body };
   }
-  const reader = body.stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (size <= max) {
-    const { done, value } = await reader.read();
-    if (done) {
-      reader.releaseLock();
-      const bytes = new Uint8Array(size);
-      let at = 0;
-      for (const c of chunks) {
-        bytes.set(c, at);
-        at += c.byteLength;
-      }
-      if (size <= replayLimit) return { bytes, body: { kind: "replayable", body: bytes } };
-      return { bytes, body: { kind: "stream", stream: new Blob([bytes]).stream() } };
-    }
-    chunks.push(value);
-    size += value.byteLength;
-  }
-  let i = 0;
-  const rest = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (i < chunks.length) {
-        controller.enqueue(chunks[i++]!);
-        return;
-      }
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return { body: { kind: "stream", stream: rest } };
+  const read = await readUpTo(body.stream, max);
+  if (!("bytes" in read)) return { body: { kind: "stream", stream: read.stream } };
+  const { bytes } = read;
+  if (bytes.byteLength <= replayLimit) return { bytes, body: { kind: "replayable", body: bytes } };
+  return { bytes, body: { kind: "stream", stream: new Blob([bytes]).stream() } };
 }

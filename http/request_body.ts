@@ -56,6 +56,24 @@ async function bufferStream(
     ? body as ReadableStream<Uint8Array>
     : new Response(body).body;
   if (stream === null || stream === undefined) return { kind: "none" };
+  const read = await readUpTo(stream, limit);
+  return "bytes" in read
+    ? { kind: "replayable", body: read.bytes }
+    : { kind: "stream", stream: read.stream };
+}
+
+/**
+ * Reads a stream whole while it stays within `limit` bytes; past that, hands back a stream that
+ * replays what was read and goes on with the rest, so nothing is lost.
+ *
+ * @param stream The body.
+ * @param limit Largest size read whole, in bytes.
+ * @returns The bytes, or a stream of the whole body.
+ */
+export async function readUpTo(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<{ bytes: Uint8Array<ArrayBuffer> } | { stream: ReadableStream<Uint8Array> }> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -63,7 +81,7 @@ async function bufferStream(
     const { done, value } = await reader.read();
     if (done) {
       reader.releaseLock();
-      return { kind: "replayable", body: concat(chunks, size) };
+      return { bytes: concat(chunks, size) };
     }
     chunks.push(value);
     size += value.byteLength;
@@ -83,7 +101,7 @@ async function bufferStream(
       return reader.cancel(reason);
     },
   });
-  return { kind: "stream", stream: rest };
+  return { stream: rest };
 }
 
 /** Body types that can be sent again as they are. */
