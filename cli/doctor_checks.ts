@@ -86,7 +86,9 @@ export async function checkTarget(
     step: "rule",
     status: "pass",
     ms: 0,
-    detail: `${rule.label}, provider "${rule.provider}" (${rule.providerKind})`,
+    detail: `${rule.label}, provider "${rule.provider}" (${rule.providerKind}); leak guard ${
+      LEAK_GUARD_TEXT[rule.leakGuard]
+    }`,
   }, out.start("rule"));
 
   // 3. Provider: instance, SDK, then the first resolution decides reachability and auth.
@@ -396,6 +398,13 @@ function shape(value: SecretValue): string {
   const keys = Object.keys(value);
   return `a JSON object with ${plural(keys.length, "field")}`;
 }
+
+/** What each leak guard mode does to a write that carries a managed secret. */
+const LEAK_GUARD_TEXT: Readonly<Record<PlanRule["leakGuard"], string>> = {
+  block: "block",
+  warn: "warn (a write carrying a managed secret is sent, with a warning)",
+  off: "OFF (writes are not checked for managed secrets)",
+};
 
 /**
  * Which bound keeps the secret in the cache: the rule's ttl, or the secret's own expiry (a JWT's

@@ -11,6 +11,7 @@ import type { AuthSpec } from "../profile/auth_spec.ts";
 import { UsageError } from "./errors.ts";
 import { invalidUrlCause, maskUserinfo } from "../core/_display_url.ts";
 import type { Profile } from "../profile/profile.ts";
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 import type { CliIo } from "./io.ts";
 import { type EmbeddedProfile, loadCliProfile } from "./load.ts";
 
@@ -39,7 +40,18 @@ export interface RuleSummary {
     readonly ttl: string;
     readonly refresh_ahead: string;
     readonly stale_if_error: string;
+    /**
+     * What can end a cache entry before the ttl: the secret's own expiry or renewal point, where
+     * the kind carries one, and a JWT's `exp` in the value. Stated from the profile; `doctor`
+     * says which one applied to the secret it read.
+     */
+    readonly bounded_by: readonly string[];
   };
+  /**
+   * What the version shown in the access log, the `…_secret_version_info` metric and `doctor`
+   * is for this rule's secret; null when the kind reports none.
+   */
+  readonly version: string | null;
   readonly retry: {
     readonly attempts: number;
     readonly attempt_timeout: string;
@@ -78,7 +90,7 @@ export async function runExplain(options: ExplainOptions, io: CliIo): Promise<nu
   const plan = createPlan(profile);
   const urls = options.url ?? [];
   if (urls.length === 0) {
-    const rules = plan.rules.map(summarise);
+    const rules = plan.rules.map((r) => summarise(r, plan.providers[r.provider]));
     if (options.json) {
       io.stdout(JSON.stringify({ file: plan.source, rules }, null, 2) + "\n");
     } else {
@@ -123,11 +135,24 @@ function explainUrl(
   }
   const rule = matchRule(plan, url);
   if (rule === undefined) return { url: shown, rule: null, reason: "no match pattern covers it" };
-  return { url: shown, rule: summarise(rule) };
+  return { url: shown, rule: summarise(rule, plan.providers[rule.provider]) };
 }
 
-/** Describes a rule without resolving anything. */
-export function summarise(rule: PlanRule): RuleSummary {
+/** What a JWT's `exp` in the value does, for every kind. */
+const JWT_BOUND = "a JWT's exp in the value";
+
+/**
+ * Describes a rule without resolving anything.
+ *
+ * @param rule A plan rule.
+ * @param config The rule's provider block, for what its secrets carry about themselves.
+ * @returns The summary.
+ */
+export function summarise(
+  rule: PlanRule,
+  config: Readonly<Record<string, unknown>> = {},
+): RuleSummary {
+  const facts = PROVIDER_DESCRIPTORS.get(rule.providerKind)?.secretFacts;
   return {
     rule: `hosts[${rule.index}]`,
     index: rule.index,
@@ -152,7 +177,9 @@ export function summarise(rule: PlanRule): RuleSummary {
       ttl: formatDuration(rule.cache.ttlMs),
       refresh_ahead: formatDuration(rule.cache.refreshAheadMs),
       stale_if_error: formatDuration(rule.cache.staleIfErrorMs),
+      bounded_by: [...(facts?.expiry(config, rule.secret) ?? []), JWT_BOUND],
     },
+    version: facts?.version(config, rule.secret) ?? null,
     retry: {
       attempts: rule.retry.attempts,
       attempt_timeout: formatDuration(rule.retry.attemptTimeoutMs),
@@ -208,6 +235,10 @@ function formatRule(r: RuleSummary): string {
     `    cache ttl ${r.cache.ttl}, refresh ahead ${r.cache.refresh_ahead}, stale-if-error ${r.cache.stale_if_error}; retry ${r.retry.attempts} attempts; refresh on ${
       r.refresh_on.join(", ")
     }; leak guard ${r.leak_guard}`,
+    `    cache ends sooner than the ttl at (whichever comes first): ${
+      r.cache.bounded_by.join(", ")
+    }`,
+    `    version reported: ${r.version ?? "none for this secret"}`,
     ...(r.tls === undefined ? [] : [
       `    tls ${Object.entries(r.tls).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ")}`,
     ]),
@@ -223,7 +254,7 @@ function oauth2Line(o: NonNullable<RuleSummary["oauth2"]>): string {
   ].filter((x) => x !== undefined);
   return `    oauth2 client credentials at ${o.token_url}: client id from field "${o.client_id_field}", client secret from field "${o.client_secret_field}", client auth ${o.client_auth}${
     extra.length ? `; ${extra.join(", ")}` : ""
-  }`;
+  }; the access token is cached until its expires_in or exp, less a skew`;
 }
 
 /** A URL for display: userinfo and query values masked. */

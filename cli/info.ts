@@ -62,7 +62,14 @@ export interface InfoReport {
   readonly providers: readonly ProviderInfo[];
   readonly rules: readonly Pick<
     RuleSummary,
-    "rule" | "canonical" | "provider" | "cache" | "retry" | "refresh_on"
+    | "rule"
+    | "canonical"
+    | "provider"
+    | "cache"
+    | "retry"
+    | "refresh_on"
+    | "leak_guard"
+    | "version"
   >[];
   readonly logging: {
     readonly level: string;
@@ -130,7 +137,7 @@ export async function runInfo(options: InfoOptions, io: CliIo): Promise<number> 
     }
     const plan = createPlan(profile);
     rules = [...plan.rules].sort((a, b) => a.index - b.index).map((r) => {
-      const s = summarise(r);
+      const s = summarise(r, plan.providers[r.provider]);
       return {
         rule: s.rule,
         canonical: s.canonical,
@@ -138,6 +145,8 @@ export async function runInfo(options: InfoOptions, io: CliIo): Promise<number> 
         cache: s.cache,
         retry: s.retry,
         refresh_on: s.refresh_on,
+        leak_guard: s.leak_guard,
+        version: s.version,
       };
     });
     logging = loggingInfo(profile, io);
@@ -208,6 +217,12 @@ function formatReport(r: InfoReport): string {
       lines.push(
         `  ${rule.rule} ${rule.canonical} (${rule.provider}): cache ttl ${rule.cache.ttl}, refresh ahead ${rule.cache.refresh_ahead}, stale-if-error ${rule.cache.stale_if_error}; retry ${rule.retry.attempts} attempt(s), ${rule.retry.attempt_timeout} each, deadline ${rule.retry.deadline}; refresh on ${
           rule.refresh_on.join(", ") || "nothing"
+        }; leak guard ${rule.leak_guard}`,
+        `    cache ends sooner than the ttl at (whichever comes first): ${
+          rule.cache.bounded_by.join(", ")
+        }`,
+        `    version reported (access log, metrics, doctor): ${
+          rule.version ?? "none for this secret"
         }`,
       );
     }

@@ -178,6 +178,32 @@ export interface ProviderDescriptor {
   readonly fromEnv?: FromEnvMapping;
   /** What `exec` must know to keep the credential away from its child. Default: nothing. */
   readonly exec?: ExecHints;
+  /** What a secret of the kind carries about itself, stated from the profile alone. */
+  readonly secretFacts?: SecretFacts;
+}
+
+/**
+ * What a kind's secrets carry about themselves, stated from the profile without reading one, for
+ * `explain` and `info` (`doctor` shows the values it reads).
+ */
+export interface SecretFacts {
+  /**
+   * Where a secret of this reference carries its own expiry or renewal point, which bounds its
+   * cache entry below the rule's ttl; empty when it carries none. A JWT's `exp` in the value is
+   * read for every kind and is not listed here.
+   *
+   * @param config The provider block.
+   * @param ref The secret reference.
+   */
+  expiry(config: Readonly<Record<string, unknown>>, ref: SecretRef): readonly string[];
+  /**
+   * What the version shown in the access log, the metrics and `doctor` is for this reference;
+   * undefined when the kind reports none.
+   *
+   * @param config The provider block.
+   * @param ref The secret reference.
+   */
+  version(config: Readonly<Record<string, unknown>>, ref: SecretRef): string | undefined;
 }
 
 /** What `exec` must know about a kind to keep the credential away from its child. */

@@ -111,4 +111,5 @@ export const envDescriptor: ProviderDescriptor = {
     render: (a) => ({ provider: [], secret: [["var", a.var]] }),
   },
   exec: { local: true, secretVariable: "var" },
+  secretFacts: { expiry: () => [], version: () => undefined },
 };

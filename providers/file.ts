@@ -182,6 +182,10 @@ export const fileDescriptor: ProviderDescriptor = {
     render: (a) => ({ provider: [], secret: [["path", a.path]] }),
   },
   exec: { local: true },
+  secretFacts: {
+    expiry: () => [],
+    version: () => "the file's mtime and inode (never its content)",
+  },
 };
 
 function stampOf(info: Deno.FileInfo): string {

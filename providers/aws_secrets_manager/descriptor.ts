@@ -107,4 +107,11 @@ export const awsSecretsManagerDescriptor: ProviderDescriptor = {
     }),
   },
   exec: { ambientCloud: true },
+  secretFacts: {
+    expiry: () => [],
+    version: (_config, ref) =>
+      typeof ref.version_id === "string"
+        ? "the pinned VersionId and its stages"
+        : "the VersionId and its stages",
+  },
 };

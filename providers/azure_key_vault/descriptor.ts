@@ -112,4 +112,9 @@ export const azureKeyVaultDescriptor: ProviderDescriptor = {
     },
   },
   exec: { ambientCloud: true },
+  secretFacts: {
+    expiry: () => ["the secret's expires attribute"],
+    version: (_config, ref) =>
+      typeof ref.version === "string" ? "the pinned secret version" : "the secret version id",
+  },
 };

@@ -7,6 +7,7 @@
 
 import { isLoopbackHost } from "../../core/loopback.ts";
 import { type FromEnvLookup, type ProviderDescriptor, setting } from "../descriptor.ts";
+import type { SecretRef } from "../types.ts";
 import { vaultProvider } from "./mod.ts";
 
 /** The auth methods `init` can write. */
@@ -156,7 +157,24 @@ export const vaultDescriptor: ProviderDescriptor = {
   },
   // node-vault reads VAULT_TOKEN when it loads, and it is the token method's default.
   exec: { defaultEnv: ["VAULT_TOKEN"] },
+  secretFacts: {
+    expiry: (_config, ref) => [
+      ...(kvOf(ref) === 2 ? [] : [
+        `a KV v1 lease_duration${kvOf(ref) === 1 ? "" : " (on a KV v1 mount)"}`,
+      ]),
+      "the Vault token's remaining TTL",
+    ],
+    version: (_config, ref) => {
+      if (typeof ref.version === "number") return `KV v2 version ${ref.version} (pinned)`;
+      if (kvOf(ref) === 1) return undefined;
+      return `the KV v2 version number${kvOf(ref) === 2 ? "" : " (none on a KV v1 mount)"}`;
+    },
+  },
 };
+
+function kvOf(ref: SecretRef): 1 | 2 | "auto" {
+  return ref.kv === 1 || ref.kv === "1" ? 1 : ref.kv === 2 || ref.kv === "2" ? 2 : "auto";
+}
 
 /** The old plugin always read below the "secret" mount: KV v2 first, then KV v1. */
 function vaultSecret(path: string, env: FromEnvLookup): Record<string, unknown> {

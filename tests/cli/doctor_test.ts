@@ -597,3 +597,25 @@ Deno.test("main() doctor says when a JWT's exp, not the rule's ttl, bounds the c
     await server.close();
   }
 });
+
+Deno.test("main() doctor shows each rule's leak guard mode, loudly when it is off", async () => {
+  const server = serve(() => mlflowOk());
+  try {
+    for (
+      const [setting, shown] of [
+        ["", "leak guard block"],
+        [
+          "leak_guard: warn\n",
+          "leak guard warn (a write carrying a managed secret is sent, with a warning)",
+        ],
+        ["leak_guard: off\n", "leak guard OFF (writes are not checked for managed secrets)"],
+      ]
+    ) {
+      const { code, report } = await doctor(envProfile(server.url) + setting!);
+      assertEquals(code, 0);
+      assertStringIncludes(step(report?.targets[0], "rule").detail, `(env); ${shown}`);
+    }
+  } finally {
+    await server.close();
+  }
+});

@@ -52,6 +52,10 @@ Deno.test("main() info --json has a stable shape and says how the profile was fo
   assertEquals(r.profile, { path: VALID, origin: "env", valid: true, issues: [] });
   assertEquals(r.providers, [{ name: "ci-env", kind: "env", available: true, sdks: [] }]);
   assertEquals(r.rules.map((x) => x.rule), ["hosts[0]", "hosts[1]"]);
+  assertEquals(
+    Object.keys(r.rules[0]!).sort(),
+    ["cache", "canonical", "leak_guard", "provider", "refresh_on", "retry", "rule", "version"],
+  );
   for (const kind of ["env", "file", "vault", "aws-secrets-manager", "azure-key-vault"]) {
     assert(r.kinds.includes(kind), `kind ${kind} missing from this build`);
   }
@@ -142,4 +146,36 @@ Deno.test("main() info reports an embedded profile", async () => {
   const r: InfoReport = JSON.parse(io.out());
   assertEquals(r.profile.origin, "embedded");
   assertEquals(r.profile.path, "embedded:x.yaml");
+});
+
+Deno.test("main() info states what can end each rule's cache before the ttl, the version it reports and its leak guard", async () => {
+  const path = await tempFile("cloud.yaml", CLOUD);
+  const io = fakeIo();
+  await main(["info", "-p", path, "--json"], io);
+  const r: InfoReport = JSON.parse(io.out());
+  assertEquals(r.rules.map((x) => [x.rule, x.cache.bounded_by, x.version, x.leak_guard]), [
+    [
+      "hosts[0]",
+      [
+        "a KV v1 lease_duration (on a KV v1 mount)",
+        "the Vault token's remaining TTL",
+        "a JWT's exp in the value",
+      ],
+      "the KV v2 version number (none on a KV v1 mount)",
+      "block",
+    ],
+    ["hosts[1]", ["a JWT's exp in the value"], "the VersionId and its stages", "block"],
+    [
+      "hosts[2]",
+      ["the secret's expires attribute", "a JWT's exp in the value"],
+      "the secret version id",
+      "block",
+    ],
+  ]);
+  const text = fakeIo();
+  await main(["info", "-p", path], text);
+  assertStringIncludes(
+    text.out(),
+    "refresh on 401; leak guard block\n    cache ends sooner than the ttl at (whichever comes first): the secret's expires attribute, a JWT's exp in the value\n    version reported (access log, metrics, doctor): the secret version id\n",
+  );
 });

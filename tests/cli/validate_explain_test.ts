@@ -137,8 +137,10 @@ Deno.test("main() explain --json gives rules, or per-URL results", async () => {
       "retry",
       "rule",
       "secret",
+      "version",
     ],
   );
+  assertEquals(out.rules[0].cache.bounded_by, ["a JWT's exp in the value"]);
 
   const urls = fakeIo();
   assertEquals(
@@ -300,4 +302,69 @@ hosts:
     client_cert: "/c.pem",
     client_key: "/c.pem",
   });
+});
+
+/** One rule per kind and KV shape, for what each rule's secret carries about itself. */
+const EVERY_KIND = `version: 1
+providers:
+  v: { kind: vault, address: "https://vault.company.com", auth: { method: token } }
+  aws: { kind: aws-secrets-manager, region: eu-west-1 }
+  az: { kind: azure-key-vault, vault_url: "https://ml.vault.azure.net" }
+  f: { kind: file }
+  e: { kind: env }
+hosts:
+  - { match: "https://kv-auto.company.com", provider: v, secret: { path: mlflow/auth }, auth: bearer }
+  - { match: "https://kv1.company.com", provider: v, secret: { path: mlflow/auth, kv: 1 }, auth: bearer }
+  - { match: "https://kv2.company.com", provider: v, secret: { path: mlflow/auth, kv: 2, version: 4 }, auth: bearer }
+  - { match: "https://aws.company.com", provider: aws, secret: { id: mlflow }, auth: bearer }
+  - { match: "https://az.company.com", provider: az, secret: { name: mlflow }, auth: bearer }
+  - { match: "https://file.company.com", provider: f, secret: { path: /run/secrets/t }, auth: bearer }
+  - { match: "https://env.company.com", provider: e, secret: { var: T }, auth: bearer }
+`;
+
+Deno.test("main() explain states, per rule, what can end the cache before the ttl and which version is reported", async () => {
+  const path = await tempFile("every_kind.yaml", EVERY_KIND);
+  const io = fakeIo();
+  assertEquals(await main(["explain", "-p", path, "--json"], io), 0);
+  const rules: { canonical: string; cache: { bounded_by: string[] }; version: string | null }[] =
+    JSON.parse(io.out()).rules;
+  const by = (host: string) => {
+    const r = rules.find((x) => x.canonical === `https://${host}.company.com`);
+    assert(r !== undefined, host);
+    return { bounded_by: r.cache.bounded_by, version: r.version };
+  };
+  const jwt = "a JWT's exp in the value";
+  assertEquals(by("kv-auto"), {
+    bounded_by: [
+      "a KV v1 lease_duration (on a KV v1 mount)",
+      "the Vault token's remaining TTL",
+      jwt,
+    ],
+    version: "the KV v2 version number (none on a KV v1 mount)",
+  });
+  assertEquals(by("kv1"), {
+    bounded_by: ["a KV v1 lease_duration", "the Vault token's remaining TTL", jwt],
+    version: null,
+  });
+  assertEquals(by("kv2"), {
+    bounded_by: ["the Vault token's remaining TTL", jwt],
+    version: "KV v2 version 4 (pinned)",
+  });
+  assertEquals(by("az"), {
+    bounded_by: ["the secret's expires attribute", jwt],
+    version: "the secret version id",
+  });
+  assertEquals(by("aws").version, "the VersionId and its stages");
+  assertEquals(by("file"), {
+    bounded_by: [jwt],
+    version: "the file's mtime and inode (never its content)",
+  });
+  assertEquals(by("env"), { bounded_by: [jwt], version: null });
+
+  const text = fakeIo();
+  assertEquals(await main(["explain", "-p", path, "https://az.company.com/"], text), 0);
+  assertStringIncludes(
+    text.out(),
+    "cache ends sooner than the ttl at (whichever comes first): the secret's expires attribute, a JWT's exp in the value\n    version reported: the secret version id\n",
+  );
 });
