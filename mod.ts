@@ -46,6 +46,7 @@ export type {
   HostRuleSettings,
   LeakGuardMode,
   LoggingSettings,
+  OAuth2ClientCredentialsSettings,
   PolicySettings,
   ProfileData,
   ProviderSettings,

@@ -1,10 +1,10 @@
 /**
  * The Deno permissions a built artifact (`bundle`, `compile`) needs to serve `proxy` for one
  * profile, as narrow as the profile allows: network access to the hosts its rules match (the
- * upstream must match one), to its providers and to the listen address; the environment
- * variables it names; the files its providers read; system information only where an SDK
- * asks for it; and `--allow-ffi`, with which `proxy` and `exec` make themselves non-dumpable
- * (`prctl(PR_SET_DUMPABLE, 0)` in libc) before they read a secret.
+ * upstream must match one), to their OAuth2 token endpoints, to its providers and to the listen
+ * address; the environment variables it names; the files its providers read; system information
+ * only where an SDK asks for it; and `--allow-ffi`, with which `proxy` and `exec` make themselves
+ * non-dumpable (`prctl(PR_SET_DUMPABLE, 0)` in libc) before they read a secret.
  *
  * Values come from the profile as interpolated at build time. Where a host or port is written
  * with `${VAR}`, only the run-time value is right: a variable port grants every port of the
@@ -144,6 +144,10 @@ export function artifactPermissions(
   const data = profile.data;
   data.hosts.forEach((rule, i) => {
     addUrl(acc, profile, raw, `/hosts/${i}/match`, rule.match);
+    // An oauth2 rule's token endpoint, where the client secret is traded for access tokens.
+    if (typeof rule.auth === "object" && rule.auth.type === "oauth2_client_credentials") {
+      addUrl(acc, profile, raw, `/hosts/${i}/auth/token_url`, rule.auth.token_url);
+    }
     // The rule's TLS files toward the tracking server.
     for (const path of Object.values(rule.tls ?? {})) {
       if (typeof path === "string" && path !== "") {

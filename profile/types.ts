@@ -50,7 +50,28 @@ export type AuthSettings =
   | "basic"
   | { readonly type: "bearer"; readonly token_field?: string }
   | { readonly type: "basic"; readonly username_field?: string; readonly password_field?: string }
-  | { readonly type: "header"; readonly name: string; readonly value: string };
+  | { readonly type: "header"; readonly name: string; readonly value: string }
+  | OAuth2ClientCredentialsSettings;
+
+/** `auth:` of a host rule that trades an OAuth2 client id and secret for access tokens. */
+export interface OAuth2ClientCredentialsSettings {
+  /** The auth type. */
+  readonly type: "oauth2_client_credentials";
+  /** The identity provider's token endpoint: `https://`, or `http://` on a loopback host. */
+  readonly token_url: string;
+  /** Field of the secret holding the client id. Default `client_id`. */
+  readonly client_id_field?: string;
+  /** Field of the secret holding the client secret. Default `client_secret`. */
+  readonly client_secret_field?: string;
+  /** Scopes to ask for, space separated. */
+  readonly scope?: string;
+  /** Sent as the `audience` parameter. */
+  readonly audience?: string;
+  /** Sent as the RFC 8707 `resource` indicator. */
+  readonly resource?: string;
+  /** How the client authenticates at the token endpoint. Default `basic`. */
+  readonly client_auth?: "basic" | "body";
+}
 
 /** What the leak guard does with a secret in a write request: refuse it, warn, or not look. */
 export type LeakGuardMode = "block" | "warn" | "off";

@@ -42,6 +42,26 @@ hosts:
   ]);
 });
 
+Deno.test("artifactPermissions() grants an oauth2 rule's token endpoint, as written or with a variable port", () => {
+  const text = `
+version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: "https://mlflow.company.com"
+    provider: ci
+    secret: { var: MLFLOW_OAUTH_CLIENT }
+    auth: { type: oauth2_client_credentials, token_url: "https://idp.company.com/oauth2/token" }
+  - match: "http://127.0.0.1:5000"
+    provider: ci
+    secret: { var: MLFLOW_OAUTH_CLIENT }
+    auth: { type: oauth2_client_credentials, token_url: "http://127.0.0.1:\${IDP_PORT}/token" }
+`;
+  const p = perms(text, { IDP_PORT: "9000" });
+  assertEquals(p.net, ["127.0.0.1", "idp.company.com:443", "mlflow.company.com:443"]);
+  assert(p.notes.some((n) => n.includes("/hosts/1/auth/token_url takes its port from a variable")));
+  assert(p.env !== "all" && p.env.includes("IDP_PORT"));
+});
+
 Deno.test("artifactPermissions() widens to every port of a host whose port is a variable, and says so", () => {
   const text = `
 version: 1
