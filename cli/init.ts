@@ -239,10 +239,19 @@ function collect(options: InitOptions, io: CliIo): Answers {
 }
 
 function missingFlags(missing: readonly string[], kind: string | undefined): UsageError {
+  // --token-url is asked for by the auth type, not by the provider kind.
+  const oauth2 = missing.includes("--token-url");
+  const needs = [
+    ...(kind !== undefined && missing.some((f) => f !== "--token-url") ? [`provider ${kind}`] : []),
+    ...(oauth2 ? ["--auth oauth2_client_credentials"] : []),
+  ];
+  const example = oauth2
+    ? "mlflow-secrets-auth init --provider env --host https://mlflow.company.com --auth oauth2_client_credentials --token-url https://idp.company.com/oauth2/token --var MLFLOW_OAUTH_CLIENT"
+    : "mlflow-secrets-auth init --provider vault --host https://mlflow.company.com --address https://vault.company.com:8200 --path mlflow/auth";
   return new UsageError(
     `Cannot write a profile: ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} required${
-      kind ? ` for provider ${kind}` : ""
-    } when not on a terminal; e.g. mlflow-secrets-auth init --provider vault --host https://mlflow.company.com --address https://vault.company.com:8200 --path mlflow/auth`,
+      needs.length > 0 ? ` for ${needs.join(" and ")}` : ""
+    } when not on a terminal; e.g. ${example}`,
   );
 }
 

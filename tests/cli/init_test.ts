@@ -137,6 +137,28 @@ Deno.test("main() init off a terminal names every missing flag and exits 2", asy
   assertStringIncludes(noKind.err(), "--provider is required");
 });
 
+Deno.test("main() init off a terminal says --token-url is what oauth2_client_credentials needs, with an example that has it", async () => {
+  const path = `${await tempDir()}/mlflow-auth.yaml`;
+  const io = fakeIo();
+  const flags = ["--provider", "env", "--host", "https://m.company.com"];
+  assertEquals(
+    await main(["init", "-p", path, ...flags, "--auth", "oauth2_client_credentials"], io),
+    2,
+  );
+  assertStringIncludes(
+    io.err(),
+    "--token-url is required for --auth oauth2_client_credentials when not on a terminal",
+  );
+  const example = io.err().split("e.g. ")[1] ?? "";
+  assertStringIncludes(example, "--auth oauth2_client_credentials --token-url https://");
+  assertEquals(await exists(path), false);
+  // The example itself writes a valid profile.
+  const args = example.trim().split(" ").slice(1); // "init", then its flags
+  assertEquals(await main([...args, "-p", path], fakeIo()), 0);
+  const rule = (await loadProfile(path, { env: {} })).data.hosts[0]!;
+  assertEquals(typeof rule.auth === "object" && rule.auth.type, "oauth2_client_credentials");
+});
+
 Deno.test("main() init asks on a terminal for what the flags did not give", async () => {
   const path = `${await tempDir()}/mlflow-auth.yaml`;
   const asked: string[] = [];
