@@ -140,7 +140,10 @@ export async function checkTarget(
       ms: sdkMs,
       detail: `${rule.provider} (${rule.providerKind}): ${sdkText}; it answered`,
     }, h);
-    record(failure("secret", t0, now, ctx, error), out.start("secret"));
+    record(
+      { ...failure("secret", t0, now, ctx, error, 0, rule), detail: `${reference}: not usable` },
+      out.start("secret"),
+    );
     skipRest(["header", "server"], "no secret");
     return done();
   }
@@ -171,10 +174,17 @@ export async function checkTarget(
     skipRest(["header", "server"], "no usable secret");
     return done();
   }
+  const expired = secret.expiresAt !== undefined && secret.expiresAt <= Date.now();
   record({
     step: "secret",
-    status: "pass",
+    status: expired ? "warn" : "pass",
     ms: readMs,
+    ...(expired
+      ? {
+        cause: "the secret carries its own expiry, and it has passed: the server will refuse it",
+        hint: "rotate it at the source (issue a new token or set a later expiry)",
+      }
+      : {}),
     detail: `${reference}: ${shape(secret.value)}; ${
       neededText(rule, secret.value)
     }; ${version}; ${bound}`,
@@ -197,7 +207,7 @@ export async function checkTarget(
         })`,
       }, h);
     } catch (error) {
-      record(failure("token", t0, now, ctx, error), h);
+      record({ ...failure("token", t0, now, ctx, error), detail: `none from ${auth.tokenUrl}` }, h);
       skipRest(["header", "server"], "no access token");
       return done();
     }
@@ -258,6 +268,7 @@ function failure(
   ctx: CheckContext,
   error: unknown,
   extraMs = 0,
+  rule?: PlanRule,
 ): StepResult {
   const message = ctx.redactor.redact(error instanceof Error ? error.message : String(error));
   let hint: string;
@@ -274,8 +285,9 @@ function failure(
       hint =
         "remove line breaks from the stored secret (a trailing newline from `echo` is a common cause)";
     } else if (error.field !== undefined) {
-      hint =
-        "store the field in the secret, or name the right one in the rule (field, token_field, username_field, password_field, the template)";
+      hint = `store the field in the secret, or name the right one in the rule (${
+        rule === undefined ? "field, or the auth's field settings" : fieldSettings(rule, true)
+      })`;
     } else if (error.status === 401 || error.status === 403) {
       hint =
         "the provider refused this identity: check its credentials and the policy on the secret";
@@ -349,9 +361,21 @@ function missingFields(
     cause: `the secret has no usable ${
       absent.length === 1 ? `"${absent[0]}" field` : `${quoteList(absent)} fields`
     } (its fields: ${keys})`,
-    hint:
-      "store the field in the secret, or name the right one in the rule (token_field, username_field, password_field, the header template)",
+    hint: `store the field in the secret, or name the right one in the rule (${
+      fieldSettings(rule, false)
+    })`,
   };
+}
+
+/** The rule settings that name the secret's fields, for a hint about a missing one. */
+function fieldSettings(rule: PlanRule, withField: boolean): string {
+  const auth = {
+    bearer: "token_field",
+    basic: "username_field, password_field",
+    header: "the header template",
+    oauth2_client_credentials: "client_id_field, client_secret_field",
+  }[rule.auth.type];
+  return withField ? `secret.field, ${auth}` : auth;
 }
 
 /** What to do about an empty secret, in the terms of the provider that returned it. */
@@ -414,7 +438,7 @@ function cacheBound(rule: PlanRule, expiresAt: number | undefined, now: number):
   const ttl = `ttl ${formatDuration(rule.cache.ttlMs)} (rule)`;
   if (expiresAt === undefined) return `cached by ${ttl}`;
   const at = new Date(expiresAt).toISOString();
-  if (expiresAt - now <= 0) return `EXPIRED at ${at}; rotate it at the source`;
+  if (expiresAt - now <= 0) return `EXPIRED at ${at}`;
   return expiryTtlMs(expiresAt, now) < rule.cache.ttlMs
     ? `cached until shortly before the secret's expiry at ${at}, not the ${ttl}`
     : `cached by ${ttl}; the secret expires later, at ${at}`;

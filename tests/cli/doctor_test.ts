@@ -619,3 +619,25 @@ Deno.test("main() doctor shows each rule's leak guard mode, loudly when it is of
     await server.close();
   }
 });
+
+Deno.test("main() doctor warns when the secret's own expiry has passed, and still makes the live call", async () => {
+  const exp = Math.floor(Date.now() / 1000) - 60;
+  const token = `${b64url('{"alg":"RS256"}')}.${b64url(JSON.stringify({ exp }))}.${
+    b64url("sig-canary-77c2")
+  }`;
+  const server = serve(() => new Response("expired", { status: 401 }));
+  try {
+    const { code, io, report } = await doctor(envProfile(server.url), {
+      env: { MLFLOW_TOKEN: token },
+    });
+    assertEquals(code, 1);
+    const secret = step(report?.targets[0], "secret");
+    assertEquals(secret.status, "warn");
+    assertStringIncludes(secret.detail, `EXPIRED at ${new Date(exp * 1000).toISOString()}`);
+    assertStringIncludes(secret.cause!, "its own expiry, and it has passed");
+    assertEquals(step(report?.targets[0], "server").status, "fail");
+    assertNoCanary(io.out() + io.err(), token);
+  } finally {
+    await server.close();
+  }
+});

@@ -125,6 +125,7 @@ Deno.test("main() doctor obtains an access token and names the token step when t
       ["rule:pass", "provider:pass", "secret:pass", "token:fail", "header:skip", "server:skip"],
     );
     const token = failed.targets[0]!.steps[3]!;
+    assertEquals(token.detail, `none from ${idp.tokenUrl}`);
     assertStringIncludes(token.cause!, `"${idp.tokenUrl}"`);
     assertStringIncludes(token.cause!, "invalid_client");
     assertStringIncludes(token.hint!, "client id or secret");
@@ -201,4 +202,23 @@ Deno.test("main() init on a terminal asks for the token URL and the scopes of an
     "https://idp.company.com/oauth2/token",
   );
   assertEquals((rule.auth as Record<string, unknown>).scope, "mlflow");
+});
+
+Deno.test("main() doctor names the oauth2 field settings when the client secret's field is missing, and asks the identity provider nothing", async () => {
+  const idp = serve(() => new Response("unexpected", { status: 500 }));
+  try {
+    const path = await tempFile(
+      "mlflow-auth.yaml",
+      profile("http://127.0.0.1:1", `${idp.url}/token`),
+    );
+    const io = fakeIo({ env: { OAUTH_CLIENT: JSON.stringify({ client_id: "mlflow-ci" }) } });
+    assertEquals(await main(["doctor", "-p", path, "--json"], io), 1);
+    const secret = (JSON.parse(io.out()) as DoctorReport).targets[0]!.steps[2]!;
+    assertEquals([secret.step, secret.status], ["secret", "fail"]);
+    assertStringIncludes(secret.cause!, '"client_secret"');
+    assertStringIncludes(secret.hint!, "(client_id_field, client_secret_field)");
+    assertEquals(idp.seen.length, 0);
+  } finally {
+    await idp.close();
+  }
 });
