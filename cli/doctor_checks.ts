@@ -10,7 +10,7 @@ import { OAuth2TokenError } from "../engine/oauth2.ts";
 import type { Plan, PlanRule } from "../profile/plan.ts";
 import { SecretResolutionError } from "../core/errors.ts";
 import type { SecretResolver } from "../engine/resolver.ts";
-import { expiryTtlMs } from "../engine/_expiry.ts";
+import { expiryTtlMs, rotationTtlMs } from "../engine/_expiry.ts";
 import { formatDuration } from "../core/duration.ts";
 import type { SecretValue } from "../providers/types.ts";
 import { liveBase, liveCall, type LiveCallContext } from "./doctor_live_call.ts";
@@ -124,7 +124,7 @@ export async function checkTarget(
     ? "no SDK needed"
     : `SDK ${sdks.map((s) => s.package).join(", ")} loaded in ${sdkMs} ms`;
   t0 = now();
-  let secret: { value: SecretValue; version?: string; expiresAt?: number };
+  let secret: { value: SecretValue; version?: string; expiresAt?: number; rotatesAt?: number };
   try {
     secret = await resolver.secretFor(rule);
   } catch (error) {
@@ -161,7 +161,7 @@ export async function checkTarget(
   const version = secret.version !== undefined
     ? `version "${ctx.redactor.redact(secret.version)}"`
     : "no version reported";
-  const bound = cacheBound(rule, secret.expiresAt, Date.now());
+  const bound = cacheBound(rule, secret, Date.now());
   if (fieldProblem !== undefined) {
     record({
       step: "secret",
@@ -431,15 +431,35 @@ const LEAK_GUARD_TEXT: Readonly<Record<PlanRule["leakGuard"], string>> = {
 };
 
 /**
- * Which bound keeps the secret in the cache: the rule's ttl, or the secret's own expiry (a JWT's
- * `exp`, a Key Vault `expires` attribute) when that comes first.
+ * Which bound keeps the secret in the cache: the rule's ttl, the secret's own expiry (a JWT's
+ * `exp`, a Key Vault `expires` attribute), or its source's next scheduled rotation (an AWS
+ * rotation schedule), whichever comes first.
  */
-function cacheBound(rule: PlanRule, expiresAt: number | undefined, now: number): string {
+function cacheBound(
+  rule: PlanRule,
+  secret: { readonly expiresAt?: number; readonly rotatesAt?: number },
+  now: number,
+): string {
   const ttl = `ttl ${formatDuration(rule.cache.ttlMs)} (rule)`;
-  if (expiresAt === undefined) return `cached by ${ttl}`;
-  const at = new Date(expiresAt).toISOString();
-  if (expiresAt - now <= 0) return `EXPIRED at ${at}`;
-  return expiryTtlMs(expiresAt, now) < rule.cache.ttlMs
-    ? `cached until shortly before the secret's expiry at ${at}, not the ${ttl}`
-    : `cached by ${ttl}; the secret expires later, at ${at}`;
+  const { expiresAt, rotatesAt } = secret;
+  const rotation = rotatesAt === undefined ? Infinity : rotationTtlMs(rotatesAt, now);
+  if (expiresAt !== undefined) {
+    const at = new Date(expiresAt).toISOString();
+    if (expiresAt - now <= 0) return `EXPIRED at ${at}`;
+    const expiry = expiryTtlMs(expiresAt, now);
+    if (expiry < rule.cache.ttlMs && expiry <= rotation) {
+      return `cached until shortly before the secret's expiry at ${at}, not the ${ttl}`;
+    }
+    if (rotation >= rule.cache.ttlMs) return `cached by ${ttl}; the secret expires later, at ${at}`;
+  }
+  if (rotatesAt === undefined) return `cached by ${ttl}`;
+  const at = new Date(rotatesAt).toISOString();
+  if (rotatesAt <= now) {
+    return `the rotation scheduled by ${at} is late (no new version yet): read again every ${
+      formatDuration(Math.min(Math.ceil(rotation / 1_000) * 1_000, rule.cache.ttlMs))
+    } until it shows up; check the secret's rotation function if this lasts`;
+  }
+  return rotation < rule.cache.ttlMs
+    ? `read again by the secret's next scheduled rotation at ${at}, not the ${ttl}`
+    : `cached by ${ttl}; the next scheduled rotation is later, at ${at}`;
 }

@@ -2,7 +2,9 @@
  * A secret's own expiry and what it does to caching: the `exp` of a JWT found in the value (read
  * without verifying: the tracking server verifies it, this only decides when to fetch a new
  * one), and the cache bound an expiry gives (the time left minus a skew, so that refresh-ahead
- * fetches the next one before the server starts rejecting this one).
+ * fetches the next one before the server starts rejecting this one). Also the softer bound of a
+ * rotation date (the source replaces the version by then, the old one is not known to stop
+ * working): how long such a value stays fresh.
  *
  * @module
  */
@@ -15,6 +17,14 @@ export const EXPIRY_SKEW_MS = 30_000;
 export const EXPIRY_SKEW_SHARE = 0.1;
 /** The shortest cache bound an expiry gives, so an expired secret does not call the provider on every request. */
 export const MIN_EXPIRY_TTL_MS = 1_000;
+
+/**
+ * How often a reference is read again once its rotation date is past and no new version has
+ * shown up yet, at the least; the interval grows with the delay (see {@linkcode rotationTtlMs}).
+ */
+export const ROTATION_RECHECK_MS = 60_000;
+/** The share of a rotation's delay used as the interval between reads while it is late. */
+export const ROTATION_LATE_SHARE = 0.1;
 
 const JWT = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$/;
 const MAX_JWT_LENGTH = 16_384;
@@ -64,6 +74,20 @@ export function expiryTtlMs(expiresAt: number, now: number): number {
   const left = expiresAt - now;
   const skew = Math.min(EXPIRY_SKEW_MS, Math.max(0, left) * EXPIRY_SKEW_SHARE);
   return Math.max(MIN_EXPIRY_TTL_MS, left - skew);
+}
+
+/**
+ * How long a value whose source replaces it by `rotatesAt` stays fresh at `now` (the rule's ttl
+ * still applies on top): until that date, but at least {@linkcode ROTATION_RECHECK_MS}, so the
+ * last minute before it does not turn into a loop of reads. Once the date is past (the rotation
+ * is late: running, retrying or failing), {@linkcode ROTATION_RECHECK_MS}, growing to 10 % of the
+ * delay, so a rotation that keeps failing is not polled every minute for ever.
+ */
+export function rotationTtlMs(rotatesAt: number, now: number): number {
+  const left = rotatesAt - now;
+  return left > 0
+    ? Math.max(left, ROTATION_RECHECK_MS)
+    : Math.max(ROTATION_RECHECK_MS, -left * ROTATION_LATE_SHARE);
 }
 
 function base64UrlText(segment: string): string {

@@ -193,18 +193,28 @@ export class SecretResolver {
    *
    * @param rule A plan rule.
    * @param signal Cancels this caller's wait.
-   * @returns The value, its cache generation, its version and its own expiry when known.
+   * @returns The value, its cache generation, its version, its own expiry and its source's next
+   * rotation date (`rotatesAt`) when known.
    * @throws {SecretResolutionError} naming the rule, provider and reference.
    */
   async secretFor(
     rule: PlanRule,
     signal?: AbortSignal,
-  ): Promise<{ value: SecretValue; generation: number; version?: string; expiresAt?: number }> {
+  ): Promise<
+    {
+      value: SecretValue;
+      generation: number;
+      version?: string;
+      expiresAt?: number;
+      rotatesAt?: number;
+    }
+  > {
     const cached = await this.#cached(rule, signal, undefined);
     return {
       ...selectField(rule, cached, this.describe(rule)),
       generation: cached.generation,
       ...(cached.secretExpiresAt !== undefined ? { expiresAt: cached.secretExpiresAt } : {}),
+      ...(cached.rotatesAt !== undefined ? { rotatesAt: cached.rotatesAt } : {}),
     };
   }
 
@@ -429,6 +439,9 @@ export class SecretResolver {
         ...(bounded.expiresAt !== undefined
           ? { expires: new Date(bounded.expiresAt).toISOString() }
           : {}),
+        ...(validDate(resolved.rotatesAt)
+          ? { rotates: new Date(resolved.rotatesAt).toISOString() }
+          : {}),
       });
       if (bounded.expiresAt !== undefined && bounded.expiresAt <= this.#now()) {
         this.#logger.warn("the secret has already expired; rotate it at the source", {
@@ -499,6 +512,10 @@ export class SecretResolver {
     this.#providers.set(rule.provider, p);
     return p;
   }
+}
+
+function validDate(ms: number | undefined): ms is number {
+  return ms !== undefined && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
 }
 
 function describeError(error: unknown): string {

@@ -1,13 +1,14 @@
 /**
- * Secret cache, per secret reference: TTL with jitter, single-flight loads, refresh-ahead,
- * stale-if-error and a memory of failures that spreads retries over the time a value stays
- * usable (see `bench/fleet_sim.ts` for what that does to a fleet's load on the store).
+ * Secret cache, per secret reference: TTL with jitter (bounded by a secret's own expiry, and its
+ * freshness by its source's rotation date), single-flight loads, refresh-ahead, stale-if-error and
+ * a memory of failures that spreads retries over the time a value stays usable (see `bench/fleet_sim.ts` for what that does to a fleet's load on the store).
  *
  * @module
  */
 
 import type { ResolvedSecret, SecretValue } from "../providers/types.ts";
 import { raceAbort } from "../core/retry.ts";
+import { rotationTtlMs } from "./_expiry.ts";
 
 export { type CachePolicy, DEFAULT_CACHE } from "../core/cache_policy.ts";
 import type { CachePolicy } from "../core/cache_policy.ts";
@@ -24,6 +25,8 @@ export interface CachedSecret {
   readonly loadedAt: number;
   /** When the secret itself expires (a JWT's `exp`, a Key Vault `expires`), if known. */
   readonly secretExpiresAt?: number;
+  /** When the source replaces the version this reference follows (a rotation schedule), if known. */
+  readonly rotatesAt?: number;
 }
 
 interface Entry extends CachedSecret {
@@ -305,16 +308,22 @@ export class SecretCache {
           (recovering ? 0.5 + 0.6 * this.#random() : 0.9 + 0.2 * this.#random());
         if (resolved.maxTtlMs !== undefined) ttl = Math.min(ttl, resolved.maxTtlMs);
         ttl = Math.max(0, ttl);
-        const ahead = Math.min(policy.refreshAheadMs, ttl / 2);
+        // A rotation date bounds freshness only: the entry is read again by then (and at a short,
+        // growing interval once the date is past), but stays usable as a stale value as long as
+        // it would without one; the version is replaced, not known to stop working.
+        const rotatesAt = Number.isFinite(resolved.rotatesAt) ? resolved.rotatesAt : undefined;
+        const fresh = rotatesAt === undefined ? ttl : Math.min(ttl, rotationTtlMs(rotatesAt, now));
+        const ahead = Math.min(policy.refreshAheadMs, fresh / 2);
         const entry: Entry = {
           value: resolved.value,
           generation: ++this.#generation,
           ...(resolved.version !== undefined ? { version: resolved.version } : {}),
           loadedAt: now,
           ...(resolved.expiresAt !== undefined ? { secretExpiresAt: resolved.expiresAt } : {}),
+          ...(rotatesAt !== undefined ? { rotatesAt } : {}),
           // Somewhere in the second half of the refresh-ahead window, not at its start.
-          refreshAt: now + ttl - ahead * (0.5 + 0.5 * this.#random()),
-          expiresAt: now + ttl,
+          refreshAt: now + fresh - ahead * (0.5 + 0.5 * this.#random()),
+          expiresAt: now + fresh,
           // Never served stale past the secret's own expiry.
           staleUntil: Math.min(
             now + ttl + policy.staleIfErrorMs,

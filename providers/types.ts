@@ -32,6 +32,14 @@ export interface ResolvedSecret {
    * value is found by the runtime, a provider need not report it.
    */
   readonly expiresAt?: number;
+  /**
+   * When the source will have replaced the version this reference follows (an AWS secret's next
+   * scheduled rotation), in milliseconds since the epoch. Not an expiry: the value stays valid and
+   * usable (also as a stale value while the provider fails); the cache only reads the reference
+   * again by then, and at a short interval while the date is past and no new version has shown up.
+   * Leave it out for a reference pinned to one version.
+   */
+  readonly rotatesAt?: number;
 }
 
 /** Options of one resolution. */

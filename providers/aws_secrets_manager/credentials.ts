@@ -7,6 +7,7 @@
  */
 
 import type {
+  DescribeSecretCommandOutput,
   GetSecretValueCommandOutput,
   SecretsManagerClient,
 } from "../../deps/aws_secrets_manager.ts";
@@ -22,10 +23,17 @@ type AwsCredentialIdentity = Awaited<ReturnType<AwsCredentialIdentityProvider>>;
 const DEFAULT_SESSION_NAME = "mlflow-secrets-auth";
 const DEFAULT_DURATION_SECONDS = 3_600;
 
-/** A ready client: the SDK's, its `GetSecretValue` call, and the region it resolved. */
+/**
+ * A ready client: the SDK's, its `GetSecretValue` and `DescribeSecret` calls, and the region it
+ * resolved.
+ */
 export interface Client {
   readonly client: SecretsManagerClient;
   readonly send: (input: GetInput, signal: AbortSignal) => Promise<GetSecretValueCommandOutput>;
+  readonly describe: (
+    secretId: string,
+    signal: AbortSignal,
+  ) => Promise<DescribeSecretCommandOutput>;
   readonly region: string;
 }
 
@@ -209,5 +217,7 @@ export async function createClient(
     region: resolvedRegion,
     send: (input, signal) =>
       client.send(new sm.GetSecretValueCommand(input), { abortSignal: signal }),
+    describe: (secretId, signal) =>
+      client.send(new sm.DescribeSecretCommand({ SecretId: secretId }), { abortSignal: signal }),
   };
 }

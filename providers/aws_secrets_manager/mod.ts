@@ -14,6 +14,7 @@
  *       session_name: mlflow-secrets-auth
  *       duration: 1h
  *       endpoint: ${AWS_STS_ENDPOINT}   # optional: STS endpoint override
+ *     rotation_schedule: true           # default: the next scheduled rotation bounds the cache
  * hosts:
  *   - match: https://mlflow.company.com
  *     provider: aws-prod
@@ -34,9 +35,16 @@
  * same rule applies. The SDK's own retries are off (`maxAttempts: 1`): the runtime retries
  * transient failures (throttling, 5xx, network errors) with its one policy, and nothing else.
  *
+ * For a reference that follows a stage a rotation moves (no `version_id`; no stage, `AWSCURRENT`,
+ * `AWSPREVIOUS` or `AWSPENDING`), `DescribeSecret` runs beside `GetSecretValue` and its
+ * `NextRotationDate` becomes the resolved secret's `rotatesAt`: the cache reads the secret again
+ * by then (a soft bound, not an expiry). It never fails the read and holds it up by half a second
+ * at most: denied (remembered for the provider, said once at info level), failed or later than
+ * that, the rule's ttl applies. `rotation_schedule: false` never asks.
+ *
  * This folder: `options.ts` (the block's types), `credentials.ts` (the SDK client and its
- * credential chain), `reads.ts` (the reference, the call and the value), `errors.ts` (what a
- * failure means and says).
+ * credential chain), `reads.ts` (the reference, the call and the value), `rotation.ts` (the
+ * rotation schedule), `errors.ts` (what a failure means and says).
  *
  * @module
  */
@@ -55,6 +63,7 @@ import type { AwsSecretsManagerProviderOptions } from "./options.ts";
 import { type Client, createClient, describeIdentity, regionFromEnv } from "./credentials.ts";
 import { describeRef, readRef, toResolved } from "./reads.ts";
 import { classify } from "./errors.ts";
+import { type RotationLookup, RotationSchedule } from "./rotation.ts";
 
 export type { AwsAssumeRoleOptions, AwsSecretsManagerProviderOptions } from "./options.ts";
 
@@ -68,7 +77,7 @@ const KIND = "aws-secrets-manager";
  * runtime and only shows in `describe()`.
  *
  * @param name Instance name from the profile.
- * @param options The provider block: region, profile, endpoint, assume_role.
+ * @param options The provider block: region, profile, endpoint, assume_role, rotation_schedule.
  * @param context Supplies `env` (region, static credentials, the external id), the logger and
  * the redactor (every credential the provider handles is registered with it).
  * @returns The provider.
@@ -96,6 +105,11 @@ export function createAwsSecretsManagerProvider(
   let pending: Promise<Client> | undefined;
   let ready: Client | undefined;
   let generation = 0;
+  const schedule = new RotationSchedule({
+    provider: name,
+    enabled: options.rotation_schedule !== false,
+    logger: context.logger,
+  });
 
   const client = (): Promise<Client> => {
     if (pending === undefined) {
@@ -131,16 +145,31 @@ export function createAwsSecretsManagerProvider(
       const reference = describeRef(ref);
       const input = readRef(ref, name, reference);
       let region = options.region ?? regionFromEnv(context) ?? "(from shared config)";
+      const why = (error: unknown): SecretResolutionError =>
+        classify(error, {
+          provider: name,
+          reference,
+          region,
+          identity: describeIdentity(options, context),
+          input,
+          context,
+        });
+      let lookup: RotationLookup | undefined;
       try {
         const c = await raceAbort(client(), signal);
         region = c.region;
+        lookup = schedule.start(c, input, { signal, reference, classify: why });
         const out = await raceAbort(c.send(input, signal), signal);
-        return toResolved(out, name, reference);
+        const resolved = toResolved(out, name, reference);
+        const rotation = lookup;
+        lookup = undefined;
+        const rotatesAt = await rotation?.settle();
+        return rotatesAt === undefined ? resolved : { ...resolved, rotatesAt };
       } catch (error) {
+        lookup?.cancel();
         if (signal.aborted) throw signal.reason;
         if (error instanceof SecretResolutionError) throw error;
-        const identity = describeIdentity(options, context);
-        throw classify(error, { provider: name, reference, region, identity, input, context });
+        throw why(error);
       }
     },
     close(): void {

@@ -30,4 +30,9 @@ export interface AwsSecretsManagerProviderOptions {
   readonly endpoint?: string;
   /** Assume this role with STS and read with its temporary credentials. */
   readonly assume_role?: AwsAssumeRoleOptions;
+  /**
+   * Whether the next scheduled rotation (`DescribeSecret`'s `NextRotationDate`) bounds how long a
+   * secret that follows a stage stays cached. Default true; false saves the `DescribeSecret` call.
+   */
+  readonly rotation_schedule?: boolean;
 }

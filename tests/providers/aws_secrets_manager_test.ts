@@ -553,7 +553,11 @@ async function fakeSecretsManager(): Promise<
   Awaited<ReturnType<typeof startServer>> & { readonly calls: Map<string, number> }
 > {
   const calls = new Map<string, number>();
-  const server = await startServer((_req, body) => {
+  const server = await startServer((req, body) => {
+    if (req.headers.get("x-amz-target") === "secretsmanager.DescribeSecret") {
+      // Asked beside each read for the rotation schedule: a secret without one.
+      return new Response("{}", { headers: { "content-type": "application/x-amz-json-1.1" } });
+    }
     const id = String((JSON.parse(body) as { SecretId?: string }).SecretId);
     calls.set(id, (calls.get(id) ?? 0) + 1);
     switch (id) {
