@@ -59,6 +59,12 @@ export const awsSecretsManagerDescriptor: ProviderDescriptor = {
     grant.note(
       `aws-secrets-manager provider "${name}": --allow-read names ${grant.home}/.aws (shared config and credentials); use the home directory of the host that runs it`,
     );
+    // Not a Deno permission, but one the operator grants by hand: the AWS identity's.
+    grant.note(
+      settings.rotation_schedule === false
+        ? `aws-secrets-manager provider "${name}": the AWS identity needs secretsmanager:GetSecretValue on the secrets (rotation_schedule: false, so no DescribeSecret)`
+        : `aws-secrets-manager provider "${name}": the AWS identity needs secretsmanager:GetSecretValue on the secrets; secretsmanager:DescribeSecret is optional: with it, a secret's next scheduled rotation bounds its cache (without it, or with rotation_schedule: false, the rule's ttl does)`,
+    );
     // The SDK's user agent reads the OS release; HTTPS through node:https needs the rest.
     grant.sys("osRelease");
     const urls = role === undefined ? [endpoint] : [endpoint, setting(role.endpoint)];

@@ -64,6 +64,8 @@ export interface ClassifyInfo {
   readonly identity: string;
   readonly input: GetInput;
   readonly context: ProviderContext;
+  /** The call that failed, for the permission to grant. Default `GetSecretValue`. */
+  readonly action?: "GetSecretValue" | "DescribeSecret";
 }
 
 interface SdkErrorShape {
@@ -208,7 +210,7 @@ export function classify(error: unknown, info: ClassifyInfo): SecretResolutionEr
       : errName === "UnrecognizedClientException" || errName === "InvalidClientTokenId" ||
           errName === "InvalidSignatureException" || errName === "SignatureDoesNotMatch"
       ? "the credentials are not valid for this account and region; check the access key, the secret key and the clock"
-      : "grant secretsmanager:GetSecretValue on the secret to this identity";
+      : `grant secretsmanager:${info.action ?? "GetSecretValue"} on the secret to this identity`;
     return make(`${who} answered ${answered}; ${hint}`, { status: 403 });
   }
   if (errName === "DecryptionFailure") {

@@ -145,7 +145,10 @@ export function createAwsSecretsManagerProvider(
       const reference = describeRef(ref);
       const input = readRef(ref, name, reference);
       let region = options.region ?? regionFromEnv(context) ?? "(from shared config)";
-      const why = (error: unknown): SecretResolutionError =>
+      const why = (
+        error: unknown,
+        action?: "DescribeSecret",
+      ): SecretResolutionError =>
         classify(error, {
           provider: name,
           reference,
@@ -153,12 +156,17 @@ export function createAwsSecretsManagerProvider(
           identity: describeIdentity(options, context),
           input,
           context,
+          ...(action !== undefined ? { action } : {}),
         });
       let lookup: RotationLookup | undefined;
       try {
         const c = await raceAbort(client(), signal);
         region = c.region;
-        lookup = schedule.start(c, input, { signal, reference, classify: why });
+        lookup = schedule.start(c, input, {
+          signal,
+          reference,
+          classify: (e) => why(e, "DescribeSecret"),
+        });
         const out = await raceAbort(c.send(input, signal), signal);
         const resolved = toResolved(out, name, reference);
         const rotation = lookup;

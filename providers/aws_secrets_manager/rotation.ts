@@ -153,7 +153,7 @@ export class RotationSchedule {
       if (this.#denied) return;
       this.#denied = true;
       logger.info(
-        "DescribeSecret is denied: the rotation schedule no longer bounds the cache of this provider's secrets, the rule's ttl does; grant secretsmanager:DescribeSecret, or set rotation_schedule: false in the provider block",
+        "DescribeSecret is denied: the rotation schedule no longer bounds the cache of this provider's secrets, the rule's ttl does; grant secretsmanager:DescribeSecret, or set rotation_schedule: false in the provider block to stop asking",
         { provider, reference, error: error.reason },
       );
       return;

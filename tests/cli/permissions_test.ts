@@ -107,6 +107,16 @@ hosts: [{ match: "https://mlflow.company.com", provider: aws, secret: { id: x },
 `);
   assertEquals(real.sys, "all");
   assert(real.net !== "all" && real.net.includes("secretsmanager.eu-west-1.amazonaws.com:443"));
+  // The IAM side: DescribeSecret is optional (the rotation schedule), unless switched off.
+  const iam = (p: { notes: readonly string[] }) =>
+    p.notes.find((n) => n.includes("secretsmanager:"));
+  assert(iam(real)?.includes("secretsmanager:DescribeSecret is optional"), iam(real));
+  const off = perms(`
+version: 1
+providers: { aws: { kind: aws-secrets-manager, region: eu-west-1, rotation_schedule: false } }
+hosts: [{ match: "https://mlflow.company.com", provider: aws, secret: { id: x }, auth: bearer }]
+`);
+  assert(iam(off)?.includes("no DescribeSecret"), iam(off));
 });
 
 Deno.test("artifactPermissions() names Vault's address and token file, and explains the unlisted --allow-env", () => {
