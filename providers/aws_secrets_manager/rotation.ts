@@ -39,6 +39,23 @@ export function followsRotation(input: GetInput): boolean {
 }
 
 /**
+ * Whether a host rule's secret gets the rotation-schedule bound, from plain profile data (no
+ * call): the provider block does not set `rotation_schedule: false` and the reference follows a
+ * stage a rotation moves. For `explain` and `info`, which read no secret.
+ *
+ * @param settings The `aws-secrets-manager` provider block.
+ * @param ref The rule's `secret:` block.
+ */
+export function rotationScheduleApplies(
+  settings: Readonly<Record<string, unknown>>,
+  ref: Readonly<Record<string, unknown>>,
+): boolean {
+  return settings.rotation_schedule !== false && ref.version_id === undefined &&
+    (ref.version_stage === undefined ||
+      (typeof ref.version_stage === "string" && ROTATION_STAGES.has(ref.version_stage)));
+}
+
+/**
  * The next rotation date of a `DescribeSecret` answer in milliseconds since the epoch; undefined
  * when rotation is off or no date is given.
  */

@@ -10,7 +10,11 @@
 import { createPlan, parseProfile, SecretResolver } from "../../mod.ts";
 import type { SecretsManagerClient } from "../../deps/aws_secrets_manager.ts";
 import { createAwsSecretsManagerProvider } from "../../providers/aws_secrets_manager/mod.ts";
-import { followsRotation, nextRotation } from "../../providers/aws_secrets_manager/rotation.ts";
+import {
+  followsRotation,
+  nextRotation,
+  rotationScheduleApplies,
+} from "../../providers/aws_secrets_manager/rotation.ts";
 import { createLogger } from "../../core/log.ts";
 import { Redactor } from "../../core/redact.ts";
 import { assert, assertEquals, assertStringIncludes } from "../_assert.ts";
@@ -143,6 +147,11 @@ Deno.test("followsRotation() is true for no stage and the stages a rotation move
     followsRotation({ SecretId: "s", VersionStage: "AWSCURRENT", VersionId: "v1" }),
     false,
   );
+  assertEquals(rotationScheduleApplies({}, { id: "s" }), true);
+  assertEquals(rotationScheduleApplies({}, { id: "s", version_stage: "AWSCURRENT" }), true);
+  assertEquals(rotationScheduleApplies({ rotation_schedule: false }, { id: "s" }), false);
+  assertEquals(rotationScheduleApplies({}, { id: "s", version_id: "v1" }), false);
+  assertEquals(rotationScheduleApplies({}, { id: "s", version_stage: "CANARY" }), false);
   const d = new Date("2026-06-02T00:00:00Z");
   assertEquals(nextRotation({ RotationEnabled: true, NextRotationDate: d }), d.getTime());
   assertEquals(nextRotation({ RotationEnabled: false, NextRotationDate: d }), undefined);
