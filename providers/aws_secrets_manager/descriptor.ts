@@ -8,6 +8,7 @@
 
 import { type ProviderDescriptor, setting } from "../descriptor.ts";
 import { awsSecretsManagerProvider } from "./mod.ts";
+import { rotationScheduleApplies } from "./rotation.ts";
 
 /** The `aws-secrets-manager` kind's descriptor. */
 export const awsSecretsManagerDescriptor: ProviderDescriptor = {
@@ -114,7 +115,12 @@ export const awsSecretsManagerDescriptor: ProviderDescriptor = {
   },
   exec: { ambientCloud: true },
   secretFacts: {
-    expiry: () => [],
+    // A refresh point rather than an expiry (see rotation.ts): listed because it ends the entry's
+    // freshness before the ttl.
+    expiry: (config, ref) =>
+      rotationScheduleApplies(config, ref)
+        ? ["the next scheduled rotation (DescribeSecret; a refresh point, not an expiry)"]
+        : [],
     version: (_config, ref) =>
       typeof ref.version_id === "string"
         ? "the pinned VersionId and its stages"

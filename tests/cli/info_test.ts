@@ -164,7 +164,15 @@ Deno.test("main() info states what can end each rule's cache before the ttl, the
       "the KV v2 version number (none on a KV v1 mount)",
       "block",
     ],
-    ["hosts[1]", ["a JWT's exp in the value"], "the VersionId and its stages", "block"],
+    [
+      "hosts[1]",
+      [
+        "the next scheduled rotation (DescribeSecret; a refresh point, not an expiry)",
+        "a JWT's exp in the value",
+      ],
+      "the VersionId and its stages",
+      "block",
+    ],
     [
       "hosts[2]",
       ["the secret's expires attribute", "a JWT's exp in the value"],

@@ -309,6 +309,7 @@ const EVERY_KIND = `version: 1
 providers:
   v: { kind: vault, address: "https://vault.company.com", auth: { method: token } }
   aws: { kind: aws-secrets-manager, region: eu-west-1 }
+  aws-fixed: { kind: aws-secrets-manager, region: eu-west-1, rotation_schedule: false }
   az: { kind: azure-key-vault, vault_url: "https://ml.vault.azure.net" }
   f: { kind: file }
   e: { kind: env }
@@ -317,6 +318,9 @@ hosts:
   - { match: "https://kv1.company.com", provider: v, secret: { path: mlflow/auth, kv: 1 }, auth: bearer }
   - { match: "https://kv2.company.com", provider: v, secret: { path: mlflow/auth, kv: 2, version: 4 }, auth: bearer }
   - { match: "https://aws.company.com", provider: aws, secret: { id: mlflow }, auth: bearer }
+  - { match: "https://aws-pinned.company.com", provider: aws, secret: { id: mlflow, version_id: v1 }, auth: bearer }
+  - { match: "https://aws-canary.company.com", provider: aws, secret: { id: mlflow, version_stage: CANARY }, auth: bearer }
+  - { match: "https://aws-off.company.com", provider: aws-fixed, secret: { id: mlflow }, auth: bearer }
   - { match: "https://az.company.com", provider: az, secret: { name: mlflow }, auth: bearer }
   - { match: "https://file.company.com", provider: f, secret: { path: /run/secrets/t }, auth: bearer }
   - { match: "https://env.company.com", provider: e, secret: { var: T }, auth: bearer }
@@ -354,7 +358,17 @@ Deno.test("main() explain states, per rule, what can end the cache before the tt
     bounded_by: ["the secret's expires attribute", jwt],
     version: "the secret version id",
   });
-  assertEquals(by("aws").version, "the VersionId and its stages");
+  assertEquals(by("aws"), {
+    bounded_by: [
+      "the next scheduled rotation (DescribeSecret; a refresh point, not an expiry)",
+      jwt,
+    ],
+    version: "the VersionId and its stages",
+  });
+  // A pinned version and a custom stage are not moved by a rotation; rotation_schedule: false.
+  assertEquals(by("aws-pinned").bounded_by, [jwt]);
+  assertEquals(by("aws-canary").bounded_by, [jwt]);
+  assertEquals(by("aws-off").bounded_by, [jwt]);
   assertEquals(by("file"), {
     bounded_by: [jwt],
     version: "the file's mtime and inode (never its content)",
