@@ -1,7 +1,8 @@
 /**
  * Secret cache, per secret reference: TTL with jitter (bounded by a secret's own expiry, and its
  * freshness by its source's rotation date), single-flight loads, refresh-ahead, stale-if-error and
- * a memory of failures that spreads retries over the time a value stays usable (see `bench/fleet_sim.ts` for what that does to a fleet's load on the store).
+ * a memory of failures that spreads retries over the time a value stays usable (see
+ * `bench/fleet_sim.ts` for what that does to a fleet's load on the store).
  *
  * @module
  */

@@ -231,7 +231,7 @@ Deno.test("SecretResolver reads an AWS secret again at its next scheduled rotati
   }, { record: true });
 });
 
-Deno.test("SecretResolver re-reads an AWS secret every minute or so while its scheduled rotation is late, then keeps the ttl", async () => {
+Deno.test("SecretResolver re-reads an AWS secret every minute while its scheduled rotation is late, at an interval that grows with the delay", async () => {
   await withMoto(async (moto) => {
     const { current, nextRotation } = await rotatingSecret(moto.endpoint, "mlflow/late", "tok-1");
     const s = resolverAt([
