@@ -67,6 +67,9 @@ export function nextRotation(
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+const CREDENTIAL_PROBLEM =
+  /^(Expired|UnrecognizedClient|InvalidSignature|SignatureDoesNotMatch|InvalidClientTokenId)/;
+
 /** A `DescribeSecret` in flight. */
 export interface RotationLookup {
   /**
@@ -157,16 +160,19 @@ export class RotationSchedule {
           return undefined;
         }
         if ("at" in result) return result.at;
-        this.#failed(classify(result.error), reference);
+        this.#failed(classify(result.error), result.error, reference);
         return undefined;
       },
       cancel: () => controller.abort(new DOMException("The read failed", "AbortError")),
     };
   }
 
-  #failed(error: SecretResolutionError, reference: string): void {
+  #failed(error: SecretResolutionError, raw: unknown, reference: string): void {
     const { provider, logger } = this.#options;
-    if (error.status === 403 && !error.transient) {
+    // Credentials that expired or went bad since the read are not a denial of DescribeSecret.
+    const name = (raw as { readonly name?: unknown } | null)?.name;
+    const credentials = typeof name === "string" && CREDENTIAL_PROBLEM.test(name);
+    if (error.status === 403 && !error.transient && !credentials) {
       if (this.#denied) return;
       this.#denied = true;
       logger.info(

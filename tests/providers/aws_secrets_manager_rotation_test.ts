@@ -276,7 +276,7 @@ Deno.test("SecretResolver re-reads an AWS secret every minute while its schedule
 /** Forwards to moto, except what `describe` says for DescribeSecret; counts both calls. */
 async function relay(
   target: string,
-  describe: "forward" | "fail" | "hang",
+  describe: "forward" | "fail" | "expired" | "hang",
   options: { holdReadForDescribe?: boolean } = {},
 ) {
   const counts = { GetSecretValue: 0, DescribeSecret: 0 };
@@ -301,6 +301,13 @@ async function relay(
         return new Response(
           JSON.stringify({ __type: "InternalServiceError", message: "describe broke" }),
           { status: 500, headers: { "content-type": "application/x-amz-json-1.1" } },
+        );
+      }
+      if (describe === "expired") {
+        // Credentials that expired between the two calls: not a denial of DescribeSecret.
+        return new Response(
+          JSON.stringify({ __type: "ExpiredTokenException", message: "token expired" }),
+          { status: 400, headers: { "content-type": "application/x-amz-json-1.1" } },
         );
       }
       if (describe === "hang") {
@@ -363,11 +370,11 @@ Deno.test("createAwsSecretsManagerProvider() asks DescribeSecret beside GetSecre
   });
 });
 
-Deno.test("createAwsSecretsManagerProvider() reads the secret when DescribeSecret fails or hangs, and when rotation_schedule is false never asks", async () => {
+Deno.test("createAwsSecretsManagerProvider() reads the secret when DescribeSecret fails, meets expired credentials or hangs, and when rotation_schedule is false never asks", async () => {
   await withMoto(async (moto) => {
     await rotatingSecret(moto.endpoint, "mlflow/rot", "tok-1");
     const signal = new AbortController().signal;
-    for (const mode of ["fail", "hang"] as const) {
+    for (const mode of ["fail", "expired", "hang"] as const) {
       await using r = await relay(moto.endpoint, mode);
       const ctx = recordingContext(SEED_ENV);
       const p = createAwsSecretsManagerProvider("aws", { region: REGION, endpoint: r.origin }, ctx);
@@ -382,7 +389,7 @@ Deno.test("createAwsSecretsManagerProvider() reads the secret when DescribeSecre
         const text = ctx.lines.join("");
         assertStringIncludes(
           text,
-          mode === "fail" ? "DescribeSecret failed" : "DescribeSecret answered too late",
+          mode === "hang" ? "DescribeSecret answered too late" : "DescribeSecret failed",
         );
         assert(
           ctx.lines.filter((l) => l.includes("DescribeSecret")).every((l) => level(l) === "DEBUG"),
