@@ -12,6 +12,7 @@ import { SecretResolutionError } from "../core/errors.ts";
 import type { SecretResolver } from "../engine/resolver.ts";
 import { expiryTtlMs, rotationTtlMs } from "../engine/_expiry.ts";
 import { formatDuration } from "../core/duration.ts";
+import { PROVIDER_DESCRIPTORS } from "../providers/registry.ts";
 import type { SecretValue } from "../providers/types.ts";
 import { liveBase, liveCall, type LiveCallContext } from "./doctor_live_call.ts";
 import {
@@ -124,7 +125,13 @@ export async function checkTarget(
     ? "no SDK needed"
     : `SDK ${sdks.map((s) => s.package).join(", ")} loaded in ${sdkMs} ms`;
   t0 = now();
-  let secret: { value: SecretValue; version?: string; expiresAt?: number; rotatesAt?: number };
+  let secret: {
+    value: SecretValue;
+    version?: string;
+    expiresAt?: number;
+    rotatesAt?: number;
+    limitedUntil?: number;
+  };
   try {
     secret = await resolver.secretFor(rule);
   } catch (error) {
@@ -432,17 +439,35 @@ const LEAK_GUARD_TEXT: Readonly<Record<PlanRule["leakGuard"], string>> = {
 
 /**
  * Which bound keeps the secret in the cache: the rule's ttl, the secret's own expiry (a JWT's
- * `exp`, a Key Vault `expires` attribute), or its source's next scheduled rotation (an AWS
- * rotation schedule), whichever comes first.
+ * `exp`, a Key Vault `expires` attribute), the provider's own limit (a Vault KV v1 lease, the
+ * Vault token's remaining TTL), or its source's next scheduled rotation (an AWS rotation
+ * schedule), whichever comes first.
  */
 function cacheBound(
   rule: PlanRule,
-  secret: { readonly expiresAt?: number; readonly rotatesAt?: number },
+  secret: {
+    readonly expiresAt?: number;
+    readonly rotatesAt?: number;
+    readonly limitedUntil?: number;
+  },
   now: number,
 ): string {
   const ttl = `ttl ${formatDuration(rule.cache.ttlMs)} (rule)`;
-  const { expiresAt, rotatesAt } = secret;
+  const { expiresAt, rotatesAt, limitedUntil } = secret;
   const rotation = rotatesAt === undefined ? Infinity : rotationTtlMs(rotatesAt, now);
+  if (expiresAt !== undefined && expiresAt <= now) {
+    return `EXPIRED at ${new Date(expiresAt).toISOString()}`;
+  }
+  const limit = limitedUntil === undefined ? Infinity : Math.max(0, limitedUntil - now);
+  const expiry = expiresAt === undefined ? Infinity : expiryTtlMs(expiresAt, now);
+  // A limit within a second of the expiry's bound is that bound (the load computed it).
+  if (limit < rule.cache.ttlMs && limit < rotation && limit < expiry - 1_000) {
+    return `cached for at most ${
+      formatDuration(Math.max(1, Math.round(limit / 1_000)) * 1_000)
+    } (until ${new Date(limitedUntil!).toISOString()}), the provider's own limit (${
+      PROVIDER_DESCRIPTORS.get(rule.providerKind)?.secretFacts?.limit ?? "a lease or a token TTL"
+    }), not the ${ttl}`;
+  }
   if (expiresAt !== undefined) {
     const at = new Date(expiresAt).toISOString();
     if (expiresAt - now <= 0) return `EXPIRED at ${at}`;

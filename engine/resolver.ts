@@ -194,7 +194,8 @@ export class SecretResolver {
    * @param rule A plan rule.
    * @param signal Cancels this caller's wait.
    * @returns The value, its cache generation, its version, its own expiry and its source's next
-   * rotation date (`rotatesAt`) when known.
+   * rotation date (`rotatesAt`) and the end of the provider's own limit on caching it
+   * (`limitedUntil`: a lease, a token TTL) when known.
    * @throws {SecretResolutionError} naming the rule, provider and reference.
    */
   async secretFor(
@@ -207,6 +208,7 @@ export class SecretResolver {
       version?: string;
       expiresAt?: number;
       rotatesAt?: number;
+      limitedUntil?: number;
     }
   > {
     const cached = await this.#cached(rule, signal, undefined);
@@ -215,6 +217,7 @@ export class SecretResolver {
       generation: cached.generation,
       ...(cached.secretExpiresAt !== undefined ? { expiresAt: cached.secretExpiresAt } : {}),
       ...(cached.rotatesAt !== undefined ? { rotatesAt: cached.rotatesAt } : {}),
+      ...(cached.limitedUntil !== undefined ? { limitedUntil: cached.limitedUntil } : {}),
     };
   }
 

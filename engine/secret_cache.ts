@@ -28,6 +28,11 @@ export interface CachedSecret {
   readonly secretExpiresAt?: number;
   /** When the source replaces the version this reference follows (a rotation schedule), if known. */
   readonly rotatesAt?: number;
+  /**
+   * When the limit the load itself set on caching ends (`maxTtlMs`: a Vault lease or token TTL,
+   * a secret's own expiry minus its skew), if it set one.
+   */
+  readonly limitedUntil?: number;
 }
 
 interface Entry extends CachedSecret {
@@ -322,6 +327,9 @@ export class SecretCache {
           loadedAt: now,
           ...(resolved.expiresAt !== undefined ? { secretExpiresAt: resolved.expiresAt } : {}),
           ...(rotatesAt !== undefined ? { rotatesAt } : {}),
+          ...(resolved.maxTtlMs !== undefined
+            ? { limitedUntil: now + Math.max(0, resolved.maxTtlMs) }
+            : {}),
           // Somewhere in the second half of the refresh-ahead window, not at its start.
           refreshAt: now + fresh - ahead * (0.5 + 0.5 * this.#random()),
           expiresAt: now + fresh,

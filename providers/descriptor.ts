@@ -204,6 +204,11 @@ export interface SecretFacts {
    * @param ref The secret reference.
    */
   version(config: Readonly<Record<string, unknown>>, ref: SecretRef): string | undefined;
+  /**
+   * What the provider's own limit on caching a secret of this reference is, when it sets one
+   * (a lease, a token TTL, a re-check interval), for `doctor` to name when it comes first.
+   */
+  readonly limit?: string;
 }
 
 /** What `exec` must know about a kind to keep the credential away from its child. */

@@ -183,8 +183,9 @@ export const fileDescriptor: ProviderDescriptor = {
   },
   exec: { local: true },
   secretFacts: {
-    expiry: () => [],
+    expiry: () => ["a check of the file every second (read again only when it changed)"],
     version: () => "the file's mtime and inode (never its content)",
+    limit: "the file is checked every second, and read again only when it changed",
   },
 };
 

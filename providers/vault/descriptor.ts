@@ -158,6 +158,7 @@ export const vaultDescriptor: ProviderDescriptor = {
   // node-vault reads VAULT_TOKEN when it loads, and it is the token method's default.
   exec: { defaultEnv: ["VAULT_TOKEN"] },
   secretFacts: {
+    limit: "a KV v1 lease or the Vault token's remaining TTL",
     expiry: (_config, ref) => [
       ...(kvOf(ref) === 2 ? [] : [
         `a KV v1 lease_duration${kvOf(ref) === 1 ? "" : " (on a KV v1 mount)"}`,

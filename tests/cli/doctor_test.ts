@@ -558,7 +558,10 @@ Deno.test("main() doctor reports the version the secret resolved to (a file's mt
       step(report?.targets[0], "secret").detail,
       `version "mtime:2026-05-01T09:30:00.000Z,ino:${ino}"`,
     );
-    assertStringIncludes(step(report?.targets[0], "secret").detail, "cached by ttl 5m (rule)");
+    assertStringIncludes(
+      step(report?.targets[0], "secret").detail,
+      "the provider's own limit (the file is checked every second, and read again only when it changed), not the ttl 5m (rule)",
+    );
     // The env provider has no versions, and says so.
     const env = await doctor(envProfile(server.url));
     assertStringIncludes(step(env.report?.targets[0], "secret").detail, "no version reported");

@@ -370,7 +370,7 @@ Deno.test("main() explain states, per rule, what can end the cache before the tt
   assertEquals(by("aws-canary").bounded_by, [jwt]);
   assertEquals(by("aws-off").bounded_by, [jwt]);
   assertEquals(by("file"), {
-    bounded_by: [jwt],
+    bounded_by: ["a check of the file every second (read again only when it changed)", jwt],
     version: "the file's mtime and inode (never its content)",
   });
   assertEquals(by("env"), { bounded_by: [jwt], version: null });
