@@ -7,14 +7,19 @@
  *
  * The job (`bench/e2e_job.py`, only the standard `mlflow` API): a new experiment, a run, 20
  * parameters and 200 metric points one call each, a 20 MiB artifact up and back down (about 232
- * requests). It runs unmodified as:
+ * requests; with `--batches N`, also N `MlflowClient().log_batch` calls of about 0.9 MB each). It
+ * runs unmodified as:
  * - `static`: the token itself in `MLFLOW_TRACKING_TOKEN` (the baseline);
  * - `plugin`: the Python plugin this project replaces (`mlflow-secrets-auth` 0.2.0, Vault), with
  *   its environment variables;
  * - `exec`: `mlflow-secrets-auth exec` with a Vault profile (its proxy injects the token);
  * - `exec-no-preflight` (only when asked for with `--variants`): the same with `--no-preflight`;
  * - `exec-access-log` (only when asked for): `exec --access-log`, a diagnostic: the proxy's own
- *   time per request (its access log) between the client's and nginx's.
+ *   time per request (its access log) between the client's and nginx's;
+ * - `exec-leak-guard-off` (only when asked for): `exec` with the same profile but `leak_guard: off`,
+ *   against `exec`'s default (`block`: the proxy reads every write body). Before the rounds, a probe
+ *   logs the token as a param under each of the two profiles: `exec` must refuse it and
+ *   `exec-leak-guard-off` must send it, or the harness stops.
  *
  * The variants run interleaved, the order rotated each round, after one warm-up job each. Printed:
  * the job's median wall time (spawn to exit), its quartiles and range, the ratio to static (of the
@@ -22,9 +27,11 @@
  * the peak RSS of exec's proxy and of the Python client, and per-request times: nginx's
  * `$request_time` and the client's mean time per `log_metric` call. Then where exec's extra time
  * goes: `exec -- true` (start-up, measured in the same rounds) against the per-request difference.
+ * With `--batches`, the same per-request split for the log_batch calls; with `exec` and
+ * `exec-leak-guard-off` both run, their paired per-round ratio and per-request difference.
  *
  * Usage: deno task bench:e2e [--rounds 5] [--quick] [--json out.json]
- *   [--variants static,plugin,exec] [--params 20] [--metrics 200] [--artifact-mib 20]
+ *   [--variants static,plugin,exec] [--params 20] [--metrics 200] [--artifact-mib 20] [--batches 0]
  *
  * `--quick`: one round, no warm-up (a smoke test of the harness). Needs `scripts/setup.sh` (OpenBao,
  * MLflow, the plugin, nginx).
@@ -50,6 +57,7 @@ const ALL_VARIANTS = [
   "exec",
   "exec-no-preflight",
   "exec-access-log",
+  "exec-leak-guard-off",
 ] as const;
 type Variant = typeof ALL_VARIANTS[number];
 const LABELS: Record<Variant, string> = {
@@ -58,6 +66,7 @@ const LABELS: Record<Variant, string> = {
   exec: "exec (Vault)",
   "exec-no-preflight": "exec --no-preflight (Vault)",
   "exec-access-log": "exec --access-log (Vault; diagnostic)",
+  "exec-leak-guard-off": "exec, leak_guard: off (Vault)",
 };
 
 const EXEC_FLAGS: Record<Variant, readonly string[]> = {
@@ -66,10 +75,13 @@ const EXEC_FLAGS: Record<Variant, readonly string[]> = {
   exec: [],
   "exec-no-preflight": ["--no-preflight"],
   "exec-access-log": ["--access-log"],
+  "exec-leak-guard-off": [],
 };
+const isExec = (v: Variant): boolean => v.startsWith("exec");
 
 /** What the job prints on its last line. */
 interface JobSummary {
+  readonly batches?: number;
   readonly artifact_bytes: number;
   readonly import_s: number;
   readonly body_s: number;
@@ -85,6 +97,8 @@ interface NginxEntry {
   readonly upstreamS: number;
   readonly status: number;
   readonly path: string;
+  /** The request's length in bytes (line, headers and body). */
+  readonly requestBytes: number;
   /** Until the upstream's response headers. */
   readonly upstreamHeaderS: number;
 }
@@ -108,7 +122,7 @@ function usage(message: string): never {
   console.error(`bench:e2e: ${message}`);
   console.error(
     "usage: deno task bench:e2e [--rounds N] [--quick] [--json FILE] [--variants a,b,c]" +
-      " [--params N] [--metrics N] [--artifact-mib N]",
+      " [--params N] [--metrics N] [--artifact-mib N] [--batches N]",
   );
   Deno.exit(2);
 }
@@ -130,6 +144,7 @@ const { values: flags } = parseArgs({
     params: { type: "string" },
     metrics: { type: "string" },
     "artifact-mib": { type: "string" },
+    batches: { type: "string" },
     warmup: { type: "string" },
   },
   strict: true,
@@ -140,6 +155,7 @@ const WARMUP = flags.quick ? 0 : positiveInt("warmup", flags.warmup, 1);
 const PARAMS = positiveInt("params", flags.params, 20);
 const METRICS = positiveInt("metrics", flags.metrics, 200);
 const ARTIFACT_MIB = positiveInt("artifact-mib", flags["artifact-mib"], 20);
+const BATCHES = positiveInt("batches", flags.batches, 0);
 const VARIANTS: readonly Variant[] = (flags.variants ?? "static,plugin,exec").split(",").map(
   (v) => {
     if (!(ALL_VARIANTS as readonly string[]).includes(v)) {
@@ -199,6 +215,7 @@ async function readNginxLog(
       upstreamS: Number(f[2]?.split(",").at(-1)),
       status: Number(f[3]),
       path: f[7] ?? "",
+      requestBytes: Number(f[5]),
       upstreamHeaderS: Number(f[8]?.split(",").at(-1)),
     };
   });
@@ -267,10 +284,9 @@ try {
   const tracking = nginx.bearerUrl;
 
   const profile = `${work}/mlflow-auth.yaml`;
-  await Deno.writeTextFile(
-    profile,
+  const profileText = (leakGuard: string) =>
     `version: 1
-providers:
+${leakGuard}providers:
   vault:
     kind: vault
     address: \${VAULT_ADDR}
@@ -282,10 +298,18 @@ hosts:
     auth: bearer
 proxy:
   upstream: ${tracking}
-`,
-  );
+`;
+  await Deno.writeTextFile(profile, profileText(""));
+  // The same profile, the leak guard off: the only difference from `exec`'s (default: block).
+  const profileGuardOff = `${work}/mlflow-auth-leak-guard-off.yaml`;
+  await Deno.writeTextFile(profileGuardOff, profileText("leak_guard: off\n"));
+  const profileOf = (v: Variant) => v === "exec-leak-guard-off" ? profileGuardOff : profile;
   const vaultEnv = { VAULT_ADDR: bao.address, VAULT_TOKEN: vaultToken };
-  const execArgs = (extra: readonly string[], command: readonly string[]): string[] => [
+  const execArgs = (
+    extra: readonly string[],
+    command: readonly string[],
+    profilePath = profile,
+  ): string[] => [
     "run",
     "--allow-read",
     "--allow-env",
@@ -296,7 +320,7 @@ proxy:
     CLI,
     "exec",
     "--profile",
-    profile,
+    profilePath,
     ...extra,
     "--",
     ...command,
@@ -306,7 +330,7 @@ proxy:
   let logOffset = 0;
   const runJob = async (variant: Variant, round: number): Promise<JobResult> => {
     const job = [JOB, `bench-${variant}-${++jobNumber}`, String(PARAMS), String(METRICS)];
-    job.push(String(ARTIFACT_MIB));
+    job.push(String(ARTIFACT_MIB), String(BATCHES));
     const before = await auditCounts(bao);
     logOffset = (await readNginxLog(nginxLog, logOffset)).offset;
     let r;
@@ -331,9 +355,10 @@ proxy:
       case "exec":
       case "exec-no-preflight":
       case "exec-access-log":
+      case "exec-leak-guard-off":
         r = await runClean(
           Deno.execPath(),
-          execArgs(EXEC_FLAGS[variant], [PYTHON, ...job]),
+          execArgs(EXEC_FLAGS[variant], [PYTHON, ...job], profileOf(variant)),
           { MLFLOW_TRACKING_URI: tracking, ...vaultEnv },
           (pid) => execPid = pid,
         );
@@ -348,6 +373,9 @@ proxy:
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as JobSummary;
     if (summary.artifact_bytes !== ARTIFACT_MIB * 1024 * 1024) {
       throw new Error(`the ${variant} job moved ${summary.artifact_bytes} artifact bytes`);
+    }
+    if ((summary.batches ?? 0) !== BATCHES) {
+      throw new Error(`the ${variant} job logged ${summary.batches} batches, not ${BATCHES}`);
     }
     const after = await auditCounts(bao);
     const log = await readNginxLog(nginxLog, logOffset);
@@ -381,14 +409,56 @@ proxy:
   };
 
   /** `exec -- true`: exec's start-up and exit with the same profile and flags, no requests. */
-  const execTrueMs = async (extra: readonly string[]): Promise<number> => {
-    const r = await runClean(Deno.execPath(), execArgs(extra, ["/bin/true"]), {
-      MLFLOW_TRACKING_URI: tracking,
-      ...vaultEnv,
-    });
+  const execTrueMs = async (v: Variant): Promise<number> => {
+    const r = await runClean(
+      Deno.execPath(),
+      execArgs(EXEC_FLAGS[v], ["/bin/true"], profileOf(v)),
+      {
+        MLFLOW_TRACKING_URI: tracking,
+        ...vaultEnv,
+      },
+    );
     if (r.code !== 0) throw new Error(`exec -- true exited ${r.code}:\n${r.stderr.slice(-2000)}`);
     return r.wallMs;
   };
+
+  // The leak guard probe: the token logged as a param under exec's profile (must be refused) and
+  // under the guard-off profile (must reach MLflow), so the two variants differ as they claim to.
+  const leakGuardProbe: Partial<Record<Variant, "refused" | "sent">> = {};
+  if (VARIANTS.includes("exec-leak-guard-off")) {
+    const probe = [
+      "import os, mlflow",
+      "from mlflow.exceptions import MlflowException",
+      "mlflow.set_experiment('leak-guard-probe')",
+      "with mlflow.start_run():",
+      "    try:",
+      "        mlflow.log_param('probe', open(os.environ['BENCH_PROBE_FILE']).read())",
+      "        print('probe=sent')",
+      "    except MlflowException as e:",
+      "        print('probe=refused' if e.get_http_status_code() == 400 else f'probe={e.error_code}')",
+    ].join("\n");
+    // A file the job can read, as a job can read a file provider's mounted secret (exec removes a
+    // variable holding the credential from the child's environment).
+    const probeFile = `${work}/probe-token`;
+    await Deno.writeTextFile(probeFile, bearerToken);
+    for (const v of ["exec", "exec-leak-guard-off"] as const) {
+      const r = await runClean(
+        Deno.execPath(),
+        execArgs([], [PYTHON, "-c", probe], profileOf(v)),
+        { MLFLOW_TRACKING_URI: tracking, ...vaultEnv, BENCH_PROBE_FILE: probeFile },
+      );
+      const said = r.stdout.match(/^probe=(.*)$/m)?.[1];
+      const expected = v === "exec" ? "refused" : "sent";
+      if (r.code !== 0 || said !== expected) {
+        const out = (r.stdout + r.stderr).replaceAll(bearerToken, "[token]").slice(-2000);
+        throw new Error(
+          `the leak guard probe under ${v} said "${said}", not "${expected}":\n${out}`,
+        );
+      }
+      leakGuardProbe[v] = expected;
+      console.error(`bench:e2e: leak guard probe: ${v} ${said} the token`);
+    }
+  }
 
   for (let w = 0; w < WARMUP; w++) {
     for (const v of VARIANTS) {
@@ -397,11 +467,9 @@ proxy:
     }
   }
   const results: JobResult[] = [];
-  const execTrue: Record<string, number[]> = {
-    exec: [],
-    "exec-no-preflight": [],
-    "exec-access-log": [],
-  };
+  const execTrue: Record<string, number[]> = Object.fromEntries(
+    VARIANTS.filter(isExec).map((v) => [v, []]),
+  );
   for (let round = 0; round < ROUNDS; round++) {
     const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
     for (const v of order) {
@@ -413,12 +481,7 @@ proxy:
         } s, ${r.nginx.length} requests; load ${loadavg()}`,
       );
     }
-    for (const v of VARIANTS) {
-      if (v === "exec") execTrue.exec!.push(await execTrueMs([]));
-      if (v === "exec-no-preflight" || v === "exec-access-log") {
-        execTrue[v]!.push(await execTrueMs(EXEC_FLAGS[v]));
-      }
-    }
+    for (const v of VARIANTS.filter(isExec)) execTrue[v]!.push(await execTrueMs(v));
   }
   const loadAfter = loadavg();
 
@@ -434,6 +497,11 @@ proxy:
     const times = r.nginx.filter((e) => e.path.endsWith("/runs/log-metric"));
     return metricCallMs(r) - mean(times.map((e) => e.requestS * 1000));
   };
+  // The same for the log_batch calls (`--batches`): one request of about 0.9 MB each.
+  const batchEntries = (r: JobResult) => r.nginx.filter((e) => e.path.endsWith("/runs/log-batch"));
+  const batchCallMs = (r: JobResult) => (r.summary.phases_s.batches ?? NaN) * 1000 / BATCHES;
+  const batchNginxMs = (r: JobResult) => mean(batchEntries(r).map((e) => e.requestS * 1000));
+  const batchOutsideNginxMs = (r: JobResult) => batchCallMs(r) - batchNginxMs(r);
   // Wall time outside the job's own code (process start-up and exit; exec's too).
   const outsideCodeMs = (r: JobResult) => r.wallMs - (r.summary.import_s + r.summary.body_s) * 1000;
   const variants = VARIANTS.map((v) => {
@@ -489,6 +557,13 @@ proxy:
           ),
         )
       )),
+      logBatchRequestsPerJob: median(rs.map((r) => batchEntries(r).length)),
+      logBatchRequestBytes: BATCHES > 0
+        ? median(rs.flatMap((r) => batchEntries(r).map((e) => e.requestBytes)))
+        : null,
+      clientBatchCallMs: BATCHES > 0 ? median(rs.map(batchCallMs)) : null,
+      nginxBatchMs: BATCHES > 0 ? median(rs.map(batchNginxMs)) : null,
+      batchOutsideNginxMs: BATCHES > 0 ? median(rs.map(batchOutsideNginxMs)) : null,
     };
   });
 
@@ -497,7 +572,8 @@ proxy:
   const date = new Date().toISOString();
   console.log(
     `\nbench:e2e ${date}: ${ROUNDS} round(s), ${WARMUP} warm-up job(s) per variant, interleaved; ` +
-      `job: ${PARAMS} params, ${METRICS} metrics, ${ARTIFACT_MIB} MiB up and down; ` +
+      `job: ${PARAMS} params, ${METRICS} metrics, ${BATCHES} log_batch calls, ${ARTIFACT_MIB} MiB ` +
+      `up and down; ` +
       `${navigator.hardwareConcurrency} CPUs, load average ${loadBefore} before, ${loadAfter} after\n`,
   );
   console.log(
@@ -546,6 +622,74 @@ proxy:
       } | ${v.execTrueMs === null ? "–" : `${(v.execTrueMs / 1000).toFixed(2)} s`} |`,
     );
   }
+  if (BATCHES > 0) {
+    console.log("");
+    console.log(
+      "| variant | log_batch requests per job | request length | client ms per log_batch | nginx $request_time | client minus nginx |",
+    );
+    console.log("| --- | --- | --- | --- | --- | --- |");
+    for (const v of variants) {
+      const d = v === base
+        ? ""
+        : ` (${v.batchOutsideNginxMs! - base.batchOutsideNginxMs! >= 0 ? "+" : ""}${
+          (v.batchOutsideNginxMs! - base.batchOutsideNginxMs!).toFixed(2)
+        })`;
+      console.log(
+        `| ${v.label} | ${v.logBatchRequestsPerJob} | ${
+          (v.logBatchRequestBytes! / 1e6).toFixed(3)
+        } MB | ${v.clientBatchCallMs!.toFixed(2)} ms | ${v.nginxBatchMs!.toFixed(2)} ms | ${
+          v.batchOutsideNginxMs!.toFixed(2)
+        } ms${d} |`,
+      );
+    }
+  }
+  // The leak guard's cost: exec (block) against exec-leak-guard-off, paired by round.
+  let leakGuard: Record<string, unknown> | null = null;
+  if (VARIANTS.includes("exec") && VARIANTS.includes("exec-leak-guard-off")) {
+    const offByRound = new Map(of("exec-leak-guard-off").map((r) => [r.round, r]));
+    const pairs = of("exec").map((r) => [r, offByRound.get(r.round)!] as const);
+    const ratios = pairs.map(([on, off]) => on.wallMs / off.wallMs);
+    const offToStatic = of("exec-leak-guard-off").map((r) =>
+      r.wallMs / staticByRound.get(r.round)!
+    );
+    const metricDiff = pairs.map(([on, off]) =>
+      metricOutsideNginxMs(on) - metricOutsideNginxMs(off)
+    );
+    const batchDiff = BATCHES > 0
+      ? pairs.map(([on, off]) => batchOutsideNginxMs(on) - batchOutsideNginxMs(off))
+      : [];
+    const spread = (xs: readonly number[], digits: number) =>
+      `median ${median(xs).toFixed(digits)}, p25–p75 ${quantile(xs, 0.25).toFixed(digits)}–${
+        quantile(xs, 0.75).toFixed(digits)
+      }, min–max ${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+    console.log(
+      `
+leak guard (exec, block, against exec-leak-guard-off; paired by round, ${pairs.length} ` +
+        `rounds): job time ratio per round ${spread(ratios, 3)}; exec slower in ${
+          ratios.filter((x) => x > 1).length
+        } of ${ratios.length} rounds. For scale, exec-leak-guard-off / static per round: ${
+          spread(offToStatic, 3)
+        }.`,
+    );
+    console.log(
+      `  per log_metric call, exec minus exec-leak-guard-off, client minus nginx: ${
+        spread(metricDiff, 2)
+      } ms` +
+        (BATCHES > 0
+          ? `; per log_batch call (${
+            (median(of("exec").flatMap((r) => batchEntries(r).map((e) => e.requestBytes))) / 1e6)
+              .toFixed(2)
+          } MB): ${spread(batchDiff, 2)} ms.`
+          : "."),
+    );
+    leakGuard = {
+      ratioPerRound: ratios,
+      offToStaticPerRound: offToStatic,
+      logMetricOutsideNginxDiffMs: metricDiff,
+      logBatchOutsideNginxDiffMs: batchDiff,
+      probe: leakGuardProbe,
+    };
+  }
   for (const v of variants) {
     if (v.execTrueMs === null) continue;
     const extra = (v.medianMs - base.medianMs) / 1000;
@@ -593,9 +737,11 @@ proxy:
         params: PARAMS,
         metrics: METRICS,
         artifactMiB: ARTIFACT_MIB,
+        batches: BATCHES,
         mlflowWorkers: 2,
       },
       variants,
+      leakGuard,
       jobs: results.map((r) => ({
         variant: r.variant,
         round: r.round,
@@ -603,6 +749,7 @@ proxy:
         secretReads: r.secretReads,
         openBaoCalls: r.openBaoCalls,
         requests: r.nginx.length,
+        logBatchRequests: batchEntries(r).length,
         proxyPeakMiB: r.proxyPeakMiB ?? null,
         clientPeakMiB: r.summary.self_peak_kib / 1024,
         phasesMs: Object.fromEntries(

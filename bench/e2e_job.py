@@ -1,12 +1,14 @@
 """The job `bench/e2e.ts` runs under each variant: only the standard `mlflow` API, nothing about auth.
 
 It sets a new experiment, starts a run, logs PARAMS parameters and METRICS metric points one call
-each, uploads an artifact of ARTIFACT_MIB MiB of random bytes, searches runs, downloads the artifact
-back and checks it, then prints one JSON line: what it did, how long each phase took, its own peak
+each, then BATCHES large `MlflowClient().log_batch` calls (each one request of about 0.9 MB: 100
+params and 100 tags of 4,000 characters, 800 metric points, MLflow's 1,000 entities per batch),
+uploads an artifact of ARTIFACT_MIB MiB of random bytes, searches runs, downloads the artifact back
+and checks it, then prints one JSON line: what it did, how long each phase took, its own peak
 RSS, and the pid and peak RSS (VmHWM) of its parent process. Under `exec` the parent is the auth
 proxy: its peak, read after the job's last request, is the proxy's peak for the whole job.
 
-Usage: python e2e_job.py EXPERIMENT PARAMS METRICS ARTIFACT_MIB
+Usage: python e2e_job.py EXPERIMENT PARAMS METRICS ARTIFACT_MIB [BATCHES]
 """
 
 import time
@@ -20,8 +22,18 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import mlflow  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 
 IMPORT_S = time.perf_counter() - _t0
+
+# Printable characters that JSON does not escape, so a value's length is its length on the wire.
+_ALPHABET = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-_:;=+"
+_TEXT = bytes.maketrans(bytes(range(256)), bytes(_ALPHABET[i % len(_ALPHABET)] for i in range(256)))
+BATCH_VALUE_CHARS = 4000
+BATCH_PARAMS = 100
+BATCH_TAGS = 100
+BATCH_METRICS = 800
 
 
 def peak_kib(pid: int) -> int:
@@ -36,9 +48,27 @@ def peak_kib(pid: int) -> int:
     return -1
 
 
+def batch_entities(batch: int) -> tuple[list[Metric], list[Param], list[RunTag]]:
+    """One log_batch's entities: random text values (new for each batch), unique param keys."""
+    text = os.urandom(BATCH_VALUE_CHARS * (BATCH_PARAMS + BATCH_TAGS)).translate(_TEXT).decode()
+    values = [
+        text[i * BATCH_VALUE_CHARS : (i + 1) * BATCH_VALUE_CHARS]
+        for i in range(BATCH_PARAMS + BATCH_TAGS)
+    ]
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(f"batch_metric_{i % 50}", (i * 7919 % 1000) / 1000, now + i, batch * 16 + i // 50)
+        for i in range(BATCH_METRICS)
+    ]
+    params = [Param(f"batch_{batch}_param_{i}", values[i]) for i in range(BATCH_PARAMS)]
+    tags = [RunTag(f"batch_tag_{i}", values[BATCH_PARAMS + i]) for i in range(BATCH_TAGS)]
+    return metrics, params, tags
+
+
 def main() -> None:
     experiment = sys.argv[1]
     params, metrics, mib = (int(v) for v in sys.argv[2:5])
+    batches = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     phases = {}
     last = time.perf_counter()
     started = last
@@ -51,6 +81,7 @@ def main() -> None:
 
     mlflow.set_experiment(experiment)
     payload = os.urandom(mib * 1024 * 1024)
+    batch_data = [batch_entities(b) for b in range(batches)]
     with tempfile.TemporaryDirectory() as work:
         model = os.path.join(work, "model.bin")
         with open(model, "wb") as f:
@@ -66,12 +97,22 @@ def main() -> None:
                 loss *= 0.99
                 mlflow.log_metric("loss", loss, step=step)
             lap("metrics")
+            if batches > 0:
+                client = MlflowClient()
+                for batch_metrics, batch_params, batch_tags in batch_data:
+                    client.log_batch(
+                        run.info.run_id, metrics=batch_metrics, params=batch_params, tags=batch_tags
+                    )
+                lap("batches")
             mlflow.log_artifact(model)
             lap("upload")
         lap("end_run")
         runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
-        if not any(r.info.run_id == run.info.run_id for r in runs):
+        found = [r for r in runs if r.info.run_id == run.info.run_id]
+        if not found:
             raise SystemExit("the new run is missing from search_runs")
+        if len(found[0].data.params) != params + batches * BATCH_PARAMS:
+            raise SystemExit(f"the run has {len(found[0].data.params)} params, not all it logged")
         lap("search")
         downloaded = mlflow.artifacts.download_artifacts(
             run_id=run.info.run_id, artifact_path="model.bin", dst_path=os.path.join(work, "dl")
@@ -87,6 +128,7 @@ def main() -> None:
                 "run_id": run.info.run_id,
                 "params": params,
                 "metrics": metrics,
+                "batches": batches,
                 "artifact_bytes": len(payload),
                 "import_s": IMPORT_S,
                 "body_s": body_s,
