@@ -31,6 +31,8 @@ export interface CredentialsLease {
   readonly credentials: ClientCredentials;
   /** The secret cache's generation they came from. */
   readonly generation: number;
+  /** The provider's version of the secret they came from, when it has one. */
+  readonly version?: string;
 }
 
 /** One rule's grant: what to ask for, where its credentials come from, how to retry. */
@@ -167,13 +169,19 @@ export class OAuth2TokenCache {
     this.#cache.clear();
   }
 
+  /**
+   * Obtains a token; the version it carries is the client secret's that obtained it, so that the
+   * access log and the metrics name the secret version behind each request.
+   */
   #loader(grant: OAuth2Grant): (signal: AbortSignal) => Promise<{
     value: string;
     maxTtlMs: number;
+    version?: string;
   }> {
     return async (signal) => {
       const lease = await grant.credentials(signal);
       let token: AccessToken;
+      let used = lease;
       try {
         token = await this.#obtain(grant, lease.credentials, signal);
       } catch (error) {
@@ -192,8 +200,13 @@ export class OAuth2TokenCache {
           rule: grant.context.rule,
         });
         token = await this.#obtain(grant, fresh.credentials, signal);
+        used = fresh;
       }
-      return { value: token.token, maxTtlMs: usableLifetimeMs(token.lifetimeMs) };
+      return {
+        value: token.token,
+        maxTtlMs: usableLifetimeMs(token.lifetimeMs),
+        ...(used.version !== undefined ? { version: used.version } : {}),
+      };
     };
   }
 

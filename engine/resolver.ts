@@ -380,6 +380,7 @@ export class SecretResolver {
           return {
             credentials: clientCredentials(value, spec, context),
             generation: cached.generation,
+            ...(cached.version !== undefined ? { version: cached.version } : {}),
           };
         },
       },
