@@ -37,6 +37,8 @@ export async function checkForLeak(
   request: {
     readonly method: string;
     readonly path: string;
+    /** The URL query (`?…`), searched too: servers write it to their access logs. */
+    readonly query?: string;
     readonly headers: Headers;
     readonly body: PreparedBody;
     /**
@@ -51,9 +53,18 @@ export async function checkForLeak(
   mode: LeakGuardMode,
 ): Promise<LeakCheck> {
   const { body } = request;
-  if (mode === "off" || body.kind === "none") return { body };
+  if (mode === "off") return { body };
   const endpoint = guardedEndpoint(request.method, request.path);
   if (endpoint === undefined) return { body };
+  if (body.kind === "none") {
+    const finding = inspectRequest({
+      method: request.method,
+      path: request.path,
+      query: request.query ?? null,
+      body: new Uint8Array(0),
+    }, matcher);
+    return finding === undefined ? { body } : { body, finding };
+  }
   const tooLarge = (request.declaredLength ?? 0) > LEAK_GUARD_MAX_BYTES;
   const read = tooLarge
     ? { body }
@@ -72,6 +83,7 @@ export async function checkForLeak(
   const finding = inspectRequest({
     method: request.method,
     path: request.path,
+    query: request.query ?? null,
     contentType: request.headers.get("content-type"),
     contentEncoding: request.headers.get("content-encoding"),
     body: read.bytes,

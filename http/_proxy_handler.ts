@@ -188,6 +188,7 @@ export class ProxyHandler {
           {
             method: req.method,
             path: target.pathname,
+            query: target.search,
             headers: req.headers,
             body,
             replayLimit: this.#o.replayLimit,

@@ -6,7 +6,7 @@
  */
 
 import type { Profile } from "../profile/profile.ts";
-import { createPlan, matchRule, type Plan } from "../profile/plan.ts";
+import { createPlan, matchRule, type Plan, type PlanRule } from "../profile/plan.ts";
 import type { Logger } from "../core/log.ts";
 import type { ResolverStats, RuleHeaders, SecretResolver } from "../engine/resolver.ts";
 import { createPlanLogger, createResolver } from "../engine/resolver_setup.ts";
@@ -159,33 +159,37 @@ export function createAuthFetch(
     const prepared = prepareBody(init?.body, request?.body ?? null, replayLimit);
     let body = prepared instanceof Promise ? await prepared : prepared;
 
-    if (firstRule.leakGuard !== "off" && body.kind !== "none") {
+    /** The leak guard: a refusal when the rule's mode is block and a secret is found. */
+    const guard = async (target: URL, rule: PlanRule): Promise<Response | undefined> => {
+      if (rule.leakGuard === "off" || (body.kind === "none" && target.search === "")) {
+        return undefined;
+      }
       // The rule's secret is resolved first, so that the redactor knows it.
-      if (resolver.cachedHeadersFor(firstRule) === undefined) {
-        await resolver.headersFor(firstRule, signal);
+      if (resolver.cachedHeadersFor(rule) === undefined) {
+        await resolver.headersFor(rule, signal);
       }
       const checked = await checkForLeak(
-        { method, path: url.pathname, headers: base, body, replayLimit },
+        { method, path: target.pathname, query: target.search, headers: base, body, replayLimit },
         resolver.redactor,
-        firstRule.leakGuard,
+        rule.leakGuard,
       );
       body = checked.body;
-      if (checked.finding !== undefined) {
-        const { finding } = checked;
-        const block = firstRule.leakGuard === "block";
-        logger ??= options.logger ?? createPlanLogger(plan, options, resolver.redactor);
-        logger.warn(leakGuardMessage(finding, block ? "block" : "warn"), {
-          rule: firstRule.label,
-          endpoint: finding.endpoint,
-          field: finding.field,
-          leak_guard: firstRule.leakGuard,
-        });
-        if (block) {
-          if (body.kind === "stream") await body.stream.cancel().catch(() => {});
-          return leakGuardResponse(finding);
-        }
-      }
-    }
+      if (checked.finding === undefined) return undefined;
+      const { finding } = checked;
+      const block = rule.leakGuard === "block";
+      logger ??= options.logger ?? createPlanLogger(plan, options, resolver.redactor);
+      logger.warn(leakGuardMessage(finding, block ? "block" : "warn"), {
+        rule: rule.label,
+        endpoint: finding.endpoint,
+        field: finding.field,
+        leak_guard: rule.leakGuard,
+      });
+      if (!block) return undefined;
+      if (body.kind === "stream") await body.stream.cancel().catch(() => {});
+      return leakGuardResponse(finding);
+    };
+    const refused = await guard(url, firstRule);
+    if (refused !== undefined) return refused;
 
     for (let hop = 0;; hop++) {
       const rule = hop === 0 ? firstRule : downgraded ? undefined : matchRule(plan, current);

@@ -26,7 +26,7 @@
  * @module
  */
 
-import { gunzipSync, inflateSync } from "node:zlib";
+import { gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
 
 /** Largest body (after decompression) the guard reads: 32 MiB. A larger one is unreadable. */
 export const LEAK_GUARD_MAX_BYTES = 32 * 1024 * 1024;
@@ -43,6 +43,8 @@ export interface GuardedRequest {
   readonly method: string;
   /** URL path, percent-encoded as sent (the proxy's path prefix included or not). */
   readonly path: string;
+  /** URL query (`?…`, as sent), if any: the server logs it, so it is searched too. */
+  readonly query?: string | null;
   /** `Content-Type` header, if any. */
   readonly contentType?: string | null;
   /** `Content-Encoding` header, if any. */
@@ -61,7 +63,8 @@ export interface LeakFinding {
   /**
    * Where in the body: a JSON pointer (`/params/3/value`), the pointer of an object followed by
    * ` (a member name)` when a member's name holds the secret, `(protobuf body)` for a protobuf
-   * trace export, `(body)` for a body that is not JSON or cannot be read.
+   * trace export, `(body)` for a body that is not JSON or cannot be read; or, outside the body,
+   * `(URL query)` or `(URL path)`.
    */
   readonly field: string;
   /** `secret`: a managed secret or a derived form was found; `unreadable`: see `detail`. */
@@ -72,10 +75,10 @@ export interface LeakFinding {
 
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** `…/api/2.0/mlflow/<rest>`; MLflow also routes `…/api/2.0mlflow/…` (no slash). */
-const REST = /\/(ajax-api|api)\/(\d{1,2}\.\d{1,2})\/?mlflow\/([^?#]*)$/;
-const OTLP = /\/v1\/traces\/?$/;
-/** Routes that carry artifact bytes, not metadata. */
-const UNGUARDED = new Set(["upload-artifact"]);
+const REST = /\/(ajax-api|api)\/(\d{1,2}\.\d{1,2})\/?mlflow\/(.*)$/is;
+const OTLP = /\/v1\/traces\/?$/i;
+/** The one route under `mlflow/` that carries artifact bytes, not metadata. */
+const UNGUARDED = /^upload-artifact\/?$/;
 /**
  * Every static segment of MLflow 3.17's routes under `mlflow/`: any other segment is an
  * identifier (a trace, model, dataset, webhook id, a tag key, a workspace name) and becomes
@@ -117,17 +120,58 @@ const ROUTE_WORDS = new Set(
  * ```
  */
 export function guardedEndpoint(method: string, path: string): string | undefined {
+  return classify(method, path)?.endpoint;
+}
+
+/** A guarded request's endpoint label and the identifiers in its path (decoded). */
+function classify(
+  method: string,
+  path: string,
+): { readonly endpoint: string; readonly ids: readonly string[] } | undefined {
   const verb = method.toUpperCase();
   if (!WRITE_METHODS.has(verb)) return undefined;
-  const rest = REST.exec(path);
-  if (rest !== null) {
-    const segments = rest[3]!.split("/");
-    if (segments.some((s) => UNGUARDED.has(s))) return undefined;
-    const shape = segments.map((s) => s === "" || ROUTE_WORDS.has(s) ? s : "{id}").join("/");
-    return `${verb} /${rest[1]}/${rest[2]}/mlflow/${shape}`;
+  // The path as the server routes it, which is not the path as sent: the server (uvicorn,
+  // werkzeug, a reverse proxy in front) decodes percent-escapes, `%2F` included, and may merge
+  // slashes or resolve dot segments. A request is guarded when any of those readings is.
+  for (const form of pathForms(path)) {
+    const rest = REST.exec(form);
+    if (rest !== null) {
+      if (UNGUARDED.test(rest[3]!)) continue;
+      const segments = rest[3]!.split("/");
+      const ids = segments.filter((s) => s !== "" && !ROUTE_WORDS.has(s));
+      const shape = segments.map((s) => s === "" || ROUTE_WORDS.has(s) ? s : "{id}").join("/");
+      return { endpoint: `${verb} /${rest[1]!.toLowerCase()}/${rest[2]}/mlflow/${shape}`, ids };
+    }
+    if (OTLP.test(form)) return { endpoint: `${verb} /v1/traces`, ids: [] };
   }
-  if (OTLP.test(path)) return `${verb} /v1/traces`;
   return undefined;
+}
+
+/**
+ * The readings of a URL path a server may route: percent-decoded until nothing is left to decode
+ * (a front proxy and the server may each decode once), with runs of slashes merged; and that
+ * again with backslashes as slashes, `;` segment parameters dropped and dot segments resolved.
+ */
+function pathForms(path: string): string[] {
+  let decoded = path;
+  for (let round = 0; round < 8 && decoded.includes("%"); round++) {
+    const next = decoded.replace(
+      /%([0-9a-fA-F]{2})/g,
+      (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
+    );
+    if (next === decoded) break;
+    decoded = next;
+  }
+  const merged = decoded.replace(/\/{2,}/g, "/");
+  const out: string[] = [];
+  for (const segment of merged.replaceAll("\\", "/").split("/")) {
+    const s = segment.replace(/;.*$/, "");
+    if (s === "..") out.pop();
+    else if (s !== "." && s !== "") out.push(s);
+  }
+  const trailing = /[/\\]\.{0,2}$/.test(merged) ? "/" : "";
+  const resolved = `/${out.join("/")}${out.length > 0 ? trailing : ""}`;
+  return resolved === merged ? [merged] : [merged, resolved];
 }
 
 /**
@@ -161,8 +205,20 @@ export function inspectRequest(
   matcher: SecretMatcher,
   options: { readonly maxBytes?: number } = {},
 ): LeakFinding | undefined {
-  const endpoint = guardedEndpoint(request.method, request.path);
-  if (endpoint === undefined || request.body.byteLength === 0) return undefined;
+  const guarded = classify(request.method, request.path);
+  if (guarded === undefined) return undefined;
+  const { endpoint } = guarded;
+  // The URL first: servers and the proxies in front of them write it to their access logs.
+  const query = request.query ?? "";
+  if (query.length > 1 && matcher.search(decodeQuery(query)) >= 0) {
+    return { endpoint, field: "(URL query)", reason: "secret" };
+  }
+  // Identifiers only (a secret in a route's own words would be too short to matter), joined as
+  // they were so that a secret holding a slash is still whole.
+  if (guarded.ids.length > 0 && matcher.search(guarded.ids.join("/")) >= 0) {
+    return { endpoint, field: "(URL path)", reason: "secret" };
+  }
+  if (request.body.byteLength === 0) return undefined;
   const maxBytes = options.maxBytes ?? LEAK_GUARD_MAX_BYTES;
   const unreadable = (detail: string): LeakFinding => ({
     endpoint,
@@ -179,7 +235,7 @@ export function inspectRequest(
     try {
       const opts = { maxOutputLength: maxBytes };
       if (coding === "gzip" || coding === "x-gzip") bytes = gunzipSync(bytes, opts);
-      else if (coding === "deflate") bytes = inflateSync(bytes, opts);
+      else if (coding === "deflate") bytes = inflateEither(bytes, opts);
       else return unreadable(`the leak guard cannot decode Content-Encoding "${coding}"`);
     } catch {
       return unreadable(
@@ -200,23 +256,102 @@ export function inspectRequest(
     // Every string and number of the body appears verbatim in its text (no escapes): clean.
     return undefined;
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
+  let value = parsePythonJson(text);
+  if (value === NOT_JSON) {
     // MLflow reads a body that is not JSON as an empty request; the text is still checked.
     return matcher.search(text) >= 0 ? { endpoint, field: "(body)", reason: "secret" } : undefined;
   }
   if (typeof value === "string") {
     // Older clients post their JSON encoded once more as a JSON string; MLflow decodes it again.
-    try {
-      value = JSON.parse(value);
-    } catch {
-      // A plain string: checked as the root value below.
-    }
+    const again = parsePythonJson(value);
+    if (again !== NOT_JSON) value = again;
   }
   const field = findInValue(value, "", matcher);
   return field === undefined ? undefined : { endpoint, field, reason: "secret" };
+}
+
+const NOT_JSON: unique symbol = Symbol("not JSON");
+
+/**
+ * JSON as Python's `json.loads` reads it, which MLflow uses: it also takes the bare constants
+ * `NaN`, `Infinity` and `-Infinity` that `JSON.parse` refuses (read here as `null`). Without this
+ * a single `NaN` anywhere made the body unparsable to the guard, so a secret written with `\u`
+ * escapes in another field went unseen while MLflow stored it.
+ */
+function parsePythonJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const replaced = replacePythonConstants(text);
+    if (replaced === undefined) return NOT_JSON;
+    try {
+      return JSON.parse(replaced);
+    } catch {
+      return NOT_JSON;
+    }
+  }
+}
+
+/** The text with `NaN`, `Infinity`, `-Infinity` outside strings as `null`; undefined if none. */
+function replacePythonConstants(text: string): string | undefined {
+  const parts: string[] = [];
+  let last = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      continue;
+    }
+    const constant = c === 0x4e && text.startsWith("NaN", i)
+      ? 3
+      : c === 0x49 && text.startsWith("Infinity", i)
+      ? 8
+      : c === 0x2d && text.startsWith("-Infinity", i)
+      ? 9
+      : 0;
+    if (constant > 0) {
+      parts.push(text.slice(last, i), "null");
+      last = i + constant;
+      i = last - 1;
+    }
+  }
+  if (parts.length === 0) return undefined;
+  parts.push(text.slice(last));
+  return parts.join("");
+}
+
+/** A query string as sent, and as servers decode it (`+` as a space, or not). */
+function decodeQuery(query: string): string {
+  const decode = (q: string): string => {
+    try {
+      return decodeURIComponent(q);
+    } catch {
+      return q.replace(
+        /%([0-9a-fA-F]{2})/g,
+        (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
+      );
+    }
+  };
+  return `${query}\n${decode(query)}\n${decode(query.replaceAll("+", " "))}`;
+}
+
+/** zlib-wrapped deflate, else raw deflate (both are sent as `deflate`; MLflow reads both). */
+function inflateEither(bytes: Uint8Array, opts: { maxOutputLength: number }): Uint8Array {
+  try {
+    return inflateSync(bytes, opts);
+  } catch (error) {
+    try {
+      return inflateRawSync(bytes, opts);
+    } catch {
+      throw error;
+    }
+  }
 }
 
 /** The pointer of the first string, number or member name holding a secret, or undefined. */

@@ -1,4 +1,4 @@
-import { gzipSync } from "node:zlib";
+import { deflateRawSync, gzipSync } from "node:zlib";
 import {
   guardedEndpoint,
   inspectRequest,
@@ -503,5 +503,113 @@ Deno.test("inspectRequest() property: a clean body passes, whatever it holds", (
         undefined,
       );
     }),
+  );
+});
+
+Deno.test("guardedEndpoint() reads the path as the server routes it: percent-escapes, %2F, doubled slashes, dot segments", () => {
+  const param = "POST /api/2.0/mlflow/runs/log-parameter";
+  for (
+    const path of [
+      "/%61pi/2.0/mlflow/runs/log-parameter",
+      "/api%2F2.0%2Fmlflow%2Fruns%2Flog-parameter",
+      "/api/2%2E0/mlflow/runs/log-parameter",
+      "/api/2.0/%6Dlflow/runs/log-parameter",
+      "/%2561pi/2.0/mlflow/runs/log-parameter",
+      "/api//2.0//mlflow/runs/log-parameter",
+      "/API/2.0/MLFLOW/runs/log-parameter",
+      "/api;x=1/2.0/mlflow/runs/log-parameter",
+    ]
+  ) {
+    const label = guardedEndpoint("POST", path);
+    assert(label !== undefined, path);
+    assertEquals(label.toLowerCase(), param.toLowerCase(), path);
+  }
+  assert(guardedEndpoint("POST", "/api/2.0/mlflow/runs/log-parameter%0A") !== undefined);
+  // The artifact upload route is exempt only as itself, not as a way around through `..`.
+  assertEquals(guardedEndpoint("POST", "/ajax-api/2.0/mlflow/upload-artifact"), undefined);
+  assert(
+    guardedEndpoint("POST", "/ajax-api/2.0/mlflow/upload-artifact%2F..%2Fruns%2Flog-parameter") !==
+      undefined,
+  );
+  assertEquals(guardedEndpoint("POST", "/v1/trace%73"), "POST /v1/traces");
+  assertEquals(guardedEndpoint("POST", "/%76%31/traces/"), "POST /v1/traces");
+  assertEquals(guardedEndpoint("PUT", "/api/2.0/mlflow-artifacts/artifacts/a%2Fb.txt"), undefined);
+});
+
+Deno.test("inspectRequest() reads NaN and Infinity as Python's JSON does, so \\u escapes beside them do not hide a secret", () => {
+  const r = redactor(CANARY);
+  const hidden = [...CANARY].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .join("");
+  for (const constant of ["NaN", "Infinity", "-Infinity"]) {
+    const body = enc.encode(
+      `{"run_id":"r","metrics":[{"key":"${hidden}","value":${constant},"timestamp":1,"step":0}]}`,
+    );
+    assertEquals(
+      inspectRequest({ method: "POST", path: "/api/2.0/mlflow/runs/log-batch", body }, r)?.field,
+      "/metrics/0/key",
+      constant,
+    );
+  }
+  // The words inside strings are data, not constants: a clean body stays clean.
+  const clean = enc.encode(`{"run_id":"r","key":"NaN \\"Infinity\\"","value":"-Infinity"}`);
+  assertEquals(
+    inspectRequest({ method: "POST", path: "/api/2.0/mlflow/runs/set-tag", body: clean }, r),
+    undefined,
+  );
+});
+
+Deno.test("inspectRequest() finds the secret in the URL of a write: the query (decoded or not) and identifiers in the path", () => {
+  const r = redactor(CANARY);
+  const none = new Uint8Array(0);
+  for (
+    const query of [
+      `?t=${CANARY}`,
+      `?t=${encodeURIComponent(CANARY)}`,
+      `?a=1&t=${encodeURIComponent(CANARY).replaceAll("%2F", "/")}`,
+    ]
+  ) {
+    assertEquals(
+      inspectRequest({
+        method: "DELETE",
+        path: "/api/2.0/mlflow/runs/delete-tag",
+        query,
+        body: none,
+      }, r)
+        ?.field,
+      "(URL query)",
+      query,
+    );
+  }
+  assertEquals(
+    inspectRequest({
+      method: "PATCH",
+      path: `/api/3.0/mlflow/traces/${encodeURIComponent(CANARY)}/tags`,
+      body: enc.encode("{}"),
+    }, r)?.field,
+    "(URL path)",
+  );
+  // A read is not guarded, query or not.
+  assertEquals(
+    inspectRequest({
+      method: "GET",
+      path: "/api/2.0/mlflow/runs/get",
+      query: `?x=${CANARY}`,
+      body: none,
+    }, r),
+    undefined,
+  );
+});
+
+Deno.test("inspectRequest() reads a raw deflate body, as MLflow's trace intake does", () => {
+  const body = deflateRawSync(enc.encode(JSON.stringify({ resourceSpans: [{ x: CANARY }] })));
+  assertEquals(
+    inspectRequest({
+      method: "POST",
+      path: "/v1/traces",
+      contentType: "application/json",
+      contentEncoding: "deflate",
+      body,
+    }, redactor(CANARY))?.field,
+    "/resourceSpans/0/x",
   );
 });
