@@ -159,7 +159,10 @@ export function createAuthFetch(
     const prepared = prepareBody(init?.body, request?.body ?? null, replayLimit);
     let body = prepared instanceof Promise ? await prepared : prepared;
 
-    /** The leak guard: a refusal when the rule's mode is block and a secret is found. */
+    /**
+     * The leak guard, for the first hop and again for a redirect that carries the body on to
+     * another path (a 307 or 308): a refusal when the rule's mode is block and a secret is found.
+     */
     const guard = async (target: URL, rule: PlanRule): Promise<Response | undefined> => {
       if (rule.leakGuard === "off" || (body.kind === "none" && target.search === "")) {
         return undefined;
@@ -263,7 +266,15 @@ export function createAuthFetch(
         for (const h of injectedNames) base.delete(h);
       }
       if (current.protocol === "https:" && next.protocol === "http:") downgraded = true;
+      const moved = next.pathname !== current.pathname || next.search !== current.search;
       current = next;
+      // A body carried to another path is checked there too (MLflow answers 308 to a path with
+      // doubled slashes, for one).
+      const nextRule = downgraded ? undefined : matchRule(plan, current);
+      if (moved && nextRule !== undefined) {
+        const refusedThere = await guard(current, nextRule);
+        if (refusedThere !== undefined) return refusedThere;
+      }
     }
 
     function sendOnce(

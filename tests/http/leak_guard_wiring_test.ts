@@ -249,3 +249,31 @@ test("checkForLeak() does not read a body whose declared length is past its boun
   assertEquals(checked.body.kind === "stream" && checked.body.stream === stream, true);
   assertEquals(pulled, false);
 });
+
+test("createAuthFetch() checks a body again where a 307 or 308 redirect carries it: refused before it reaches the write endpoint", async () => {
+  await using up = await startServer((req) =>
+    new URL(req.url).pathname === "/moved"
+      ? new Response(null, {
+        status: 308,
+        headers: { location: "/api/2.0/mlflow/runs/log-parameter" },
+      })
+      : new Response("{}")
+  );
+  const lines: string[] = [];
+  await using authFetch = createAuthFetch(profileFor(up.origin), {
+    env,
+    logWrite: (l) => lines.push(l),
+  });
+  const res = await authFetch(`${up.origin}/moved`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ run_id: "r", key: "k", value: CANARY }),
+  });
+  assertEquals(res.status, 400);
+  assertStringIncludes(
+    (await res.json()).message,
+    '"/value" of POST /api/2.0/mlflow/runs/log-parameter',
+  );
+  assertEquals(up.received.map((r) => new URL(r.url).pathname), ["/moved"]);
+  assertNoCanary(lines.join("\n"), CANARY);
+});
