@@ -242,8 +242,16 @@ export async function requestAccessToken(
   }
   let text: string;
   try {
-    text = await response.text();
+    const read = await readLimited(response, MAX_TOKEN_RESPONSE_BYTES);
+    if (read === undefined) {
+      throw new OAuth2TokenError(
+        `cannot get an access token from "${spec.tokenUrl}": the answer is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes, which no token response needs; check token_url`,
+        { context, tokenUrl: spec.tokenUrl, status: response.status, transient: false },
+      );
+    }
+    text = read;
   } catch (error) {
+    if (error instanceof OAuth2TokenError) throw error;
     if (options.signal?.aborted) throw error;
     throw new OAuth2TokenError(
       `cannot get an access token from "${spec.tokenUrl}": the answer was cut off (${
@@ -258,6 +266,43 @@ export async function requestAccessToken(
     now: options.now ?? Date.now,
     defaultLifetimeMs: options.defaultLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS,
   });
+}
+
+/**
+ * The most of a token endpoint's answer that is read: 1 MiB. A token response is a few
+ * kilobytes; an endpoint that sends more (hostile, or not a token endpoint) must not make the
+ * process hold an unbounded body in memory.
+ */
+export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+
+/** The body as UTF-8 text, or undefined (the rest cancelled) past `max` bytes. */
+async function readLimited(response: Response, max: number): Promise<string | undefined> {
+  if (response.body === null) return "";
+  const declared = Number(response.headers.get("content-length") ?? "0");
+  if (declared > max) {
+    await response.body.cancel().catch(() => {});
+    return undefined;
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /** Lifetime of a token whose answer says nothing about it: 5 minutes. */

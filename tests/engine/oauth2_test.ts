@@ -12,6 +12,7 @@ import { DEFAULT_RETRY } from "../../core/retry.ts";
 import type { OAuth2ClientCredentialsSpec } from "../../profile/auth_spec.ts";
 import {
   clientCredentials,
+  MAX_TOKEN_RESPONSE_BYTES,
   OAuth2TokenError,
   parseTokenResponse,
   requestAccessToken,
@@ -22,6 +23,7 @@ import {
   OAuth2TokenCache,
 } from "../../engine/oauth2_tokens.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
+import { startServer } from "../_servers.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { type OidcProvider, startOidcProvider } from "../_peers/oidc.ts";
 import { freePort } from "../_peers/_process.ts";
@@ -106,10 +108,15 @@ Deno.test("requestAccessToken() with client_auth body sends the credentials in t
     assertEquals(idp.tokenCalls[0], { status: 200, auth: "none" });
     const e = await assertRejects(
       () =>
-        requestAccessToken(spec(idp, { clientAuth: "body" }), {
-          clientId: "mlflow-post",
-          clientSecret: "wrong",
-        }, CONTEXT),
+        requestAccessToken(
+          spec(idp, { clientAuth: "body" }),
+          {
+            clientId: "mlflow-post",
+            clientSecret: "wrong",
+          },
+          CONTEXT,
+          { signal: AbortSignal.timeout(20_000) },
+        ),
       OAuth2TokenError,
     );
     assertEquals(e.oauthError, "invalid_client");
@@ -154,20 +161,30 @@ Deno.test("requestAccessToken() reports a client without the grant, invalid_scop
     assertStringIncludes(unauthorized.message, "grant type is not allowed");
     const scope = await assertRejects(
       () =>
-        requestAccessToken(spec(idp, { scope: "admin" }), {
-          clientId: "mlflow-ci",
-          clientSecret: SECRET,
-        }, CONTEXT),
+        requestAccessToken(
+          spec(idp, { scope: "admin" }),
+          {
+            clientId: "mlflow-ci",
+            clientSecret: SECRET,
+          },
+          CONTEXT,
+          { signal: AbortSignal.timeout(20_000) },
+        ),
       OAuth2TokenError,
     );
     assertEquals(scope.oauthError, "invalid_scope");
     assertEquals(scope.transient, false);
     const target = await assertRejects(
       () =>
-        requestAccessToken(spec(idp, { resource: "https://other.test" }), {
-          clientId: "mlflow-ci",
-          clientSecret: SECRET,
-        }, CONTEXT),
+        requestAccessToken(
+          spec(idp, { resource: "https://other.test" }),
+          {
+            clientId: "mlflow-ci",
+            clientSecret: SECRET,
+          },
+          CONTEXT,
+          { signal: AbortSignal.timeout(20_000) },
+        ),
       OAuth2TokenError,
     );
     assertEquals(target.oauthError, "invalid_target");
@@ -464,4 +481,67 @@ hosts:
       await resolver.close();
     }
   });
+});
+
+/** A token endpoint that is not one: answers whatever `answer` makes of the request. */
+async function hostileIdp(
+  answer: (req: Request, body: string) => Response,
+): Promise<{ url: string } & AsyncDisposable> {
+  const server = await startServer(answer);
+  return {
+    url: `${server.origin}/token`,
+    [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
+  };
+}
+
+const HOSTILE_SPEC = (
+  tokenUrl: string,
+  clientAuth: "basic" | "body",
+): OAuth2ClientCredentialsSpec => ({
+  type: "oauth2_client_credentials",
+  tokenUrl,
+  clientIdField: "client_id",
+  clientSecretField: "client_secret",
+  clientAuth,
+});
+
+Deno.test("requestAccessToken() reads at most 1 MiB of a token endpoint's answer: a larger or endless one is an error, not memory", async () => {
+  const pad = "a".repeat(MAX_TOKEN_RESPONSE_BYTES);
+  await using sized = await hostileIdp(() =>
+    new Response(`{"access_token":"tok","token_type":"Bearer","pad":"${pad}"}`)
+  );
+  let pulled = 0;
+  await using endless = await hostileIdp(() =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(
+            new TextEncoder().encode(`{"access_token":"tok","token_type":"Bearer","pad":"`),
+          );
+        },
+        pull(c) {
+          pulled++;
+          c.enqueue(new Uint8Array(64 * 1024).fill(0x61));
+        },
+      }),
+    )
+  );
+  for (const url of [sized.url, endless.url]) {
+    const error = await assertRejects(
+      () =>
+        requestAccessToken(
+          HOSTILE_SPEC(url, "basic"),
+          {
+            clientId: "c",
+            clientSecret: SECRET,
+          },
+          CONTEXT,
+          { signal: AbortSignal.timeout(20_000) },
+        ),
+      OAuth2TokenError,
+    );
+    assertStringIncludes(error.message, "larger than 1048576 bytes");
+    assertEquals(error.transient, false);
+  }
+  assert(pulled < 512, `the endless answer was read on: ${pulled} chunks`);
 });
