@@ -305,6 +305,27 @@ async function readLimited(response: Response, max: number): Promise<string | un
   return new TextDecoder().decode(bytes);
 }
 
+/**
+ * The forms in which a client-credentials request carries the client secret besides the secret
+ * itself: form-encoded (the body, and each half of HTTP Basic), and the Basic `id:secret` pair
+ * (whose base64 is the header value). An identity provider may echo any of them in an error;
+ * register them with the redactor before the request.
+ *
+ * @param credentials The client id and secret.
+ * @returns The strings to register.
+ *
+ * @example
+ * ```ts
+ * import { clientAuthForms } from "./oauth2.ts";
+ * const forms = clientAuthForms({ clientId: "ci", clientSecret: "a b+c" });
+ * if (!forms.includes("a+b%2Bc") || !forms.includes("ci:a+b%2Bc")) throw new Error();
+ * ```
+ */
+export function clientAuthForms(credentials: ClientCredentials): string[] {
+  const secret = formEncode(credentials.clientSecret);
+  return [secret, `${formEncode(credentials.clientId)}:${secret}`];
+}
+
 /** Lifetime of a token whose answer says nothing about it: 5 minutes. */
 export const DEFAULT_TOKEN_LIFETIME_MS = 5 * 60_000;
 

@@ -18,6 +18,7 @@ import type { OAuth2ClientCredentialsSpec } from "../profile/auth_spec.ts";
 import type { HeaderContext } from "./auth_header.ts";
 import {
   type AccessToken,
+  clientAuthForms,
   type ClientCredentials,
   OAuth2TokenError,
   requestAccessToken,
@@ -216,6 +217,9 @@ export class OAuth2TokenCache {
     signal: AbortSignal,
   ): Promise<AccessToken> {
     const started = this.#now();
+    // The identity provider's answer may echo what it was sent (an error_description quoting the
+    // Authorization header or the form): masked like the secret itself.
+    for (const form of clientAuthForms(credentials)) this.#redactor.add(form);
     try {
       const token = await retry((s) => {
         this.stats.tokenRequests++;

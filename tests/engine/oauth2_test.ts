@@ -23,6 +23,7 @@ import {
   OAuth2TokenCache,
 } from "../../engine/oauth2_tokens.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
+import { createLogger } from "../../core/log.ts";
 import { startServer } from "../_servers.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { type OidcProvider, startOidcProvider } from "../_peers/oidc.ts";
@@ -503,6 +504,46 @@ const HOSTILE_SPEC = (
   clientIdField: "client_id",
   clientSecretField: "client_secret",
   clientAuth,
+});
+
+Deno.test("OAuth2TokenCache: an identity provider echoing the Authorization header or the form in error_description does not get the secret into the error, its cause or the log", async () => {
+  for (const clientAuth of ["basic", "body"] as const) {
+    await using idp = await hostileIdp((req, body) =>
+      Response.json({
+        error: "invalid_client",
+        error_description: `refused: authorization=${
+          req.headers.get("authorization")
+        } form=${body}`,
+      }, { status: 401 })
+    );
+    const lines: string[] = [];
+    const redactor = new Redactor();
+    redactor.add(ODD_SECRET);
+    const tokens = new OAuth2TokenCache({
+      redactor,
+      logger: createLogger({ redactor, level: "debug", write: (l) => void lines.push(l) }),
+    });
+    const grant: OAuth2Grant = {
+      spec: HOSTILE_SPEC(idp.url, clientAuth),
+      context: CONTEXT,
+      retry: quickRetry,
+      cache: DEFAULT_CACHE,
+      credentials: () =>
+        Promise.resolve({
+          credentials: { clientId: "mlflow-odd", clientSecret: ODD_SECRET },
+          generation: 1,
+        }),
+    };
+    const error = await assertRejects(() => tokens.get("k", grant), OAuth2TokenError);
+    assertStringIncludes(error.message, "refused: authorization=");
+    const basic = btoa(`mlflow-odd:${new URLSearchParams({ v: ODD_SECRET }).toString().slice(2)}`);
+    const formEncoded = new URLSearchParams({ v: ODD_SECRET }).toString().slice(2);
+    const seen = `${error.message}\n${String(error.cause)}\n${lines.join("\n")}`;
+    for (const form of [ODD_SECRET, basic, formEncoded]) {
+      assert(!seen.includes(form), `${clientAuth}: a form of the secret is in the error or log`);
+    }
+    tokens.clear();
+  }
 });
 
 Deno.test("requestAccessToken() reads at most 1 MiB of a token endpoint's answer: a larger or endless one is an error, not memory", async () => {
