@@ -24,7 +24,7 @@ import {
   requestAccessToken,
   usableLifetimeMs,
 } from "./oauth2.ts";
-import { type CachedSecret, SecretCache } from "./secret_cache.ts";
+import { type CachedSecret, REFRESH_COOLDOWN_MS, SecretCache } from "./secret_cache.ts";
 
 /** The client credentials of a rule, as its secret cache holds them. */
 export interface CredentialsLease {
@@ -73,6 +73,11 @@ export interface OAuth2TokenStats {
   tokenRequests: number;
   /** Access tokens obtained. */
   tokensObtained: number;
+  /**
+   * Rejections answered without a token request: the rejected token had itself replaced a
+   * rejected one moments before (see {@linkcode OAuth2TokenCache.refresh}).
+   */
+  refreshesHeldBack: number;
 }
 
 /** A year: tokens are bounded by their own lifetime, never by a TTL of the cache. */
@@ -95,7 +100,9 @@ export class OAuth2TokenCache {
   readonly #redactor: Redactor;
   readonly #logger: Logger;
   /** Counters. */
-  readonly stats: OAuth2TokenStats = { tokenRequests: 0, tokensObtained: 0 };
+  readonly stats: OAuth2TokenStats = { tokenRequests: 0, tokensObtained: 0, refreshesHeldBack: 0 };
+  /** Per key, the last token handed out in answer to a rejection, and when. */
+  readonly #replacements = new Map<string, { readonly entry: CachedSecret; readonly at: number }>();
 
   /**
    * Creates an empty cache.
@@ -148,7 +155,9 @@ export class OAuth2TokenCache {
   /**
    * A new access token after the tracking server rejected the one of generation `rejected`: that
    * token is dropped and never served again; concurrent callers share one token request, and a
-   * caller whose token was already replaced gets the replacement.
+   * caller whose token was already replaced gets the replacement. A token that was itself
+   * obtained to replace a rejected one is not replaced again for {@linkcode REFRESH_COOLDOWN_MS}
+   * (5 s): the rejected token comes back (same generation), and the server's answer stands.
    *
    * @param key Cache key.
    * @param grant The rule's grant.
@@ -156,18 +165,41 @@ export class OAuth2TokenCache {
    * @param signal Cancels this caller's wait.
    * @returns The new token and its generation.
    */
-  refresh(
+  async refresh(
     key: string,
     grant: OAuth2Grant,
     rejected: number,
     signal?: AbortSignal,
   ): Promise<CachedSecret> {
-    return this.#cache.refresh(key, rejected, this.#loader(grant), policy(grant), signal);
+    // A tracking server that rejects every token (misconfigured, or hostile) would otherwise
+    // turn each of its 401s into a token request: an identity provider may then rate-limit or
+    // lock out the client, for every job that shares it. A token that was itself obtained to
+    // replace a rejected one is not replaced again within the cooldown: its rejection stands.
+    const last = this.#replacements.get(key);
+    if (
+      last !== undefined && last.entry.generation === rejected &&
+      this.#now() - last.at < REFRESH_COOLDOWN_MS
+    ) {
+      this.stats.refreshesHeldBack++;
+      return last.entry;
+    }
+    const entry = await this.#cache.refresh(
+      key,
+      rejected,
+      this.#loader(grant),
+      policy(grant),
+      signal,
+    );
+    if (entry.generation > rejected && this.#replacements.get(key)?.entry !== entry) {
+      this.#replacements.set(key, { entry, at: this.#now() });
+    }
+    return entry;
   }
 
   /** Aborts token requests in progress and forgets every token. */
   clear(): void {
     this.#cache.clear();
+    this.#replacements.clear();
   }
 
   /**

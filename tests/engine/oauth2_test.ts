@@ -24,6 +24,7 @@ import {
 } from "../../engine/oauth2_tokens.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { createLogger } from "../../core/log.ts";
+import { REFRESH_COOLDOWN_MS } from "../../engine/secret_cache.ts";
 import { startServer } from "../_servers.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_assert.ts";
 import { type OidcProvider, startOidcProvider } from "../_peers/oidc.ts";
@@ -481,6 +482,67 @@ hosts:
     } finally {
       await resolver.close();
     }
+  });
+});
+
+Deno.test("OAuth2TokenCache.refresh(): a tracking server that rejects every token gets one new token per cooldown, not one per 401", async () => {
+  await withIdp(async (idp) => {
+    let offset = 0;
+    const tokens = new OAuth2TokenCache({ now: () => Date.now() + offset });
+    const grant = grantOf(idp, [SECRET]);
+    const first = await tokens.get("k", grant);
+    // The first rejection replaces the token at once.
+    const second = await tokens.refresh("k", grant, first.generation);
+    assert(second.generation > first.generation);
+    assertEquals(idp.tokenCalls.length, 2);
+    // The replacement rejected too, moments later: 20 more 401s, no token request.
+    for (let i = 0; i < 20; i++) {
+      offset += 100;
+      const again = await tokens.refresh("k", grant, second.generation);
+      assertEquals(again.generation, second.generation);
+    }
+    assertEquals(idp.tokenCalls.length, 2);
+    assertEquals(tokens.stats.refreshesHeldBack, 20);
+    // Once the cooldown has passed, a rejection is believed again.
+    offset += REFRESH_COOLDOWN_MS;
+    const third = await tokens.refresh("k", grant, second.generation);
+    assert(third.generation > second.generation);
+    assertEquals(idp.tokenCalls.length, 3);
+    tokens.clear();
+  });
+});
+
+Deno.test("createAuthFetch(): 20 requests to a tracking server answering 401 to every token cost 2 token requests, not 21", async () => {
+  const { createAuthFetch } = await import("../../http/auth_fetch.ts");
+  const { parseProfile } = await import("../../mod.ts");
+  await withIdp(async (idp) => {
+    await using up = await startServer(() => new Response("no", { status: 401 }));
+    await using authFetch = createAuthFetch(
+      parseProfile(
+        `version: 1
+providers: { ci: { kind: env } }
+hosts:
+  - match: "${up.origin}"
+    provider: ci
+    secret: { var: OAUTH_CLIENT }
+    auth: { type: oauth2_client_credentials, token_url: "${idp.tokenUrl}" }
+`,
+        { env: {} },
+      ),
+      {
+        env: (n) =>
+          n === "OAUTH_CLIENT"
+            ? JSON.stringify({ client_id: "mlflow-ci", client_secret: SECRET })
+            : undefined,
+        logWrite: () => {},
+      },
+    );
+    for (let i = 0; i < 20; i++) {
+      const res = await authFetch(`${up.origin}/api/2.0/mlflow/experiments/search`);
+      assertEquals(res.status, 401);
+      await res.body?.cancel();
+    }
+    assertEquals(idp.tokenCalls.length, 2);
   });
 });
 
