@@ -145,8 +145,9 @@ export class ProxyCounters {
    * @param version The provider's version id.
    */
   noteVersion(rule: string, provider: string, version: string): void {
-    if (this.#versions.get(rule)?.version === version) return;
-    this.#versions.set(rule, { rule, provider, version });
+    const shown = versionLabel(version);
+    if (this.#versions.get(rule)?.version === shown) return;
+    this.#versions.set(rule, { rule, provider, version: shown });
   }
 
   /** Counts an upstream response by its status class. */
@@ -353,6 +354,20 @@ export function formatPrometheus(m: ProxyMetrics): string {
     );
   }
   return lines.join("\n") + "\n";
+}
+
+/** The most of a version id a label shows: store-controlled text, kept to a bounded size. */
+const MAX_VERSION_LABEL = 128;
+
+/**
+ * A version id as a label shows it: control characters (which some scrapers split lines on,
+ * though the format allows all but a newline) as U+FFFD, and at most 128 characters, so that a
+ * store's version id can neither break the exposition nor grow it without bound.
+ */
+function versionLabel(version: string): string {
+  // deno-lint-ignore no-control-regex
+  const clean = version.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, "\ufffd");
+  return clean.length > MAX_VERSION_LABEL ? `${clean.slice(0, MAX_VERSION_LABEL - 1)}…` : clean;
 }
 
 /** A Prometheus label value: backslash, double quote and newline escaped. */
