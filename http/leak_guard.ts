@@ -5,20 +5,24 @@
  * the JSON pointer of the field, never the value) out.
  *
  * Which requests it reads: every `POST`, `PUT`, `PATCH` or `DELETE` to MLflow's REST API
- * (`/api/<version>/mlflow/…` and `/ajax-api/<version>/mlflow/…`, behind any path prefix) and to
- * its OpenTelemetry trace intake (`/v1/traces`). That covers params, tags, metric keys, run and
- * experiment names and descriptions (descriptions are tags), log-batch, log-inputs, registered
- * models and model versions, logged models, datasets, trace tags, trace metadata and span
- * attributes. Artifact transfers (`/mlflow-artifacts/…`, the UI's `upload-artifact`) and reads
- * are not read. Every field is read, not a list of known ones, so a field MLflow adds later is
- * covered too.
+ * (`/api/<version>/mlflow/…` and `/ajax-api/<version>/mlflow/…`, behind any path prefix), to
+ * its OpenTelemetry trace intake (`/v1/traces`), its job API (`/ajax-api/3.0/jobs/…`) and its AI
+ * gateway (`/gateway/…`), the path read as the server routes it (percent-escapes decoded, `%2F`
+ * included; slashes merged; dot segments resolved). That covers params, tags, metric keys, run
+ * and experiment names and descriptions (descriptions are tags), log-batch, log-inputs,
+ * registered models and model versions, logged models, datasets, trace tags, trace metadata and
+ * span attributes; and the URL's query and the identifiers in its path. Every field is read, not
+ * a list of known ones, so a field MLflow adds later is covered too. Artifact transfers
+ * (`/mlflow-artifacts/…`, the UI's `upload-artifact`: a job's data, not metadata), reads and
+ * `/graphql` (whose only mutations are searches) are not read.
  *
- * How a body is read, as the server would read it: MLflow parses the JSON of these endpoints
- * whatever the `Content-Type` says, detects UTF-16 and UTF-32 as Python's `json.loads` does, and
- * decodes a doubly encoded body (a JSON string holding JSON); the trace intake also accepts
- * protobuf and gzip or deflate bodies. A body the guard cannot read the way the server would
- * (another content coding, larger than the guard's bound) is a finding of its own
- * (`reason: "unreadable"`), so that it fails closed.
+ * How a body is read, as the server would read it: as JSON whatever the `Content-Type` says
+ * (MLflow does so for `PATCH` and `DELETE`), UTF-16 and UTF-32 detected as Python's `json.loads`
+ * does, a doubly encoded body (a JSON string holding JSON) decoded again, Python's `NaN` and
+ * `Infinity` taken; the trace intake also accepts protobuf and gzip or deflate (zlib or raw)
+ * bodies. A body the guard cannot read the way the server would (another content coding, larger
+ * than the guard's bound) is a finding of its own (`reason: "unreadable"`), so that it fails
+ * closed.
  *
  * The search is the redactor's ({@linkcode SecretMatcher}): the raw value, its base64, URL
  * encoding and JSON escaping, and the exact header values and credentials built from it.
@@ -77,29 +81,39 @@ const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** `…/api/2.0/mlflow/<rest>`; MLflow also routes `…/api/2.0mlflow/…` (no slash). */
 const REST = /\/(ajax-api|api)\/(\d{1,2}\.\d{1,2})\/?mlflow\/(.*)$/is;
 const OTLP = /\/v1\/traces\/?$/i;
+/** MLflow 3's job API (`/ajax-api/3.0/jobs/`): a job's params are stored with it. */
+const JOBS = /\/(ajax-api|api)\/(\d{1,2}\.\d{1,2})\/jobs(\/.*)?$/is;
+/** MLflow's AI gateway: what it is sent goes to a model provider and into its traces. */
+const GATEWAY = /\/gateway\/(.*)$/is;
+const GATEWAY_WORDS = new Set(
+  ("anthropic chat completions compact embeddings gemini invocations messages mlflow models " +
+    "openai proxy responses typesafe v1 v1beta").split(" "),
+);
 /** The one route under `mlflow/` that carries artifact bytes, not metadata. */
 const UNGUARDED = /^upload-artifact\/?$/;
 /**
- * Every static segment of MLflow 3.17's routes under `mlflow/`: any other segment is an
+ * Every static segment of MLflow 3.17's routes under `mlflow/` (its Flask and FastAPI ones;
+ * gateway routes are labelled apart): any other segment is an
  * identifier (a trace, model, dataset, webhook id, a tag key, a workspace name) and becomes
  * `{id}` in the endpoint label.
  */
 const ROUTE_WORDS = new Set(
-  ("add add-experiments add-to-endpoint alias artifacts assessments attach batchGet " +
-    "batchGetInfos bindings budgets calculate-filter-correlation cancel config create " +
-    "create-promptlab-run datasets delete delete-experiment-tag delete-tag delete-traces demo " +
-    "detach directories endpoints evaluate experiment-ids experiments files gateway " +
-    "gateway-proxy genai generate get get-by-name get-download-uri get-history " +
+  ("add add-experiments add-to-endpoint alias aliases artifacts assessments assistant attach " +
+    "batchGet batchGetInfos bindings budgets calculate-filter-correlation cancel config " +
+    "create create-promptlab-run datasets delete delete-experiment-tag delete-tag " +
+    "delete-traces demo detach directories endpoints evaluate experiment-ids experiments " +
+    "files gateway gateway-proxy genai generate get get-by-name get-download-uri get-history " +
     "get-history-bulk get-history-bulk-interval get-latest-versions get-online-trace-details " +
-    "get-or-create-user get-trace-artifact guardrails info invoke issues items jobs " +
-    "label-schemas link-prompts link-to-run list list-for-endpoint log-batch log-inputs " +
-    "log-metric log-model log-parameter logged-models metrics model-definitions model-versions " +
-    "models online-config online-configs outputs params presigned-download-url " +
-    "presigned-upload-url prompt-optimization provider-config records register " +
-    "registered-models remove remove-experiments remove-from-endpoint rename restore " +
-    "review-queues runs scorer scorers search search-datasets secrets server-info " +
-    "set-experiment-tag set-status set-tag supported-models supported-providers tags test " +
-    "traces transition-stage ui-telemetry unified-traces update update-config upload-artifact " +
+    "get-or-create-user get-trace-artifact guardrails health info install invoke issues items " +
+    "jobs label-schemas link-prompts link-to-run list list-for-endpoint log-batch log-inputs " +
+    "log-metric log-model log-parameter logged-models mcp-servers message metrics " +
+    "model-definitions model-versions models online-config online-configs outputs params " +
+    "permission presigned-download-url presigned-upload-url prompt-optimization " +
+    "provider-config providers records register registered-models remove remove-experiments " +
+    "remove-from-endpoint rename restore review-queues runs scorer scorers search " +
+    "search-datasets secrets server-info sessions set-experiment-tag set-status set-tag " +
+    "skills stream supported-models supported-providers tags test tool-result traces " +
+    "transition-stage ui-telemetry unified-traces update update-config upload-artifact " +
     "versions webhooks windows workspaces").split(" "),
 );
 
@@ -123,6 +137,11 @@ export function guardedEndpoint(method: string, path: string): string | undefine
   return classify(method, path)?.endpoint;
 }
 
+/** Runs of identifiers (a route's `{path:path}` part) count as one, keeping labels bounded. */
+function collapse(shape: string): string {
+  return shape.replace(/\{id\}(\/\{id\})+/g, "{id}");
+}
+
 /** A guarded request's endpoint label and the identifiers in its path (decoded). */
 function classify(
   method: string,
@@ -140,9 +159,29 @@ function classify(
       const segments = rest[3]!.split("/");
       const ids = segments.filter((s) => s !== "" && !ROUTE_WORDS.has(s));
       const shape = segments.map((s) => s === "" || ROUTE_WORDS.has(s) ? s : "{id}").join("/");
-      return { endpoint: `${verb} /${rest[1]!.toLowerCase()}/${rest[2]}/mlflow/${shape}`, ids };
+      return {
+        endpoint: `${verb} /${rest[1]!.toLowerCase()}/${rest[2]}/mlflow/${collapse(shape)}`,
+        ids,
+      };
     }
     if (OTLP.test(form)) return { endpoint: `${verb} /v1/traces`, ids: [] };
+    const jobs = JOBS.exec(form);
+    if (jobs !== null) {
+      const segments = (jobs[3] ?? "").split("/").slice(1);
+      const ids = segments.filter((s) => s !== "" && s !== "search" && s !== "cancel");
+      const shape = segments.map((s) => ids.includes(s) ? "{id}" : s).join("/");
+      return {
+        endpoint: `${verb} /${jobs[1]!.toLowerCase()}/${jobs[2]}/jobs${jobs[3] ? `/${shape}` : ""}`,
+        ids,
+      };
+    }
+    const gateway = GATEWAY.exec(form);
+    if (gateway !== null) {
+      const segments = gateway[1]!.split("/");
+      const ids = segments.filter((s) => s !== "" && !GATEWAY_WORDS.has(s));
+      const shape = segments.map((s) => s === "" || GATEWAY_WORDS.has(s) ? s : "{id}").join("/");
+      return { endpoint: `${verb} /gateway/${collapse(shape)}`, ids };
+    }
   }
   return undefined;
 }

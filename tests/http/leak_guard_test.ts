@@ -613,3 +613,29 @@ Deno.test("inspectRequest() reads a raw deflate body, as MLflow's trace intake d
     "/resourceSpans/0/x",
   );
 });
+
+Deno.test("guardedEndpoint() guards MLflow's job API and AI gateway too, with labels that stay bounded", () => {
+  assertEquals(guardedEndpoint("POST", "/ajax-api/3.0/jobs/"), "POST /ajax-api/3.0/jobs/");
+  assertEquals(
+    guardedEndpoint("PATCH", "/ajax-api/3.0/jobs/cancel/job-123"),
+    "PATCH /ajax-api/3.0/jobs/cancel/{id}",
+  );
+  assertEquals(
+    guardedEndpoint("POST", "/gateway/gemini/v1beta/models/my-endpoint:generateContent"),
+    "POST /gateway/gemini/v1beta/models/{id}",
+  );
+  // A route's `{path:path}` part is one identifier however deep.
+  assertEquals(guardedEndpoint("POST", "/gateway/proxy/ep/a/b/c/d"), "POST /gateway/proxy/{id}");
+  assertEquals(
+    guardedEndpoint("PATCH", "/api/3.0/mlflow/mcp-servers/a/b/c/versions/1"),
+    "PATCH /api/3.0/mlflow/mcp-servers/{id}/versions/{id}",
+  );
+  const r = redactor(CANARY);
+  const prompt = enc.encode(JSON.stringify({ messages: [{ role: "user", content: CANARY }] }));
+  assertEquals(
+    inspectRequest({ method: "POST", path: "/gateway/mlflow/v1/chat/completions", body: prompt }, r)
+      ?.field,
+    "/messages/0/content",
+  );
+  assertEquals(guardedEndpoint("GET", "/ajax-api/3.0/jobs/job-1"), undefined);
+});
