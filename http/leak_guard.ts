@@ -291,8 +291,9 @@ export function inspectRequest(
       : undefined;
   }
   const text = decodeJsonText(bytes);
-  if (matcher.search(text) < 0 && !text.includes("\\")) {
-    // Every string and number of the body appears verbatim in its text (no escapes): clean.
+  if (matcher.search(text) < 0 && !text.includes("\\") && !BYTES_FIELD_TEXT.test(text)) {
+    // Every string and number of the body appears verbatim in its text (no escapes, no base64
+    // bytes): clean.
     return undefined;
   }
   let value = parsePythonJson(text);
@@ -415,11 +416,37 @@ function findInValue(
       }
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, v] = entries[i]!;
-        stack.push([v, `${pointer}/${escapePointer(key)}`]);
+        const at = `${pointer}/${escapePointer(key)}`;
+        if (typeof v === "string" && BYTES_FIELDS.has(key) && matcher.search(fromBase64(v)) >= 0) {
+          return at;
+        }
+        stack.push([v, at]);
       }
     }
   }
   return undefined;
+}
+
+/**
+ * Members whose string is base64 of bytes in protobuf's JSON mapping: an OpenTelemetry
+ * attribute's `bytesValue` (MLflow decodes it and stores the bytes' `repr`, so base64 of the
+ * secret behind a byte or two of padding, which no derived form matches, ends up in clear).
+ */
+const BYTES_FIELDS = new Set(["bytesValue", "bytes_value"]);
+const BYTES_FIELD_TEXT = /"bytes_?value"/i;
+
+/** Base64 (standard or URL-safe, padded or not) as lossy UTF-8; "" when it is not base64. */
+function fromBase64(text: string): string {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
+  if (!/^[A-Za-z0-9+/]*$/.test(b64) || b64.length % 4 === 1) return "";
+  try {
+    const bin = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
+    return new TextDecoder("utf-8", { fatal: false }).decode(
+      Uint8Array.from(bin, (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    return "";
+  }
 }
 
 function escapePointer(key: string): string {

@@ -6,6 +6,8 @@
  * server writes it to its access log). With `leak_guard: off` each of them stores the value or
  * logs it, which proves the attempts are real; with the guard on, through the proxy and through
  * the middleware, each is answered 400 and the value is neither in the run nor in the server's log.
+ * Also an OpenTelemetry trace whose attribute is bytes (`bytesValue`, base64 of a byte and the
+ * secret): MLflow decodes it and stores the bytes in clear.
  */
 
 import { createAuthFetch } from "../../http/auth_fetch.ts";
@@ -25,9 +27,73 @@ interface Attempt {
   readonly name: string;
   readonly path: string;
   readonly body: string;
+  readonly headers?: Record<string, string>;
 }
 
-function attempts(runId: string, canary: string, tag: string): Attempt[] {
+/** An OTLP/JSON trace export whose one attribute is bytes: a byte, then the secret. */
+function otlpBytes(experimentId: string, canary: string): Attempt {
+  const hex = (n: number) =>
+    Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0"))
+      .join("");
+  const now = BigInt(Date.now()) * 1_000_000n;
+  // Base64 of "x" + secret: none of the secret's own forms appears in it.
+  const bytes = btoa(`x${canary}`);
+  return {
+    name: "otlp-bytes",
+    path: "/v1/traces",
+    headers: { "x-mlflow-experiment-id": experimentId },
+    body: JSON.stringify({
+      resourceSpans: [{
+        resource: { attributes: [] },
+        scopeSpans: [{
+          scope: { name: "job" },
+          spans: [{
+            traceId: hex(16),
+            spanId: hex(8),
+            name: "root",
+            kind: 1,
+            startTimeUnixNano: String(now),
+            endTimeUnixNano: String(now + 1000n),
+            attributes: [{ key: "blob", value: { bytesValue: bytes } }],
+            status: {},
+          }],
+        }],
+      }],
+    }),
+  };
+}
+
+/** Every file under a directory whose bytes contain `needle`. */
+async function filesContaining(dir: string, needle: string): Promise<string[]> {
+  const found: string[] = [];
+  const wanted = new TextEncoder().encode(needle);
+  const walk = async (path: string): Promise<void> => {
+    for await (const entry of Deno.readDir(path)) {
+      const full = `${path}/${entry.name}`;
+      if (entry.isDirectory) await walk(full);
+      else if (entry.isFile && indexOfBytes(await Deno.readFile(full), wanted) >= 0) {
+        found.push(full);
+      }
+    }
+  };
+  await walk(dir);
+  return found;
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function attempts(
+  runId: string,
+  experimentId: string,
+  canary: string,
+  tag: string,
+): Attempt[] {
   const param = (key: string) =>
     JSON.stringify({ run_id: runId, key: `${tag}-${key}`, value: canary });
   return [
@@ -56,10 +122,11 @@ function attempts(runId: string, canary: string, tag: string): Attempt[] {
       path: `/api/2.0/mlflow/runs/set-tag?note=${encodeURIComponent(canary)}&step=${tag}`,
       body: JSON.stringify({ run_id: runId, key: `${tag}-query`, value: "v" }),
     },
+    otlpBytes(experimentId, canary),
   ];
 }
 
-Deno.test("leak guard: encoded paths, doubled slashes, NaN beside \\u escapes and the query string do not get the secret to MLflow", async (t) => {
+Deno.test("leak guard: encoded paths, doubled slashes, NaN beside \\u escapes, the query string and trace bytes do not get the secret to MLflow", async (t) => {
   const canary = `tok-evade-${crypto.randomUUID()}`;
   await using mlflow = await startMlflow();
   const profile = (mode: string) =>
@@ -92,30 +159,15 @@ hosts:
     return (data.params ?? []).filter((p) => p.value.includes(canary)).map((p) => p.key).sort();
   };
 
-  await t.step("leak_guard: off: every attempt stores the secret or logs it", async () => {
-    await using proxy = await startProxy(profile("off"), {
-      upstream: mlflow.url,
-      env,
-      logWrite: () => {},
+  const experimentId: string = experiment.experiment_id;
+  const send = (base: string, a: Attempt, via: typeof fetch = fetch) =>
+    via(`${base}${a.path}`, {
+      method: "POST",
+      headers: { ...JSON_TYPE, ...a.headers },
+      body: a.body,
     });
-    for (const a of attempts(runId, canary, "off")) {
-      // Python's requests follows MLflow's 308 with the body, as fetch does.
-      const res = await fetch(`${proxy.url}${a.path}`, {
-        method: "POST",
-        headers: JSON_TYPE,
-        body: a.body,
-      });
-      assertEquals(res.status, 200, `${a.name}: ${await res.text()}`);
-    }
-    assertEquals(
-      await stored(),
-      ["off-inf", "off-nan", "off-pct-api", "off-pct-dot", "off-pct-slash", "off-slashes"],
-    );
-    assert(mlflow.tail().includes(encodeURIComponent(canary)), "the query is not in the log");
-  });
 
-  const before = await stored();
-  for (const [via, send] of [["proxy", "proxy"], ["middleware", "middleware"]] as const) {
+  for (const via of ["proxy", "middleware"] as const) {
     await t.step(`leak_guard: block, through the ${via}: every attempt is refused`, async () => {
       const lines: string[] = [];
       await using proxy = await startProxy(profile("block"), {
@@ -127,20 +179,42 @@ hosts:
         env,
         logWrite: (l) => lines.push(l),
       });
-      for (const a of attempts(runId, canary, via)) {
-        const init = { method: "POST", headers: JSON_TYPE, body: a.body };
-        const res = send === "proxy"
-          ? await fetch(`${proxy.url}${a.path}`, init)
-          : await authFetch(`${mlflow.url}${a.path}`, init);
+      for (const a of attempts(runId, experimentId, canary, via)) {
+        const res = via === "proxy"
+          ? await send(proxy.url, a)
+          : await send(mlflow.url, a, authFetch);
         const text = await res.text();
         assertEquals(res.status, 400, `${a.name}: ${text}`);
         assertStringIncludes(text, "Request refused by the leak guard", a.name);
         assert(!text.includes(canary), `${a.name}: the answer holds the canary`);
       }
-      assertEquals(await stored(), before);
-      // The query attempt never reached the server's access log.
+      assertEquals(await stored(), []);
+      // Nothing reached the store or the server's access log.
+      assertEquals(await filesContaining(mlflow.dir, canary), []);
       assert(!mlflow.tail().includes(`step=${via}`), "the query reached the server");
       assert(!lines.join("\n").includes(canary), "the canary is in a log line");
     });
   }
+
+  // The same attempts with the guard off: each one stores the secret or logs it, so the
+  // refusals above are refusals of real leaks.
+  await t.step("leak_guard: off: every attempt stores the secret or logs it", async () => {
+    await using proxy = await startProxy(profile("off"), {
+      upstream: mlflow.url,
+      env,
+      logWrite: () => {},
+    });
+    for (const a of attempts(runId, experimentId, canary, "off")) {
+      // Python's requests follows MLflow's 308 with the body, as fetch does.
+      const res = await send(proxy.url, a);
+      assertEquals(res.status, 200, `${a.name}: ${await res.text()}`);
+    }
+    assertEquals(
+      await stored(),
+      ["off-inf", "off-nan", "off-pct-api", "off-pct-dot", "off-pct-slash", "off-slashes"],
+    );
+    assert(mlflow.tail().includes("step=off"), "the query is not in the log");
+    // The trace's bytes attribute is stored in clear (MLflow keeps the bytes' repr).
+    assert((await filesContaining(mlflow.dir, canary)).length > 0, "the store check is blind");
+  });
 });

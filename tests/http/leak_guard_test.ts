@@ -639,3 +639,33 @@ Deno.test("guardedEndpoint() guards MLflow's job API and AI gateway too, with la
   );
   assertEquals(guardedEndpoint("GET", "/ajax-api/3.0/jobs/job-1"), undefined);
 });
+
+Deno.test("inspectRequest() decodes an OpenTelemetry bytesValue: base64 of a byte and the secret is found", () => {
+  const r = redactor(CANARY);
+  for (const [prefix, key] of [["x", "bytesValue"], ["ab", "bytes_value"], ["", "bytesValue"]]) {
+    const bytes = btoa(`${prefix}${CANARY}`).replace(/=+$/, "");
+    const body = enc.encode(JSON.stringify({
+      resourceSpans: [{
+        scopeSpans: [{ spans: [{ attributes: [{ key: "b", value: { [key!]: bytes } }] }] }],
+      }],
+    }));
+    assertEquals(
+      inspectRequest(
+        { method: "POST", path: "/v1/traces", contentType: "application/json", body },
+        r,
+      )?.field,
+      `/resourceSpans/0/scopeSpans/0/spans/0/attributes/0/value/${key}`,
+      prefix,
+    );
+  }
+  const clean = enc.encode(JSON.stringify({ value: { bytesValue: btoa("harmless bytes") } }));
+  assertEquals(
+    inspectRequest({
+      method: "POST",
+      path: "/v1/traces",
+      contentType: "application/json",
+      body: clean,
+    }, r),
+    undefined,
+  );
+});
