@@ -13,7 +13,7 @@ import { createPlanLogger, createResolver } from "../engine/resolver_setup.ts";
 import { bodyInit, DEFAULT_REPLAY_LIMIT, prepareBody } from "./request_body.ts";
 import type { ProviderFactory } from "../providers/types.ts";
 import { checkForLeak } from "./_leak_check.ts";
-import { leakGuardMessage, leakGuardResponse } from "./leak_guard.ts";
+import { guardedEndpoint, leakGuardMessage, leakGuardResponse } from "./leak_guard.ts";
 import { RuleTlsClients } from "./_tls_clients.ts";
 
 /** Options of {@linkcode createAuthFetch}. */
@@ -164,7 +164,12 @@ export function createAuthFetch(
      * another path (a 307 or 308): a refusal when the rule's mode is block and a secret is found.
      */
     const guard = async (target: URL, rule: PlanRule): Promise<Response | undefined> => {
-      if (rule.leakGuard === "off" || (body.kind === "none" && target.search === "")) {
+      if (
+        rule.leakGuard === "off" || (body.kind === "none" && target.search === "") ||
+        guardedEndpoint(method, target.pathname) === undefined
+      ) {
+        // Nothing to read: the secret is not resolved for it (a broken tls: setting, say, must
+        // fail first, at no provider call).
         return undefined;
       }
       // The rule's secret is resolved first, so that the redactor knows it.
