@@ -277,3 +277,53 @@ test("createAuthFetch() checks a body again where a 307 or 308 redirect carries 
   assertEquals(up.received.map((r) => new URL(r.url).pathname), ["/moved"]);
   assertNoCanary(lines.join("\n"), CANARY);
 });
+
+test("startProxy() reads each of two pipelined writes, and a chunked body whose secret straddles two chunks", async () => {
+  await using up = await startServer(() => new Response("{}"));
+  await using proxy = await startProxy(profileFor(up.origin), {
+    upstream: up.origin,
+    env,
+    logWrite: () => {},
+  });
+  const { host } = new URL(proxy.url);
+  const te = new TextEncoder();
+  const exchange = async (text: string): Promise<string[]> => {
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: Number(new URL(proxy.url).port),
+    });
+    await conn.write(te.encode(text));
+    let answer = "";
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      answer += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    conn.close();
+    return answer.match(/HTTP\/1\.1 \d+/g) ?? [];
+  };
+  const post = (body: string, last = false) =>
+    `POST /api/2.0/mlflow/runs/set-tag HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${te.encode(body).byteLength}\r\n${
+      last ? "Connection: close\r\n" : ""
+    }\r\n${body}`;
+  const clean = JSON.stringify({ run_id: "r", key: "k", value: "v" });
+  const leaking = JSON.stringify({ run_id: "r", key: "k", value: CANARY });
+  assertEquals(await exchange(post(clean) + post(leaking, true)), [
+    "HTTP/1.1 200",
+    "HTTP/1.1 400",
+  ]);
+  const half = leaking.indexOf(CANARY) + 8;
+  const chunk = (s: string) => `${te.encode(s).byteLength.toString(16)};x=1\r\n${s}\r\n`;
+  assertEquals(
+    await exchange(
+      `POST /api/2.0/mlflow/runs/set-tag HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n` +
+        `Connection: close\r\n\r\n${chunk(leaking.slice(0, half))}${
+          chunk(leaking.slice(half))
+        }0\r\n\r\n`,
+    ),
+    ["HTTP/1.1 400"],
+  );
+  assertEquals(up.received.map((r) => r.body), [clean]);
+});
