@@ -283,7 +283,8 @@ export function inspectRequest(
     }
   }
   const media = (request.contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  if (endpoint.endsWith(" /v1/traces") && media !== "application/json") {
+  const otlp = endpoint.endsWith(" /v1/traces");
+  if (otlp && media !== "application/json") {
     // Protobuf: string fields are their UTF-8 bytes on the wire, so a lossy decode keeps them.
     const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
     return matcher.search(text) >= 0
@@ -291,7 +292,7 @@ export function inspectRequest(
       : undefined;
   }
   const text = decodeJsonText(bytes);
-  if (matcher.search(text) < 0 && !text.includes("\\") && !BYTES_FIELD_TEXT.test(text)) {
+  if (matcher.search(text) < 0 && !text.includes("\\") && !(otlp && hasBytesField(text))) {
     // Every string and number of the body appears verbatim in its text (no escapes, no base64
     // bytes): clean.
     return undefined;
@@ -306,7 +307,7 @@ export function inspectRequest(
     const again = parsePythonJson(value);
     if (again !== NOT_JSON) value = again;
   }
-  const field = findInValue(value, "", matcher);
+  const field = findInValue(value, "", matcher, otlp);
   return field === undefined ? undefined : { endpoint, field, reason: "secret" };
 }
 
@@ -399,6 +400,7 @@ function findInValue(
   root: unknown,
   rootPointer: string,
   matcher: SecretMatcher,
+  otlp: boolean,
 ): string | undefined {
   const stack: [unknown, string][] = [[root, rootPointer]];
   while (stack.length > 0) {
@@ -417,7 +419,10 @@ function findInValue(
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, v] = entries[i]!;
         const at = `${pointer}/${escapePointer(key)}`;
-        if (typeof v === "string" && BYTES_FIELDS.has(key) && matcher.search(fromBase64(v)) >= 0) {
+        if (
+          otlp && typeof v === "string" && BYTES_FIELDS.has(key) &&
+          matcher.search(fromBase64(v)) >= 0
+        ) {
           return at;
         }
         stack.push([v, at]);
@@ -428,12 +433,19 @@ function findInValue(
 }
 
 /**
- * Members whose string is base64 of bytes in protobuf's JSON mapping: an OpenTelemetry
- * attribute's `bytesValue` (MLflow decodes it and stores the bytes' `repr`, so base64 of the
+ * Members whose string is base64 of bytes in protobuf's JSON mapping, read in trace exports only
+ * (no message of MLflow's own REST API has a bytes field): an OpenTelemetry attribute's
+ * `bytesValue` (MLflow decodes it and stores the bytes' `repr`, so base64 of the
  * secret behind a byte or two of padding, which no derived form matches, ends up in clear).
  */
 const BYTES_FIELDS = new Set(["bytesValue", "bytes_value"]);
-const BYTES_FIELD_TEXT = /"bytes_?value"/i;
+
+const BYTES_FIELD_TEXT = /bytes(?:Value|_value)"/;
+
+/** Whether a JSON text may hold a bytes member (names are case-sensitive in protobuf's JSON). */
+function hasBytesField(text: string): boolean {
+  return BYTES_FIELD_TEXT.test(text);
+}
 
 /** Base64 (standard or URL-safe, padded or not) as lossy UTF-8; "" when it is not base64. */
 function fromBase64(text: string): string {
