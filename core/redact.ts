@@ -49,7 +49,8 @@ export const REDACTION_FAILED = "[withheld: the secret redactor failed on this t
  * ```
  */
 export class Redactor {
-  #values = new Set<string>();
+  /** Registered forms, each with how many registered values derive it. */
+  #values = new Map<string, number>();
   /** Forms by anchor (first `ANCHOR` code units, or the whole form), longest first. */
   #byAnchor = new Map<string, string[]>();
   /** Anchor lengths in use, longest first. */
@@ -77,10 +78,59 @@ export class Redactor {
     return this.#values.size;
   }
 
+  /**
+   * Unregisters a value that {@linkcode Redactor.add} registered, once it is no longer a secret
+   * (an access token past its expiry), so that a long-running process does not keep every
+   * short-lived credential it ever saw. A form that another registered value also derives stays
+   * registered until that value is removed too; a value added twice must be removed twice.
+   *
+   * @param value A value given to `add` before.
+   *
+   * @example
+   * ```ts
+   * import { Redactor } from "./redact.ts";
+   * const r = new Redactor();
+   * r.add("expired-token-0123");
+   * r.remove("expired-token-0123");
+   * if (r.size !== 0 || r.redact("expired-token-0123") !== "expired-token-0123") throw new Error();
+   * ```
+   */
+  remove(value: unknown): void {
+    if (typeof value === "string") {
+      this.#removeForms(value);
+    } else if (typeof value === "number" || typeof value === "bigint") {
+      this.#removeForms(String(value));
+    } else if (value !== null && typeof value === "object") {
+      for (const v of Object.values(value)) this.remove(v);
+    }
+  }
+
+  #removeForms(value: string): void {
+    for (const form of new Set(derivedForms(value))) {
+      const count = this.#values.get(form);
+      if (count === undefined) continue;
+      if (count > 1) {
+        this.#values.set(form, count - 1);
+        continue;
+      }
+      this.#values.delete(form);
+      const anchor = form.slice(0, ANCHOR);
+      const list = this.#byAnchor.get(anchor)?.filter((f) => f !== form) ?? [];
+      if (list.length === 0) this.#byAnchor.delete(anchor);
+      else this.#byAnchor.set(anchor, list);
+      // The head filter keeps its bit: a stale bit only costs a lookup that finds nothing.
+    }
+  }
+
   #addForms(value: string): void {
-    for (const form of derivedForms(value)) {
-      if (form.length < MIN_LENGTH || this.#values.has(form)) continue;
-      this.#values.add(form);
+    for (const form of new Set(derivedForms(value))) {
+      if (form.length < MIN_LENGTH) continue;
+      const count = this.#values.get(form);
+      if (count !== undefined) {
+        this.#values.set(form, count + 1);
+        continue;
+      }
+      this.#values.set(form, 1);
       this.#heads[head(form, 0)] = 1;
       const anchor = form.slice(0, ANCHOR);
       const list = this.#byAnchor.get(anchor);
@@ -135,7 +185,7 @@ export class Redactor {
     if (this.#values.size <= NATIVE_SEARCH_FORMS) {
       // Few forms: the engine's own substring search, once per form, beats the walk below.
       let first = -1;
-      for (const form of this.#values) {
+      for (const form of this.#values.keys()) {
         const at = text.indexOf(form);
         if (at >= 0 && (first < 0 || at < first)) first = at;
       }

@@ -84,6 +84,12 @@ export interface OAuth2TokenStats {
 const NO_TTL_MS = 365 * 24 * 3_600_000;
 
 /**
+ * How long after its stated expiry an access token stays registered with the redactor: a line
+ * about a request that was in flight when it expired is still masked.
+ */
+export const RETIRED_TOKEN_GRACE_MS = 10 * 60_000;
+
+/**
  * The access token cache. Keys are the caller's (one per rule, or per identical grant).
  *
  * @example
@@ -103,6 +109,12 @@ export class OAuth2TokenCache {
   readonly stats: OAuth2TokenStats = { tokenRequests: 0, tokensObtained: 0, refreshesHeldBack: 0 };
   /** Per key, the last token handed out in answer to a rejection, and when. */
   readonly #replacements = new Map<string, { readonly entry: CachedSecret; readonly at: number }>();
+  /**
+   * Tokens registered with the redactor whose expiry the identity provider stated, oldest first:
+   * each is unregistered {@linkcode RETIRED_TOKEN_GRACE_MS} after it expired, so a long-running
+   * proxy does not keep every token it ever obtained (one a minute is 43,200 a month).
+   */
+  readonly #registered: { readonly token: string; readonly until: number }[] = [];
 
   /**
    * Creates an empty cache.
@@ -243,6 +255,23 @@ export class OAuth2TokenCache {
     };
   }
 
+  /**
+   * Unregisters the tokens whose stated expiry is more than the grace behind, and remembers this
+   * one. A token without a stated expiry (`bound: "default"`) stays registered: nothing says when
+   * it stops working.
+   */
+  #retire(token: AccessToken): void {
+    const now = this.#now();
+    while (this.#registered.length > 0 && this.#registered[0]!.until <= now) {
+      this.#redactor.remove(this.#registered.shift()!.token);
+    }
+    if (token.bound === "default") return;
+    const until = now + token.lifetimeMs + RETIRED_TOKEN_GRACE_MS;
+    let at = this.#registered.length;
+    while (at > 0 && this.#registered[at - 1]!.until > until) at--;
+    this.#registered.splice(at, 0, { token: token.token, until });
+  }
+
   async #obtain(
     grant: OAuth2Grant,
     credentials: ClientCredentials,
@@ -276,6 +305,7 @@ export class OAuth2TokenCache {
       });
       // Before anything can log it.
       this.#redactor.add(token.token);
+      this.#retire(token);
       this.stats.tokensObtained++;
       this.#logger.info("access token obtained", {
         token_url: grant.spec.tokenUrl,

@@ -201,3 +201,24 @@ Deno.test("Redactor.search() finds the first registered form, with few forms and
   }
   assertEquals(new Redactor().search(CANARY), -1);
 });
+
+Deno.test("Redactor.remove() unregisters a value and its forms, and keeps a form another registered value still derives", () => {
+  const r = new Redactor();
+  r.add("keep-this-secret-1234");
+  const kept = r.size;
+  r.add("expired-token-abcdef0123");
+  r.add({ nested: "expired-token-abcdef0123" });
+  assert(r.size > kept);
+  const b64 = btoa("expired-token-abcdef0123");
+  r.remove("expired-token-abcdef0123");
+  // Added twice (once in an object): still registered until removed twice.
+  assertEquals(r.redact(`t=${b64}`), "t=***");
+  r.remove({ nested: "expired-token-abcdef0123" });
+  assertEquals(r.size, kept);
+  assertEquals(r.redact(`t=expired-token-abcdef0123 ${b64}`), `t=expired-token-abcdef0123 ${b64}`);
+  assertEquals(r.search("expired-token-abcdef0123"), -1);
+  assertEquals(r.redact("a keep-this-secret-1234 b"), "a *** b");
+  // Removing what was never added changes nothing.
+  r.remove("never-added-value-999");
+  assertEquals(r.size, kept);
+});

@@ -21,6 +21,7 @@ import {
   type CredentialsLease,
   type OAuth2Grant,
   OAuth2TokenCache,
+  RETIRED_TOKEN_GRACE_MS,
 } from "../../engine/oauth2_tokens.ts";
 import { SecretResolutionError } from "../../core/errors.ts";
 import { createLogger } from "../../core/log.ts";
@@ -647,4 +648,43 @@ Deno.test("requestAccessToken() reads at most 1 MiB of a token endpoint's answer
     assertEquals(error.transient, false);
   }
   assert(pulled < 512, `the endless answer was read on: ${pulled} chunks`);
+});
+
+Deno.test("OAuth2TokenCache unregisters an access token from the redactor once it has expired, so a long run keeps a bounded set", async () => {
+  await withIdp(async (idp) => {
+    let offset = 0;
+    const redactor = new Redactor();
+    const tokens = new OAuth2TokenCache({ redactor, now: () => Date.now() + offset });
+    const grant = grantOf(idp, [SECRET]);
+    const seen: string[] = [];
+    // A day of 60 s tokens, sampled: one token every simulated minute, 200 times.
+    let afterFirst = 0;
+    for (let i = 0; i < 200; i++) {
+      seen.push((await tokens.get("k", grant)).value as string);
+      if (i === 0) afterFirst = redactor.size;
+      offset += 60_000;
+    }
+    assertEquals(new Set(seen).size, 200);
+    assertEquals(idp.tokenCalls.length, 200);
+    const current = seen.at(-1)!;
+    // Still masked: the tokens within their lifetime plus the grace (10 min) before now.
+    const live = Math.ceil((60_000 + RETIRED_TOKEN_GRACE_MS) / 60_000) + 1;
+    for (const t of seen.slice(-live + 1)) {
+      assert(!redactor.redact(t).includes(t), "a recent token is not masked");
+    }
+    assert(!redactor.redact(current).includes(current));
+    // Long expired: no longer registered.
+    assertEquals(redactor.redact(seen[0]!), seen[0]);
+    assertEquals(redactor.search(seen[100]!), -1);
+    // The registered set is bounded by the tokens still live, not by every token ever obtained.
+    const one = new Redactor();
+    one.add(current);
+    assert(
+      redactor.size <= afterFirst + live * one.size,
+      `registered forms grew to ${redactor.size} (${afterFirst} after the first token)`,
+    );
+    // The client secret stays registered.
+    assert(!redactor.redact(SECRET).includes(SECRET));
+    tokens.clear();
+  }, 60);
 });
