@@ -346,7 +346,14 @@ export function serveHttp(
       );
       watching = false;
       if (!reusable) gone();
-      if (!reusable || !keepAlive || !body.complete()) return;
+      if (!body.complete() && !c.closed) {
+        // The handler answered without reading the whole body (e.g. a write the leak guard
+        // refused): the connection ends, but not before the client can read the answer.
+        setPhase(c, "body", Infinity);
+        await linger(c);
+        return;
+      }
+      if (!reusable || !keepAlive) return;
     }
   };
 
@@ -379,4 +386,29 @@ export function serveHttp(
       for (const c of [...open]) c.close();
     },
   };
+}
+
+/** How long, at most, a connection lingers after an answer that left the request body unread. */
+const LINGER_MS = 2_000;
+/** How much of that unread body a lingering connection reads and drops, at most. */
+const LINGER_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads and drops what the client still sends of a body the handler left unread, for at most
+ * {@linkcode LINGER_MS} or {@linkcode LINGER_MAX_BYTES}, before the connection is closed: closing
+ * with unread bytes would reset the connection, and a reset can discard the answer before the
+ * client has read it (RFC 9112 section 9.6).
+ */
+async function linger(c: Connection): Promise<void> {
+  const timer = setTimeout(() => c.close(), LINGER_MS);
+  try {
+    let dropped = 0;
+    while (dropped < LINGER_MAX_BYTES) {
+      const chunk = await c.readDirect(LINGER_MAX_BYTES - dropped).catch(() => null);
+      if (chunk === null) return;
+      dropped += chunk.byteLength;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -53,6 +53,7 @@ export function requestBody(
     return { stream: null, failed: undefined, complete: () => true };
   }
   let done = false;
+  let cancelled = false;
   let failed: string | undefined;
   let continued = !head.expectContinue;
   const fail = (why: string): never => {
@@ -156,10 +157,16 @@ export function requestBody(
           return;
         }
       } catch (error) {
+        // A read the handler no longer waits for (it cancelled the body and answered, e.g. a
+        // write the leak guard refused) is not the client's fault: the handler's answer stands.
+        if (cancelled && !(error instanceof BodyError)) return;
         // The connection ends after the answer (400), written by the connection loop.
         failed ??= error instanceof BodyError ? error.message : "the body could not be read";
         throw error instanceof BodyError ? error : new BodyError(failed);
       }
+    },
+    cancel() {
+      cancelled = true;
     },
   }, { highWaterMark: 0 });
   return {

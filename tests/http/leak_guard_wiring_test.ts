@@ -327,3 +327,41 @@ test("startProxy() reads each of two pipelined writes, and a chunked body whose 
   );
   assertEquals(up.received.map((r) => r.body), [clean]);
 });
+
+test("startProxy(): a write too large for the leak guard (declared or chunked) gets the guard's 400, readable by the client, and nothing is sent", async () => {
+  let reached = 0;
+  await using up = await startServer(async (req) => {
+    reached++;
+    await req.body?.cancel();
+    return new Response("{}");
+  });
+  await using proxy = await startProxy(profileFor(up.origin), {
+    upstream: up.origin,
+    env,
+    logWrite: () => {},
+  });
+  const size = LEAK_GUARD_MAX_BYTES + 2 * 1024 * 1024;
+  const bytes = new Uint8Array(size).fill(0x20);
+  for (const framing of ["content-length", "chunked", "content-length", "chunked"]) {
+    let sent = 0;
+    const body = framing === "chunked"
+      ? new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= size) return c.close();
+          c.enqueue(bytes.subarray(sent, sent + 1024 * 1024));
+          sent += 1024 * 1024;
+        },
+      })
+      : bytes;
+    const res = await fetch(`${proxy.url}${LOG_BATCH}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    assertEquals(res.status, 400, framing);
+    const answer = await res.json();
+    assertEquals(answer.error_code, "INVALID_PARAMETER_VALUE", framing);
+    assertStringIncludes(answer.message, `larger than the ${LEAK_GUARD_MAX_BYTES} bytes`);
+  }
+  assertEquals(reached, 0);
+});
