@@ -124,6 +124,13 @@ export async function checkTarget(
   const sdkText = sdks.length === 0
     ? "no SDK needed"
     : `SDK ${sdks.map((s) => s.package).join(", ")} loaded in ${sdkMs} ms`;
+  // The provider answered unless the read failed at the provider itself.
+  const providerAnswered: StepResult = {
+    step: "provider",
+    status: "pass",
+    ms: sdkMs,
+    detail: `${rule.provider} (${rule.providerKind}): ${sdkText}; it answered`,
+  };
   t0 = now();
   let secret: {
     value: SecretValue;
@@ -141,12 +148,7 @@ export async function checkTarget(
       skipRest(["secret", "header", "server"], "the provider did not answer the read");
       return done();
     }
-    record({
-      step: "provider",
-      status: "pass",
-      ms: sdkMs,
-      detail: `${rule.provider} (${rule.providerKind}): ${sdkText}; it answered`,
-    }, h);
+    record(providerAnswered, h);
     record(
       { ...failure("secret", t0, now, ctx, error, 0, rule), detail: `${reference}: not usable` },
       out.start("secret"),
@@ -155,12 +157,7 @@ export async function checkTarget(
     return done();
   }
   const readMs = elapsed(t0, now);
-  record({
-    step: "provider",
-    status: "pass",
-    ms: sdkMs,
-    detail: `${rule.provider} (${rule.providerKind}): ${sdkText}; it answered`,
-  }, h);
+  record(providerAnswered, h);
 
   // 4. Secret: shape, the fields the auth spec needs, version.
   h = out.start("secret");

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { causeMessages } from "../core/_cause_chain.ts";
+
 import { formatIssueLocation, ProfileError, SecretResolutionError } from "../core/errors.ts";
 import {
   clientCertificateAnswer,
@@ -320,17 +322,7 @@ function networkFailure(
 
 /** The innermost useful message of a fetch error, without the URL Deno puts in it. */
 function networkDetail(error: unknown): string {
-  const messages: string[] = [];
-  let e: unknown = error;
-  for (let depth = 0; e !== undefined && e !== null && depth < 6; depth++) {
-    if (e instanceof Error) {
-      messages.push(e.message);
-      e = e.cause;
-    } else {
-      messages.push(String(e));
-      break;
-    }
-  }
+  const messages = causeMessages(error, 6);
   const last = messages.filter((m) => m !== "" && m !== "fetch failed").pop() ??
     messages[0] ?? "unknown error";
   return last.replace(/^error sending request for url \([^)]*\):\s*/, "")

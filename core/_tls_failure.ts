@@ -13,6 +13,8 @@
  * @module
  */
 
+import { causeMessages } from "./_cause_chain.ts";
+
 /** A TLS problem, by who refused what. */
 export type TlsFailureKind =
   /** The server's certificate is signed by a CA not trusted here. */
@@ -53,17 +55,7 @@ export interface TlsFailure {
  * ```
  */
 export function tlsFailure(error: unknown): TlsFailure | undefined {
-  const messages: string[] = [];
-  let e: unknown = error;
-  for (let depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
-    if (e instanceof Error) {
-      messages.push(e.message);
-      e = e.cause;
-    } else {
-      messages.push(String(e));
-      break;
-    }
-  }
+  const messages = causeMessages(error, 8);
   const text = messages.join(": ");
   const alert = /received fatal alert: ?([A-Za-z]+)/.exec(text);
   if (alert !== null) {
